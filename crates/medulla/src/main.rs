@@ -1,0 +1,37 @@
+//! `medulla`: the command line of the Medulla donor registry and HLA matching engine.
+
+mod bench;
+mod hla;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "medulla",
+    version,
+    about = "Stem cell donor registry and HLA matching engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HLA nomenclature: reduce, validate and expand typings on an IPD-IMGT/HLA release.
+    Hla(hla::HlaArgs),
+    /// Measure the hot paths (reduction throughput).
+    Bench(bench::BenchArgs),
+    /// A short demonstration of the `hla` commands on the shipped release.
+    Demo(hla::SourceArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Hla(args) => hla::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => hla::demo(args),
+    }
+}

@@ -1,0 +1,221 @@
+//! Allele names as text: fields, expression suffixes, shortening, and the natural sort order.
+//!
+//! These helpers work on `&str` because reductions produce and look up millions of names;
+//! [`AlleleName`] is the validated, typed form used at the edges (parsing user input).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// Expression suffixes that py-ard and the WHO nomenclature carry through shortening.
+pub const EXPRESSION_CHARS: [char; 4] = ['N', 'Q', 'L', 'S'];
+/// All WHO expression suffixes (C and A are defined but carried by no current allele).
+pub const ALL_EXPRESSION_CHARS: [char; 6] = ['N', 'L', 'S', 'Q', 'C', 'A'];
+
+/// The expression suffix of a full or shortened name, if it ends with one.
+pub fn expression_suffix(name: &str) -> Option<char> {
+    let c = name.chars().last()?;
+    EXPRESSION_CHARS.contains(&c).then_some(c)
+}
+
+/// The first `n` colon-separated fields (`A*01:01:01:02N`, 2 -> `A*01:01`).
+/// Like the WHO shortening, the suffix is dropped unless it sits in a kept field.
+pub fn first_fields(name: &str, n: usize) -> &str {
+    let mut count = 0;
+    for (i, b) in name.bytes().enumerate() {
+        if b == b':' {
+            count += 1;
+            if count == n {
+                return &name[..i];
+            }
+        }
+    }
+    name
+}
+
+/// Number of colon-separated fields (`A*01:01` -> 2).
+pub fn field_count(name: &str) -> usize {
+    name.bytes().filter(|&b| b == b':').count() + 1
+}
+
+/// The first `n` fields with the expression suffix kept when fields were cut
+/// (`A*01:04:01:01N`, 2 -> `A*01:04N`).
+pub fn first_fields_keep_expression(name: &str, n: usize) -> String {
+    let short = first_fields(name, n);
+    match expression_suffix(name) {
+        Some(c) if short.len() < name.len() => format!("{short}{c}"),
+        _ => short.to_string(),
+    }
+}
+
+/// Split `A*01:01` into (`A`, `01:01`).
+pub fn split_locus(name: &str) -> Option<(&str, &str)> {
+    name.split_once('*')
+}
+
+fn strip_sort_suffixes(s: &str) -> String {
+    // the natural order ignores expression and group suffixes
+    s.chars()
+        .filter(|c| !matches!(c, 'P' | 'N' | 'Q' | 'L' | 'S' | 'G' | 'g'))
+        .collect()
+}
+
+fn leading_number(s: &str) -> u64 {
+    let digits: &str = &s[..s.bytes().take_while(|b| b.is_ascii_digit()).count()];
+    digits.parse().unwrap_or(0)
+}
+
+/// Natural order of HLA names: locus, then each field numerically; serology by number.
+/// Names that compare equal after dropping suffixes fall back to plain text order, so the
+/// order is total and deterministic.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    let (sa, sb) = (strip_sort_suffixes(a), strip_sort_suffixes(b));
+    let primary = match (split_locus(&sa), split_locus(&sb)) {
+        (Some((la, fa)), Some((lb, fb))) => la.cmp(lb).then_with(|| {
+            let mut ia = fa.split(':');
+            let mut ib = fb.split(':');
+            loop {
+                match (ia.next(), ib.next()) {
+                    (None, None) => break Ordering::Equal,
+                    (None, Some(_)) => break Ordering::Less,
+                    (Some(_), None) => break Ordering::Greater,
+                    (Some(x), Some(y)) => {
+                        let o = leading_number(x).cmp(&leading_number(y));
+                        if o != Ordering::Equal {
+                            break o;
+                        }
+                    }
+                }
+            }
+        }),
+        (None, None) => {
+            let pa = sa.trim_end_matches(|c: char| c.is_ascii_digit());
+            let pb = sb.trim_end_matches(|c: char| c.is_ascii_digit());
+            pa.cmp(pb)
+                .then_with(|| leading_number(&sa[pa.len()..]).cmp(&leading_number(&sb[pb.len()..])))
+        }
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+    };
+    primary.then_with(|| a.cmp(b))
+}
+
+/// A syntactically valid v3 allele name: locus, one to four numeric fields and an
+/// optional expression suffix. Whether it exists in a release is the release's question.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlleleName {
+    locus: String,
+    fields: Vec<String>,
+    suffix: Option<char>,
+}
+
+impl AlleleName {
+    /// Parse `A*01:01:01:02N` (without an `HLA-` prefix).
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let (locus, rest) = text.split_once('*').ok_or("no '*' after the locus")?;
+        if locus.is_empty() || !locus.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("the locus must be letters and digits");
+        }
+        let (body, suffix) = match rest.chars().last() {
+            Some(c) if ALL_EXPRESSION_CHARS.contains(&c) => (&rest[..rest.len() - 1], Some(c)),
+            _ => (rest, None),
+        };
+        let fields: Vec<String> = body.split(':').map(str::to_string).collect();
+        if fields.len() > 4 {
+            return Err("an allele name has at most four fields");
+        }
+        if fields
+            .iter()
+            .any(|f| f.len() < 2 || !f.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err("each field must be two or more digits");
+        }
+        Ok(AlleleName {
+            locus: locus.to_string(),
+            fields,
+            suffix,
+        })
+    }
+
+    pub fn locus(&self) -> &str {
+        &self.locus
+    }
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+    pub fn suffix(&self) -> Option<char> {
+        self.suffix
+    }
+}
+
+impl fmt::Display for AlleleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}*{}", self.locus, self.fields.join(":"))?;
+        if let Some(c) = self.suffix {
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortening_keeps_suffix_only_when_asked() {
+        assert_eq!(first_fields("A*01:04:01:01N", 2), "A*01:04");
+        assert_eq!(first_fields("A*01:22N", 2), "A*01:22N");
+        assert_eq!(first_fields("A*01:01:38L", 3), "A*01:01:38L");
+        assert_eq!(
+            first_fields_keep_expression("A*01:04:01:01N", 2),
+            "A*01:04N"
+        );
+        assert_eq!(first_fields_keep_expression("A*01:22N", 2), "A*01:22N");
+        assert_eq!(field_count("DRB1*15:01:01:01"), 4);
+    }
+
+    #[test]
+    fn natural_order_is_numeric() {
+        let mut v = vec![
+            "A*02:101",
+            "A*02:11",
+            "A*02:01:01:02L",
+            "A*02:01:01:01",
+            "A*01:01",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            vec![
+                "A*01:01",
+                "A*02:01:01:01",
+                "A*02:01:01:02L",
+                "A*02:11",
+                "A*02:101"
+            ]
+        );
+        let mut s = vec!["B44", "B12", "B5"];
+        s.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(s, vec!["B5", "B12", "B44"]);
+    }
+
+    #[test]
+    fn allele_name_round_trips() {
+        for t in [
+            "A*01:01:01:02N",
+            "DRB1*15:01",
+            "DPB1*1001:01",
+            "C*07:01:01:01",
+        ] {
+            if let Ok(n) = AlleleName::parse(t) {
+                assert_eq!(n.to_string(), t);
+            }
+        }
+        assert!(AlleleName::parse("A*01:01:01:01:01").is_err());
+        assert!(AlleleName::parse("A01:01").is_err());
+        assert!(AlleleName::parse("A*1:01").is_err());
+    }
+}

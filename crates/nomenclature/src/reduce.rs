@@ -1,0 +1,691 @@
+//! Reductions (G, P, lg, lgx, W, exon, U2, S) of single names, MACs, XX codes, serology and
+//! whole GL Strings.
+//!
+//! The semantics follow NMDP's py-ard 2.4.2 in strict mode, except where py-ard departs from
+//! the IMGT/HLA files; `docs/reduction-differences.md` lists those cases.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use rustc_hash::FxHashSet;
+
+use crate::error::{Reason, TypingError};
+use crate::gl::{Gl, Op};
+use crate::mac::MacTable;
+use crate::name::{
+    expression_suffix, field_count, first_fields, first_fields_keep_expression, natural_cmp,
+    split_locus,
+};
+use crate::release::Release;
+
+/// A reduction level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// G group (identical ARD nucleotides).
+    G,
+    /// P group (identical ARD protein).
+    P,
+    /// Two-field ARD name with a `g` suffix.
+    Lg,
+    /// Two-field ARD name.
+    Lgx,
+    /// Expanded to full WHO names.
+    W,
+    /// Three fields (exon level).
+    Exon,
+    /// Unambiguous two fields, else lgx.
+    U2,
+    /// Serological antigens.
+    S,
+}
+
+impl Reduction {
+    pub const ALL: [Reduction; 8] = [
+        Reduction::G,
+        Reduction::P,
+        Reduction::Lg,
+        Reduction::Lgx,
+        Reduction::W,
+        Reduction::Exon,
+        Reduction::U2,
+        Reduction::S,
+    ];
+}
+
+impl FromStr for Reduction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "G" => Reduction::G,
+            "P" => Reduction::P,
+            "lg" => Reduction::Lg,
+            "lgx" => Reduction::Lgx,
+            "W" => Reduction::W,
+            "exon" => Reduction::Exon,
+            "U2" => Reduction::U2,
+            "S" => Reduction::S,
+            _ => {
+                return Err(format!(
+                    "unknown reduction {s:?} (G, P, lg, lgx, W, exon, U2, S)"
+                ))
+            }
+        })
+    }
+}
+
+impl fmt::Display for Reduction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reduction::G => "G",
+            Reduction::P => "P",
+            Reduction::Lg => "lg",
+            Reduction::Lgx => "lgx",
+            Reduction::W => "W",
+            Reduction::Exon => "exon",
+            Reduction::U2 => "U2",
+            Reduction::S => "S",
+        })
+    }
+}
+
+/// A list of names produced by a reduction; borrowed from the release where possible.
+pub type Names<'r> = Vec<Cow<'r, str>>;
+
+/// What a single token of a typing is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An allele name of the release, or a shortening of one (`A*01:01`).
+    Allele,
+    /// A G or P group name.
+    Group,
+    /// A shortened name with an expression suffix standing for its variants (`A*01:04N`).
+    ShortNull,
+    /// An NMDP multiple allele code.
+    Mac,
+    /// `LOCUS*FF:XX`.
+    Xx,
+    /// A serological antigen.
+    Serology,
+    /// A pre-2010 name, with its v3 form.
+    V2(String),
+    /// An allele of a locus without ARD groups (passed through reductions unchanged).
+    OtherLocus,
+}
+
+/// Reduces typings on one release with one MAC table.
+pub struct Reducer<'r> {
+    release: &'r Release,
+    macs: &'r MacTable,
+}
+
+fn owned<'r>(s: impl Into<String>) -> Cow<'r, str> {
+    Cow::Owned(s.into())
+}
+
+fn borrowed_all<'r>(v: &'r [Box<str>]) -> Names<'r> {
+    v.iter().map(|s| Cow::Borrowed(&**s)).collect()
+}
+
+fn sort_unique(v: &mut Names<'_>) {
+    v.sort_by(|a, b| natural_cmp(a, b));
+    v.dedup();
+}
+
+const V2_EXCLUDED_LOCI: [&str; 3] = ["MICA", "MICB", "HFE"];
+
+impl<'r> Reducer<'r> {
+    pub fn new(release: &'r Release, macs: &'r MacTable) -> Self {
+        Reducer { release, macs }
+    }
+
+    pub fn release(&self) -> &'r Release {
+        self.release
+    }
+
+    /// Reduce a whole GL String; the result is a GL String (empty when nothing remains,
+    /// e.g. the serology of a null allele).
+    pub fn reduce(&self, typing: &str, to: Reduction) -> Result<String, TypingError> {
+        let gl = Gl::parse(typing)?;
+        // strict mode: every token must be valid before anything is reduced
+        for (tok, pos) in gl.tokens() {
+            self.classify(tok, pos)?;
+        }
+        self.reduce_gl(&gl, to)
+    }
+
+    /// Parse a typing and check every token against the release and MAC table.
+    pub fn validate(&self, typing: &str) -> Result<Gl, TypingError> {
+        let gl = Gl::parse(typing)?;
+        for (tok, pos) in gl.tokens() {
+            self.classify(tok, pos)?;
+        }
+        Ok(gl)
+    }
+
+    /// Expand MACs, XX codes, serology, short nulls and v2 names into the allele names they
+    /// stand for, keeping the GL structure; allele and group names stay as written.
+    pub fn expand(&self, typing: &str) -> Result<String, TypingError> {
+        let gl = self.validate(typing)?;
+        self.expand_gl(&gl)
+    }
+
+    fn expand_gl(&self, gl: &Gl) -> Result<String, TypingError> {
+        match gl {
+            Gl::Token { text, position } => {
+                let mut names = self.expand_token(text, *position)?;
+                sort_unique(&mut names);
+                Ok(names.join("/"))
+            }
+            Gl::Node { op, parts } => {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|p| self.expand_gl(p))
+                    .collect::<Result<_, _>>()?;
+                Ok(combine(*op, parts))
+            }
+        }
+    }
+
+    fn expand_token(&self, token: &str, position: usize) -> Result<Names<'r>, TypingError> {
+        if let Some(t) = token.strip_prefix("HLA-") {
+            let inner = self.expand_token(t, position)?;
+            return Ok(inner
+                .into_iter()
+                .map(|n| owned(format!("HLA-{n}")))
+                .collect());
+        }
+        let rel = self.release;
+        Ok(match self.classify(token, position)? {
+            TokenKind::Mac => {
+                let (locus, rest) = split_locus(token).expect("classified as MAC");
+                let (first, code) = rest.split_once(':').expect("classified as MAC");
+                self.macs
+                    .expand(locus, first, code)
+                    .map_err(|r| TypingError::new(token, position, r))?
+                    .into_iter()
+                    .filter(|a| rel.valid.contains(a.as_str()))
+                    .map(owned)
+                    .collect()
+            }
+            TokenKind::Xx => borrowed_all(&rel.xx_codes[first_fields(token, 1)]),
+            TokenKind::ShortNull => borrowed_all(&rel.shortnulls[token]),
+            TokenKind::Serology => rel
+                .antigens
+                .get(token)
+                .map(|a| {
+                    a.alleles
+                        .iter()
+                        .filter(|s| rel.valid.contains(&***s))
+                        .map(|s| Cow::Borrowed(&**s))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            TokenKind::V2(v3) => self.expand_token(&v3, position)?,
+            TokenKind::Allele | TokenKind::Group | TokenKind::OtherLocus => vec![owned(token)],
+        })
+    }
+
+    fn reduce_gl(&self, gl: &Gl, to: Reduction) -> Result<String, TypingError> {
+        match gl {
+            Gl::Token { text, position } => {
+                let mut names = self.reduce_token(text, *position, to)?;
+                sort_unique(&mut names);
+                Ok(names.join("/"))
+            }
+            Gl::Node { op, parts } => {
+                let reduced: Vec<String> = parts
+                    .iter()
+                    .map(|p| self.reduce_gl(p, to))
+                    .collect::<Result<_, _>>()?;
+                Ok(combine(*op, reduced))
+            }
+        }
+    }
+
+    /// What a token is, or why it is invalid.
+    pub fn classify(&self, token: &str, position: usize) -> Result<TokenKind, TypingError> {
+        let err = |reason| TypingError::new(token, position, reason);
+        let t = token.strip_prefix("HLA-").unwrap_or(token);
+        if t.is_empty() {
+            return Err(err(Reason::EmptyOperand));
+        }
+        let rel = self.release;
+        if let Some((locus, rest)) = split_locus(t) {
+            if !rel.has_locus(locus) {
+                return Err(err(Reason::UnknownLocus(locus.to_string())));
+            }
+            if rest.is_empty() {
+                return Err(err(Reason::BadSyntax("nothing after '*'")));
+            }
+            if !rest.contains(':') {
+                if rel.is_allele(t) {
+                    // single-field names exist at some loci (MICA*005, HFE*002)
+                    return Ok(if rel.ard_loci.contains(locus) {
+                        TokenKind::Allele
+                    } else {
+                        TokenKind::OtherLocus
+                    });
+                }
+                if !V2_EXCLUDED_LOCI.contains(&locus) {
+                    if let Some(v3) = self.v2_to_v3(locus, rest) {
+                        return Ok(TokenKind::V2(v3));
+                    }
+                }
+                if rest.bytes().all(|b| b.is_ascii_digit()) && rest.len() <= 3 {
+                    return Err(err(Reason::BadSyntax(
+                        "a first field alone is not a typing (write LOCUS*FF:XX)",
+                    )));
+                }
+                return Err(err(Reason::UnknownAllele));
+            }
+            let other_locus = !rel.ard_loci.contains(locus);
+            if other_locus && rel.valid.contains(t) {
+                return Ok(TokenKind::OtherLocus);
+            }
+            let mut fields = rest.split(':');
+            let first = fields.next().unwrap_or("");
+            let code = fields.next().unwrap_or("");
+            if first.is_empty() || code.is_empty() || rest.split(':').any(str::is_empty) {
+                return Err(err(Reason::BadSyntax("empty field")));
+            }
+            if code == "XX" {
+                return if rel.xx_codes.contains_key(first_fields(t, 1)) && fields.next().is_none() {
+                    Ok(if other_locus {
+                        TokenKind::OtherLocus
+                    } else {
+                        TokenKind::Xx
+                    })
+                } else {
+                    Err(err(Reason::UnknownXx))
+                };
+            }
+            if code.bytes().all(|b| b.is_ascii_alphabetic()) {
+                if fields.next().is_some() {
+                    return Err(err(Reason::BadSyntax("a MAC has exactly two fields")));
+                }
+                return match self.macs.expand(locus, first, code) {
+                    Ok(list) if list.iter().any(|a| rel.valid.contains(a.as_str())) => {
+                        Ok(TokenKind::Mac)
+                    }
+                    Ok(_) => Err(err(Reason::MacExpandsToNothing(code.to_string()))),
+                    Err(r) => Err(err(r)),
+                };
+            }
+            if rel.shortnulls.contains_key(t) {
+                return Ok(TokenKind::ShortNull);
+            }
+            if t.ends_with('G') {
+                return if rel.g_names.contains(t) {
+                    Ok(TokenKind::Group)
+                } else {
+                    Err(err(Reason::UnknownGroup))
+                };
+            }
+            if t.ends_with('P') {
+                return if rel.p_names.contains(t) {
+                    Ok(TokenKind::Group)
+                } else {
+                    Err(err(Reason::UnknownGroup))
+                };
+            }
+            if let Some(stem) = t.strip_suffix('g') {
+                return if rel.valid.contains(stem) {
+                    Ok(TokenKind::Group)
+                } else {
+                    Err(err(Reason::UnknownGroup))
+                };
+            }
+            let body = rest.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            if !body
+                .split(':')
+                .all(|f| f.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(err(Reason::BadSyntax("fields must be digits")));
+            }
+            if rel.valid.contains(t) {
+                Ok(TokenKind::Allele)
+            } else {
+                Err(err(Reason::UnknownAllele))
+            }
+        } else if t.contains(':') {
+            Err(err(Reason::BadSyntax("no '*' between locus and fields")))
+        } else if rel.serology_names.contains(t) {
+            Ok(TokenKind::Serology)
+        } else if t.starts_with(|c: char| c.is_ascii_alphabetic())
+            && t.ends_with(|c: char| c.is_ascii_digit())
+        {
+            Err(err(Reason::UnknownSerology))
+        } else {
+            Err(err(Reason::BadSyntax(
+                "not an allele, MAC, XX code, serology or v2 name",
+            )))
+        }
+    }
+
+    /// Convert a v2 name body (`010101`, `0105N`, `02AB`) to v3 when it names something
+    /// of the release.
+    fn v2_to_v3(&self, locus: &str, body: &str) -> Option<String> {
+        let digits_len = body.bytes().take_while(|b| b.is_ascii_digit()).count();
+        let (digits, tail) = body.split_at(digits_len);
+        if digits.len() < 2 {
+            return None;
+        }
+        let known = |cand: &str| -> bool {
+            if let Some((ff_locus, code)) = cand.rsplit_once(':') {
+                if !code.is_empty() && code.bytes().all(|b| b.is_ascii_alphabetic()) && code != "XX"
+                {
+                    let ff = ff_locus.split('*').nth(1).unwrap_or("");
+                    return self
+                        .macs
+                        .expand(locus, ff, code)
+                        .map(|l| l.iter().any(|a| self.release.valid.contains(a.as_str())))
+                        .unwrap_or(false);
+                }
+            }
+            self.release.valid.contains(cand)
+        };
+        // py-ard's rule first: two-digit fields, an odd length puts 3 digits in field 2,
+        // DP names of five digits have a 3-digit first field
+        let mut candidates: Vec<String> = Vec::new();
+        let n = digits.len();
+        if n == 2 {
+            if !tail.is_empty() {
+                candidates.push(format!("{digits}:{tail}"));
+            }
+        } else if locus.starts_with("DP") && n == 5 {
+            candidates.push(format!("{}:{}{tail}", &digits[..3], &digits[3..]));
+        } else if n % 2 == 0 {
+            let pairs: Vec<&str> = (0..n).step_by(2).map(|i| &digits[i..i + 2]).collect();
+            candidates.push(format!("{}{tail}", pairs.join(":")));
+        } else {
+            candidates.push(format!("{}:{}{tail}", &digits[..2], &digits[2..]));
+        }
+        // then every split into 2- and 3-digit fields, for names the rule gets wrong
+        fn splits(d: &str, acc: &mut Vec<String>, cur: &mut Vec<String>) {
+            if d.is_empty() {
+                if (1..=4).contains(&cur.len()) {
+                    acc.push(cur.join(":"));
+                }
+                return;
+            }
+            for w in [2, 3] {
+                if d.len() >= w {
+                    cur.push(d[..w].to_string());
+                    splits(&d[w..], acc, cur);
+                    cur.pop();
+                }
+            }
+        }
+        let mut all = Vec::new();
+        splits(digits, &mut all, &mut Vec::new());
+        candidates.extend(all.into_iter().map(|s| format!("{s}{tail}")));
+        candidates
+            .into_iter()
+            .map(|c| format!("{locus}*{c}"))
+            .find(|c| c.contains(':') && known(c))
+    }
+
+    /// Reduce one token (not a GL String) into a list of names.
+    pub fn reduce_token(
+        &self,
+        token: &str,
+        position: usize,
+        to: Reduction,
+    ) -> Result<Names<'r>, TypingError> {
+        if let Some(t) = token.strip_prefix("HLA-") {
+            let inner = self.reduce_token(t, position, to)?;
+            return Ok(inner
+                .into_iter()
+                .map(|n| owned(format!("HLA-{n}")))
+                .collect());
+        }
+        let err = |reason| TypingError::new(token, position, reason);
+        let rel = self.release;
+        match self.classify(token, position)? {
+            TokenKind::OtherLocus => Ok(vec![owned(token)]),
+            TokenKind::V2(v3) => self.reduce_token(&v3, position, to),
+            TokenKind::Serology => {
+                let list: Vec<&str> = rel
+                    .antigens
+                    .get(token)
+                    .map(|a| {
+                        a.alleles
+                            .iter()
+                            .map(|s| &**s)
+                            .filter(|s| rel.valid.contains(*s))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.reduce_list(list.into_iter(), position, to)
+            }
+            TokenKind::Xx => {
+                let list = &rel.xx_codes[first_fields(token, 1)];
+                self.reduce_list(list.iter().map(|s| &**s), position, to)
+            }
+            TokenKind::Mac => {
+                let (locus, rest) = split_locus(token).expect("classified as MAC");
+                let (first, code) = rest.split_once(':').expect("classified as MAC");
+                let list = self.macs.expand(locus, first, code).map_err(err)?;
+                let list: Vec<String> = list
+                    .into_iter()
+                    .filter(|a| rel.valid.contains(a.as_str()))
+                    .collect();
+                self.reduce_list(list.iter().map(|s| s.as_str()), position, to)
+            }
+            TokenKind::ShortNull => {
+                let list = &rel.shortnulls[token];
+                self.reduce_list(list.iter().map(|s| &**s), position, to)
+            }
+            TokenKind::Allele | TokenKind::Group => self
+                .redux_allele(token, to, true)
+                .ok_or_else(|| err(Reason::UnknownAllele)),
+        }
+    }
+
+    fn reduce_list<'a>(
+        &self,
+        items: impl Iterator<Item = &'a str>,
+        position: usize,
+        to: Reduction,
+    ) -> Result<Names<'r>, TypingError> {
+        let mut out: Names<'r> = Vec::new();
+        let mut seen: FxHashSet<Cow<'r, str>> = FxHashSet::default();
+        for item in items {
+            for n in self.reduce_token(item, position, to)? {
+                if !n.is_empty() && seen.insert(n.clone()) {
+                    out.push(n);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The lgx reduction of one allele name, for building tables.
+    pub(crate) fn lgx_of(release: &'r Release, allele: &str) -> Vec<String> {
+        let empty = MacTable::default();
+        let r = Reducer {
+            release,
+            macs: &empty,
+        };
+        r.redux_allele(allele, Reduction::Lgx, true)
+            .unwrap_or_else(|| vec![Cow::Owned(allele.to_string())])
+            .into_iter()
+            .map(|c| c.into_owned())
+            .collect()
+    }
+
+    /// Reduce a single valid allele, shortened allele or group name.
+    fn redux_allele(&self, allele: &str, to: Reduction, ping: bool) -> Option<Names<'r>> {
+        let rel = self.release;
+        let mut a = allele;
+        if matches!(
+            to,
+            Reduction::Lg | Reduction::Lgx | Reduction::G | Reduction::P
+        ) && (a.ends_with('P') || a.ends_with('G'))
+        {
+            a = &a[..a.len() - 1];
+        }
+        if ping && matches!(to, Reduction::Lg | Reduction::Lgx | Reduction::U2) {
+            if let Some(x) = rel.p_not_g.get(a) {
+                return Some(vec![if to == Reduction::Lg {
+                    owned(format!("{x}g"))
+                } else {
+                    Cow::Borrowed(&**x)
+                }]);
+            }
+            let first = self.redux_allele(a, to, false)?;
+            if first.len() != 1 {
+                return Some(first);
+            }
+            let one: &str = &first[0];
+            let no_suffix = if to == Reduction::Lg {
+                one.strip_suffix('g').unwrap_or(one)
+            } else {
+                one
+            };
+            if no_suffix == a || rel.p_not_g_values.contains(no_suffix) {
+                return Some(first);
+            }
+            if let Some(twice) = self.redux_allele(no_suffix, to, false) {
+                if twice.len() != 1 || rel.valid.contains(&*twice[0]) {
+                    return Some(twice);
+                }
+            }
+            return Some(first);
+        }
+        match to {
+            Reduction::G => match rel.g_group.get(a) {
+                Some(gs) => Some(borrowed_all(gs)),
+                None => self.as_is(a),
+            },
+            Reduction::P => match rel.p_group.get(a) {
+                Some(ps) => Some(borrowed_all(ps)),
+                None => self.as_is(a),
+            },
+            Reduction::Lgx => Some(vec![self.lgx_strategy(a)]),
+            Reduction::Lg => Some(vec![owned(format!("{}g", self.lgx_strategy(a)))]),
+            Reduction::W => Some(self.who(a)),
+            Reduction::Exon => self.exon(a),
+            Reduction::U2 => {
+                if field_count(a) == 2 {
+                    return Some(vec![owned(a)]);
+                }
+                let two = first_fields_keep_expression(a, 2);
+                if rel.valid.contains(two.as_str()) {
+                    Some(vec![owned(two)])
+                } else {
+                    self.redux_allele(a, Reduction::Lgx, true)
+                }
+            }
+            Reduction::S => Some(self.serology_of(a)),
+        }
+    }
+
+    fn as_is(&self, a: &str) -> Option<Names<'r>> {
+        let rel = self.release;
+        let ok = (a.ends_with('P') && rel.p_names.contains(a))
+            || (a.ends_with('G') && rel.g_names.contains(a))
+            || rel.valid.contains(a);
+        ok.then(|| vec![owned(a)])
+    }
+
+    fn lgx_strategy(&self, a: &str) -> Cow<'r, str> {
+        match self.release.lgx_group.get(a) {
+            Some(x) => Cow::Borrowed(&**x),
+            None => owned(first_fields(a, 2)),
+        }
+    }
+
+    fn who(&self, a: &str) -> Names<'r> {
+        let rel = self.release;
+        if rel.is_allele(a) {
+            return vec![owned(a)];
+        }
+        if let Some(members) = rel.who_group.get(a) {
+            return borrowed_all(members);
+        }
+        if let Some(members) = rel.g_members.get(a).or_else(|| rel.p_members.get(a)) {
+            return borrowed_all(members);
+        }
+        vec![owned(a)]
+    }
+
+    fn exon(&self, a: &str) -> Option<Names<'r>> {
+        let rel = self.release;
+        if let Some(ex) = rel.exon_group.get(a) {
+            if let Some(c) = expression_suffix(a) {
+                let with = format!("{ex}{c}");
+                if rel.shortnulls.contains_key(with.as_str()) {
+                    return Some(vec![owned(with)]);
+                }
+            }
+            return Some(vec![Cow::Borrowed(&**ex)]);
+        }
+        let w = self.who(a);
+        if (w.len() == 1 && (w[0] == a || field_count(&w[0]) == 2)) || w.is_empty() {
+            return Some(vec![owned(a)]);
+        }
+        let mut out: Names<'r> = Vec::new();
+        for m in &w {
+            if let Some(r) = self.redux_allele(m, Reduction::Exon, true) {
+                out.extend(r);
+            }
+        }
+        sort_unique(&mut out);
+        Some(out)
+    }
+
+    fn serology_of(&self, a: &str) -> Names<'r> {
+        let rel = self.release;
+        let found = if field_count(a) == 2 {
+            // a null allele expresses no antigen (rel_dna_ser.txt says 0), whatever its group
+            if a.ends_with('N') {
+                return Vec::new();
+            }
+            let lgx = self
+                .redux_allele(a, Reduction::Lgx, true)
+                .and_then(|v| v.into_iter().next());
+            lgx.and_then(|x| rel.sero_of_lgx.get(&*x))
+        } else {
+            rel.sero_of_allele.get(a)
+        };
+        let mut out = found.map(|v| borrowed_all(v)).unwrap_or_default();
+        sort_unique(&mut out);
+        out
+    }
+}
+
+/// Join reduced operands under a GL operator: `/` `|` `^` make sorted unique lists,
+/// `+` sorts the two copies, `~` keeps haplotype order.
+fn combine(op: Op, parts: Vec<String>) -> String {
+    let sym = op.symbol();
+    match op {
+        Op::Haplotype => parts.join("~"),
+        Op::Genotype => {
+            let mut v: Vec<String> = parts.into_iter().filter(|s| !s.is_empty()).collect();
+            v.sort_by(|a, b| gl_item_cmp(a, b));
+            v.join("+")
+        }
+        Op::AlleleList | Op::GenotypeList | Op::Loci => {
+            let mut v: Vec<String> = Vec::new();
+            for p in &parts {
+                for piece in p.split(sym).filter(|s| !s.is_empty()) {
+                    v.push(piece.to_string());
+                }
+            }
+            v.sort_by(|a, b| gl_item_cmp(a, b));
+            v.dedup();
+            v.join(&sym.to_string())
+        }
+    }
+}
+
+fn gl_item_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let is_gl = |s: &str| s.contains(['/', '|', '+', '^', '~']);
+    if is_gl(a) || is_gl(b) {
+        a.cmp(b)
+    } else {
+        natural_cmp(a, b)
+    }
+}
