@@ -100,10 +100,11 @@ fn parse_at(text: &str, offset: usize, op: Op) -> Result<Gl, TypingError> {
             if c == sym {
                 let piece = &text[start..i];
                 if piece.is_empty() {
-                    let shown = if i < text.len() { &text[i..i + 1] } else { "" };
+                    // name the operator that has nothing on one side
+                    let at = if i < text.len() { i } else { i - 1 };
                     return Err(TypingError::new(
-                        shown,
-                        offset + i.min(text.len().saturating_sub(1)),
+                        &text[at..at + 1],
+                        offset + at,
                         Reason::EmptyOperand,
                     ));
                 }
@@ -180,6 +181,9 @@ mod tests {
     fn empty_operands_are_errors_with_positions() {
         let e = Gl::parse("A*01:01+").unwrap_err();
         assert_eq!(e.reason, Reason::EmptyOperand);
+        assert_eq!((e.token.as_str(), e.position), ("+", 7));
+        let e = Gl::parse("^B*08:01").unwrap_err();
+        assert_eq!((e.token.as_str(), e.position), ("^", 0));
         let e = Gl::parse("A*01:01//A*02:01").unwrap_err();
         assert_eq!(e.position, 8);
         let e = Gl::parse("A*01:01 +A*02:01").unwrap_err();
