@@ -52,49 +52,49 @@ pub fn split_locus(name: &str) -> Option<(&str, &str)> {
     name.split_once('*')
 }
 
-fn strip_sort_suffixes(s: &str) -> String {
-    // the natural order ignores expression and group suffixes
-    s.chars()
-        .filter(|c| !matches!(c, 'P' | 'N' | 'Q' | 'L' | 'S' | 'G' | 'g'))
-        .collect()
-}
-
 fn leading_number(s: &str) -> u64 {
-    let digits: &str = &s[..s.bytes().take_while(|b| b.is_ascii_digit()).count()];
-    digits.parse().unwrap_or(0)
+    s.bytes()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, b| {
+            n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+        })
 }
 
-/// Natural order of HLA names: locus, then each field numerically; serology by number.
-/// Names that compare equal after dropping suffixes fall back to plain text order, so the
-/// order is total and deterministic.
+fn cmp_fields(a: &str, b: &str) -> Ordering {
+    let mut ia = a.split(':');
+    let mut ib = b.split(':');
+    loop {
+        match (ia.next(), ib.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let o = leading_number(x).cmp(&leading_number(y));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+        }
+    }
+}
+
+/// Natural order of HLA names: locus, then each field numerically (expression and group
+/// suffixes ignored); serology by prefix, then number. Names equal in that order fall back to
+/// plain text order, so the order is total and deterministic.
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     if a == b {
         return Ordering::Equal;
     }
-    let (sa, sb) = (strip_sort_suffixes(a), strip_sort_suffixes(b));
-    let primary = match (split_locus(&sa), split_locus(&sb)) {
-        (Some((la, fa)), Some((lb, fb))) => la.cmp(lb).then_with(|| {
-            let mut ia = fa.split(':');
-            let mut ib = fb.split(':');
-            loop {
-                match (ia.next(), ib.next()) {
-                    (None, None) => break Ordering::Equal,
-                    (None, Some(_)) => break Ordering::Less,
-                    (Some(_), None) => break Ordering::Greater,
-                    (Some(x), Some(y)) => {
-                        let o = leading_number(x).cmp(&leading_number(y));
-                        if o != Ordering::Equal {
-                            break o;
-                        }
-                    }
-                }
-            }
-        }),
+    let a_body = a.strip_prefix("HLA-").unwrap_or(a);
+    let b_body = b.strip_prefix("HLA-").unwrap_or(b);
+    let primary = match (split_locus(a_body), split_locus(b_body)) {
+        (Some((la, fa)), Some((lb, fb))) => la.cmp(lb).then_with(|| cmp_fields(fa, fb)),
         (None, None) => {
-            let pa = sa.trim_end_matches(|c: char| c.is_ascii_digit());
-            let pb = sb.trim_end_matches(|c: char| c.is_ascii_digit());
-            pa.cmp(pb)
-                .then_with(|| leading_number(&sa[pa.len()..]).cmp(&leading_number(&sb[pb.len()..])))
+            let pa = a_body.trim_end_matches(|c: char| c.is_ascii_digit());
+            let pb = b_body.trim_end_matches(|c: char| c.is_ascii_digit());
+            pa.cmp(pb).then_with(|| {
+                leading_number(&a_body[pa.len()..]).cmp(&leading_number(&b_body[pb.len()..]))
+            })
         }
         (Some(_), None) => Ordering::Greater,
         (None, Some(_)) => Ordering::Less,

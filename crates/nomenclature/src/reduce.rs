@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use rustc_hash::FxHashSet;
+use std::sync::{Arc, RwLock};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Reason, TypingError};
 use crate::gl::{Gl, Op};
@@ -114,10 +116,20 @@ pub enum TokenKind {
 }
 
 /// Reduces typings on one release with one MAC table.
+///
+/// Expansions (XX codes, serology, MACs, short nulls) are reduced once per reduction level
+/// and remembered: a registry's typings repeat the same few hundred of them endlessly.
 pub struct Reducer<'r> {
     release: &'r Release,
     macs: &'r MacTable,
+    expansions: ExpansionMemo,
 }
+
+/// (token, level) -> reduced expansion.
+type ExpansionMemo = RwLock<FxHashMap<(Box<str>, Reduction), Arc<str>>>;
+
+/// Expansion results kept before the memo is cleared and starts again.
+const EXPANSION_MEMO_LIMIT: usize = 200_000;
 
 fn owned<'r>(s: impl Into<String>) -> Cow<'r, str> {
     Cow::Owned(s.into())
@@ -136,7 +148,11 @@ const V2_EXCLUDED_LOCI: [&str; 3] = ["MICA", "MICB", "HFE"];
 
 impl<'r> Reducer<'r> {
     pub fn new(release: &'r Release, macs: &'r MacTable) -> Self {
-        Reducer { release, macs }
+        Reducer {
+            release,
+            macs,
+            expansions: RwLock::new(FxHashMap::default()),
+        }
     }
 
     pub fn release(&self) -> &'r Release {
@@ -229,6 +245,26 @@ impl<'r> Reducer<'r> {
     fn reduce_gl(&self, gl: &Gl, to: Reduction) -> Result<String, TypingError> {
         match gl {
             Gl::Token { text, position } => {
+                let kind = self.classify(text, *position)?;
+                let expansion = matches!(
+                    kind,
+                    TokenKind::Xx | TokenKind::Serology | TokenKind::Mac | TokenKind::ShortNull
+                );
+                if expansion {
+                    let key = (Box::<str>::from(text.as_str()), to);
+                    if let Some(hit) = self.expansions.read().expect("memo lock").get(&key) {
+                        return Ok(hit.to_string());
+                    }
+                    let mut names = self.reduce_token(text, *position, to)?;
+                    sort_unique(&mut names);
+                    let joined: Arc<str> = names.join("/").into();
+                    let mut memo = self.expansions.write().expect("memo lock");
+                    if memo.len() >= EXPANSION_MEMO_LIMIT {
+                        memo.clear();
+                    }
+                    memo.insert(key, joined.clone());
+                    return Ok(joined.to_string());
+                }
                 let mut names = self.reduce_token(text, *position, to)?;
                 sort_unique(&mut names);
                 Ok(names.join("/"))
@@ -492,7 +528,7 @@ impl<'r> Reducer<'r> {
         let mut out: Names<'r> = Vec::new();
         let mut seen: FxHashSet<Cow<'r, str>> = FxHashSet::default();
         for item in items {
-            for n in self.reduce_token(item, position, to)? {
+            for n in self.reduce_item(item, position, to)? {
                 if !n.is_empty() && seen.insert(n.clone()) {
                     out.push(n);
                 }
@@ -501,13 +537,27 @@ impl<'r> Reducer<'r> {
         Ok(out)
     }
 
+    /// Reduce one name of an expansion (XX, MAC, serology, short null): these come from the
+    /// release's own tables, so only the short-null case needs a look before reducing.
+    fn reduce_item(
+        &self,
+        item: &str,
+        position: usize,
+        to: Reduction,
+    ) -> Result<Names<'r>, TypingError> {
+        if self.release.shortnulls.contains_key(item) {
+            return self.reduce_token(item, position, to);
+        }
+        match self.redux_allele(item, to, true) {
+            Some(names) => Ok(names),
+            None => self.reduce_token(item, position, to),
+        }
+    }
+
     /// The lgx reduction of one allele name, for building tables.
     pub(crate) fn lgx_of(release: &'r Release, allele: &str) -> Vec<String> {
         let empty = MacTable::default();
-        let r = Reducer {
-            release,
-            macs: &empty,
-        };
+        let r = Reducer::new(release, &empty);
         r.redux_allele(allele, Reduction::Lgx, true)
             .unwrap_or_else(|| vec![Cow::Owned(allele.to_string())])
             .into_iter()
