@@ -57,7 +57,9 @@ for t in ["G", "P", "lg", "lgx", "W", "exon", "U2", "S"]:
         if a == b:
             same[c] += 1
         else:
-            diffs.append((t, c, x, ours.get(x, ""), ref[t][x]))
+            only_ours = "/".join(sorted(set(a) - set(b))) or "-"
+            only_ref = "/".join(sorted(set(b) - set(a))) or "-"
+            diffs.append((t, c, x, only_ours, only_ref))
     total, agree = sum(count.values()), sum(same.values())
     rows.append((t, total, agree, count, same))
     print(f"{t:5} {agree}/{total} = {100*agree/total:.3f}%  " +
@@ -72,7 +74,7 @@ if args.summary:
                     " | ".join(f"{same[c]}/{count[c]}" for c in ("allele", "XX code", "serology")) + " |\n")
 if args.diffs:
     with open(args.diffs, "w") as f:
-        f.write("reduction\tcategory\tinput\tmedulla\tpyard\n")
+        f.write("reduction\tcategory\tinput\tonly_medulla\tonly_pyard\n")
         for d in diffs:
             f.write("\t".join(d) + "\n")
 print(f"{len(diffs)} differences", file=sys.stderr)

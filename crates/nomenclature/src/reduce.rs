@@ -23,6 +23,7 @@ use crate::release::Release;
 
 /// A reduction level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(usize)]
 pub enum Reduction {
     /// G group (identical ARD nucleotides).
     G,
@@ -103,8 +104,8 @@ pub enum TokenKind {
     Group,
     /// A shortened name with an expression suffix standing for its variants (`A*01:04N`).
     ShortNull,
-    /// An NMDP multiple allele code.
-    Mac,
+    /// An NMDP multiple allele code, with the alleles of the release it stands for.
+    Mac(Vec<String>),
     /// `LOCUS*FF:XX`.
     Xx,
     /// A serological antigen.
@@ -117,19 +118,20 @@ pub enum TokenKind {
 
 /// Reduces typings on one release with one MAC table.
 ///
-/// Expansions (XX codes, serology, MACs, short nulls) are reduced once per reduction level
-/// and remembered: a registry's typings repeat the same few hundred of them endlessly.
+/// Each token is reduced once per level and remembered: a registry's typings repeat the
+/// same few thousand names, MACs and XX codes endlessly, and an XX code or serology name
+/// expands to hundreds of alleles.
 pub struct Reducer<'r> {
     release: &'r Release,
     macs: &'r MacTable,
-    expansions: ExpansionMemo,
+    memo: TokenMemo,
 }
 
 /// (token, level) -> reduced expansion.
-type ExpansionMemo = RwLock<FxHashMap<(Box<str>, Reduction), Arc<str>>>;
+type TokenMemo = [RwLock<FxHashMap<Box<str>, Arc<str>>>; 8];
 
-/// Expansion results kept before the memo is cleared and starts again.
-const EXPANSION_MEMO_LIMIT: usize = 200_000;
+/// Token results kept before the memo is cleared and starts again.
+const MEMO_LIMIT: usize = 200_000;
 
 fn owned<'r>(s: impl Into<String>) -> Cow<'r, str> {
     Cow::Owned(s.into())
@@ -151,7 +153,7 @@ impl<'r> Reducer<'r> {
         Reducer {
             release,
             macs,
-            expansions: RwLock::new(FxHashMap::default()),
+            memo: Default::default(),
         }
     }
 
@@ -163,10 +165,8 @@ impl<'r> Reducer<'r> {
     /// e.g. the serology of a null allele).
     pub fn reduce(&self, typing: &str, to: Reduction) -> Result<String, TypingError> {
         let gl = Gl::parse(typing)?;
-        // strict mode: every token must be valid before anything is reduced
-        for (tok, pos) in gl.tokens() {
-            self.classify(tok, pos)?;
-        }
+        // tokens are reduced in order, so an invalid token fails the typing before any
+        // later one is looked at, as a validation pass first would
         self.reduce_gl(&gl, to)
     }
 
@@ -205,7 +205,9 @@ impl<'r> Reducer<'r> {
 
     fn expand_token(&self, token: &str, position: usize) -> Result<Names<'r>, TypingError> {
         if let Some(t) = token.strip_prefix("HLA-") {
-            let inner = self.expand_token(t, position)?;
+            let inner = self
+                .expand_token(t, position)
+                .map_err(|e| with_full_token(e, t, token))?;
             return Ok(inner
                 .into_iter()
                 .map(|n| owned(format!("HLA-{n}")))
@@ -213,17 +215,7 @@ impl<'r> Reducer<'r> {
         }
         let rel = self.release;
         Ok(match self.classify(token, position)? {
-            TokenKind::Mac => {
-                let (locus, rest) = split_locus(token).expect("classified as MAC");
-                let (first, code) = rest.split_once(':').expect("classified as MAC");
-                self.macs
-                    .expand(locus, first, code)
-                    .map_err(|r| TypingError::new(token, position, r))?
-                    .into_iter()
-                    .filter(|a| rel.valid.contains(a.as_str()))
-                    .map(owned)
-                    .collect()
-            }
+            TokenKind::Mac(list) => list.into_iter().map(owned).collect(),
             TokenKind::Xx => borrowed_all(&rel.xx_codes[first_fields(token, 1)]),
             TokenKind::ShortNull => borrowed_all(&rel.shortnulls[token]),
             TokenKind::Serology => rel
@@ -245,29 +237,19 @@ impl<'r> Reducer<'r> {
     fn reduce_gl(&self, gl: &Gl, to: Reduction) -> Result<String, TypingError> {
         match gl {
             Gl::Token { text, position } => {
-                let kind = self.classify(text, *position)?;
-                let expansion = matches!(
-                    kind,
-                    TokenKind::Xx | TokenKind::Serology | TokenKind::Mac | TokenKind::ShortNull
-                );
-                if expansion {
-                    let key = (Box::<str>::from(text.as_str()), to);
-                    if let Some(hit) = self.expansions.read().expect("memo lock").get(&key) {
-                        return Ok(hit.to_string());
-                    }
-                    let mut names = self.reduce_token(text, *position, to)?;
-                    sort_unique(&mut names);
-                    let joined: Arc<str> = names.join("/").into();
-                    let mut memo = self.expansions.write().expect("memo lock");
-                    if memo.len() >= EXPANSION_MEMO_LIMIT {
-                        memo.clear();
-                    }
-                    memo.insert(key, joined.clone());
-                    return Ok(joined.to_string());
+                let memo = &self.memo[to as usize];
+                if let Some(hit) = memo.read().expect("memo lock").get(text.as_str()) {
+                    return Ok(hit.to_string());
                 }
                 let mut names = self.reduce_token(text, *position, to)?;
                 sort_unique(&mut names);
-                Ok(names.join("/"))
+                let joined = names.join("/");
+                let mut memo = memo.write().expect("memo lock");
+                if memo.len() >= MEMO_LIMIT {
+                    memo.clear();
+                }
+                memo.insert(text.as_str().into(), joined.as_str().into());
+                Ok(joined)
             }
             Gl::Node { op, parts } => {
                 let reduced: Vec<String> = parts
@@ -340,12 +322,12 @@ impl<'r> Reducer<'r> {
                 if fields.next().is_some() {
                     return Err(err(Reason::BadSyntax("a MAC has exactly two fields")));
                 }
-                return match self.macs.expand(locus, first, code) {
-                    Ok(list) if list.iter().any(|a| rel.valid.contains(a.as_str())) => {
-                        Ok(TokenKind::Mac)
-                    }
-                    Ok(_) => Err(err(Reason::MacExpandsToNothing(code.to_string()))),
-                    Err(r) => Err(err(r)),
+                let mut list = self.macs.expand(locus, first, code).map_err(err)?;
+                list.retain(|a| rel.valid.contains(a.as_str()));
+                return if list.is_empty() {
+                    Err(err(Reason::MacExpandsToNothing(code.to_string())))
+                } else {
+                    Ok(TokenKind::Mac(list))
                 };
             }
             if rel.shortnulls.contains_key(t) {
@@ -470,7 +452,9 @@ impl<'r> Reducer<'r> {
         to: Reduction,
     ) -> Result<Names<'r>, TypingError> {
         if let Some(t) = token.strip_prefix("HLA-") {
-            let inner = self.reduce_token(t, position, to)?;
+            let inner = self
+                .reduce_token(t, position, to)
+                .map_err(|e| with_full_token(e, t, token))?;
             return Ok(inner
                 .into_iter()
                 .map(|n| owned(format!("HLA-{n}")))
@@ -499,16 +483,7 @@ impl<'r> Reducer<'r> {
                 let list = &rel.xx_codes[first_fields(token, 1)];
                 self.reduce_list(list.iter().map(|s| &**s), position, to)
             }
-            TokenKind::Mac => {
-                let (locus, rest) = split_locus(token).expect("classified as MAC");
-                let (first, code) = rest.split_once(':').expect("classified as MAC");
-                let list = self.macs.expand(locus, first, code).map_err(err)?;
-                let list: Vec<String> = list
-                    .into_iter()
-                    .filter(|a| rel.valid.contains(a.as_str()))
-                    .collect();
-                self.reduce_list(list.iter().map(|s| s.as_str()), position, to)
-            }
+            TokenKind::Mac(list) => self.reduce_list(list.iter().map(|s| s.as_str()), position, to),
             TokenKind::ShortNull => {
                 let list = &rel.shortnulls[token];
                 self.reduce_list(list.iter().map(|s| &**s), position, to)
@@ -704,6 +679,14 @@ impl<'r> Reducer<'r> {
         sort_unique(&mut out);
         out
     }
+}
+
+/// An error found on the name inside `HLA-name` is reported on the token as written.
+fn with_full_token(mut e: TypingError, inner: &str, token: &str) -> TypingError {
+    if e.token == inner {
+        e.token = token.to_string();
+    }
+    e
 }
 
 /// Join reduced operands under a GL operator: `/` `|` `^` make sorted unique lists,

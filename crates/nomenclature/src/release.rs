@@ -119,6 +119,12 @@ fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
 }
 
+/// Drop repeated names, keeping the first of each (lists are built by appending).
+fn dedup_keep_order(v: &mut Vec<Box<str>>) {
+    let mut seen: FxHashSet<Box<str>> = FxHashSet::default();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
 fn push_unique(v: &mut Vec<Box<str>>, s: &str) {
     if !v.iter().any(|x| &**x == s) {
         v.push(s.into());
@@ -140,6 +146,46 @@ fn serology_name(locus: &str, number: &str) -> String {
         &locus[..locus.len().min(2)]
     };
     format!("{prefix}{number}")
+}
+
+/// DNA locus of a serology locus prefix of rel_ser_ser.txt.
+fn dna_locus(serology_locus: &str) -> Option<&'static str> {
+    Some(match serology_locus {
+        "A" => "A",
+        "B" => "B",
+        "Cw" => "C",
+        "DR" => "DRB1",
+        "DQ" => "DQB1",
+        _ => return None,
+    })
+}
+
+/// XX codes of broad antigens that no allele is named after (`A*09:XX` = `A*23:XX` and
+/// `A*24:XX`), from the broad/split pairs of rel_ser_ser.txt.
+fn add_broad_xx_codes(xx_codes: &mut Map<Vec<Box<str>>>, rel_ser_ser: &str) {
+    for (_, l) in data_lines(rel_ser_ser) {
+        let f: Vec<&str> = l.split(';').collect();
+        let Some(locus) = f.first().and_then(|s| dna_locus(s)) else {
+            continue;
+        };
+        let (Some(broad), Some(splits)) = (f.get(1), f.get(2)) else {
+            continue;
+        };
+        let first = |n: &str| format!("{locus}*{:0>2}", n);
+        let broad = first(broad);
+        if splits.is_empty() || xx_codes.contains_key(broad.as_str()) {
+            continue;
+        }
+        let mut names: Vec<Box<str>> = Vec::new();
+        for split in splits.split('/').filter(|s| !s.is_empty()) {
+            if let Some(v) = xx_codes.get(first(split).as_str()) {
+                names.extend(v.iter().cloned());
+            }
+        }
+        if !names.is_empty() {
+            xx_codes.insert(broad.into(), names);
+        }
+    }
 }
 
 impl Release {
@@ -349,11 +395,14 @@ impl Release {
         // --- XX codes: first field -> 2-field names, plus DNA broads from rel_ser_ser
         let mut xx_codes: Map<Vec<Box<str>>> = Map::default();
         for a in &sorted_alleles {
-            push_unique(
-                xx_codes.entry(first_fields(a, 1).into()).or_default(),
-                first_fields(a, 2),
-            );
+            xx_codes
+                .entry(first_fields(a, 1).into())
+                .or_default()
+                .push(first_fields(a, 2).into());
         }
+        xx_codes.values_mut().for_each(dedup_keep_order);
+
+        add_broad_xx_codes(&mut xx_codes, &files.rel_ser_ser);
 
         let mut release = Release {
             version,
@@ -415,10 +464,8 @@ impl Release {
                 .collect();
             for n in numbers {
                 let entry = antigens.entry(serology_name(f[0], n).into()).or_default();
-                push_unique(&mut entry.alleles, &allele);
-                for x in &lgx {
-                    push_unique(&mut entry.lgx, x);
-                }
+                entry.alleles.push(allele.as_str().into());
+                entry.lgx.extend(lgx.iter().cloned());
             }
         }
         // broad antigens take the alleles of their splits, in file order
@@ -438,16 +485,14 @@ impl Release {
                 let split = format!("{}{split}", f[0]);
                 if let Some(s) = antigens.get(split.as_str()).cloned() {
                     let b = antigens.entry(broad.as_str().into()).or_default();
-                    for a in &s.alleles {
-                        push_unique(&mut b.alleles, a);
-                    }
-                    for a in &s.lgx {
-                        push_unique(&mut b.lgx, a);
-                    }
+                    b.alleles.extend(s.alleles.iter().cloned());
+                    b.lgx.extend(s.lgx.iter().cloned());
                 }
             }
         }
-        for (name, antigen) in antigens {
+        for (name, mut antigen) in antigens {
+            dedup_keep_order(&mut antigen.alleles);
+            dedup_keep_order(&mut antigen.lgx);
             self.serology_names.insert(name.clone());
             for a in &antigen.alleles {
                 push_unique(self.sero_of_allele.entry(a.clone()).or_default(), &name);

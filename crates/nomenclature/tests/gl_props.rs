@@ -64,6 +64,12 @@ proptest! {
     }
 
     #[test]
+    fn reducer_never_panics_on_any_text(s in "[A-Za-z0-9*:/~+|^ .-]{0,40}", i in 0usize..8) {
+        let _ = reducer().reduce(&s, Reduction::ALL[i]);
+        let _ = reducer().expand(&s);
+    }
+
+    #[test]
     fn reducer_never_panics_on_gl_like_text(s in gl_like(), i in 0usize..8) {
         let _ = reducer().reduce(&s, Reduction::ALL[i]);
         let _ = reducer().expand(&s);

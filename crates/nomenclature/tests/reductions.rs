@@ -263,3 +263,15 @@ fn every_allele_of_the_release_reduces_at_every_level() {
         }
     }
 }
+
+#[test]
+fn broad_antigen_xx_codes_cover_their_splits() {
+    let a9 = reduce("A*09:XX", "lgx");
+    let (a23, a24) = (reduce("A*23:XX", "lgx"), reduce("A*24:XX", "lgx"));
+    assert_eq!(
+        a9.split('/').count(),
+        a23.split('/').count() + a24.split('/').count()
+    );
+    assert!(reduce("DRB1*02:XX", "S").contains("DR15"));
+    assert_eq!(reduce_err("B*70:XX", "G").reason, Reason::UnknownXx);
+}
