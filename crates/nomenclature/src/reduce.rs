@@ -167,7 +167,7 @@ impl<'r> Reducer<'r> {
         let gl = Gl::parse(typing)?;
         // tokens are reduced in order, so an invalid token fails the typing before any
         // later one is looked at, as a validation pass first would
-        self.reduce_gl(&gl, to)
+        Ok(self.reduce_gl(&gl, to)?.into_string())
     }
 
     /// Parse a typing and check every token against the release and MAC table.
@@ -198,7 +198,7 @@ impl<'r> Reducer<'r> {
                     .iter()
                     .map(|p| self.expand_gl(p))
                     .collect::<Result<_, _>>()?;
-                Ok(combine(*op, parts))
+                Ok(combine(*op, &parts))
             }
         }
     }
@@ -234,29 +234,29 @@ impl<'r> Reducer<'r> {
         })
     }
 
-    fn reduce_gl(&self, gl: &Gl, to: Reduction) -> Result<String, TypingError> {
+    fn reduce_gl(&self, gl: &Gl, to: Reduction) -> Result<Piece, TypingError> {
         match gl {
             Gl::Token { text, position } => {
                 let memo = &self.memo[to as usize];
                 if let Some(hit) = memo.read().expect("memo lock").get(text.as_str()) {
-                    return Ok(hit.to_string());
+                    return Ok(Piece::Shared(hit.clone()));
                 }
                 let mut names = self.reduce_token(text, *position, to)?;
                 sort_unique(&mut names);
-                let joined = names.join("/");
+                let joined: Arc<str> = names.join("/").into();
                 let mut memo = memo.write().expect("memo lock");
                 if memo.len() >= MEMO_LIMIT {
                     memo.clear();
                 }
-                memo.insert(text.as_str().into(), joined.as_str().into());
-                Ok(joined)
+                memo.insert(text.as_str().into(), joined.clone());
+                Ok(Piece::Shared(joined))
             }
             Gl::Node { op, parts } => {
-                let reduced: Vec<String> = parts
+                let reduced: Vec<Piece> = parts
                     .iter()
                     .map(|p| self.reduce_gl(p, to))
                     .collect::<Result<_, _>>()?;
-                Ok(combine(*op, reduced))
+                Ok(Piece::Owned(combine(*op, &reduced)))
             }
         }
     }
@@ -691,25 +691,53 @@ fn with_full_token(mut e: TypingError, inner: &str, token: &str) -> TypingError 
 
 /// Join reduced operands under a GL operator: `/` `|` `^` make sorted unique lists,
 /// `+` sorts the two copies, `~` keeps haplotype order.
-fn combine(op: Op, parts: Vec<String>) -> String {
+fn combine<S: AsRef<str>>(op: Op, parts: &[S]) -> String {
     let sym = op.symbol();
+    let mut pieces: Vec<&str> = Vec::with_capacity(parts.len());
     match op {
-        Op::Haplotype => parts.join("~"),
+        Op::Haplotype => pieces.extend(parts.iter().map(|p| p.as_ref())),
         Op::Genotype => {
-            let mut v: Vec<String> = parts.into_iter().filter(|s| !s.is_empty()).collect();
-            v.sort_by(|a, b| gl_item_cmp(a, b));
-            v.join("+")
+            pieces.extend(parts.iter().map(|p| p.as_ref()).filter(|s| !s.is_empty()));
+            pieces.sort_by(|a, b| gl_item_cmp(a, b));
         }
         Op::AlleleList | Op::GenotypeList | Op::Loci => {
-            let mut v: Vec<String> = Vec::new();
-            for p in &parts {
-                for piece in p.split(sym).filter(|s| !s.is_empty()) {
-                    v.push(piece.to_string());
-                }
+            for p in parts {
+                pieces.extend(p.as_ref().split(sym).filter(|s| !s.is_empty()));
             }
-            v.sort_by(|a, b| gl_item_cmp(a, b));
-            v.dedup();
-            v.join(&sym.to_string())
+            pieces.sort_by(|a, b| gl_item_cmp(a, b));
+            pieces.dedup();
+        }
+    }
+    let mut out = String::with_capacity(pieces.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in pieces.iter().enumerate() {
+        if i > 0 {
+            out.push(sym);
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+/// A reduced operand: a memoised token result, or a freshly combined string.
+enum Piece {
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl Piece {
+    fn into_string(self) -> String {
+        match self {
+            Piece::Shared(s) => s.to_string(),
+            Piece::Owned(s) => s,
+        }
+    }
+}
+
+impl AsRef<str> for Piece {
+    fn as_ref(&self) -> &str {
+        match self {
+            Piece::Shared(s) => s,
+            Piece::Owned(s) => s,
         }
     }
 }
