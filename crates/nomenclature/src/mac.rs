@@ -105,14 +105,21 @@ impl MacTable {
                     expected: format!("{locus}*{best}"),
                 });
             }
-            Ok(items.iter().map(|i| format!("{locus}*{i}")).collect())
+            Ok(items.iter().map(|i| join_name(&[locus, "*", i])).collect())
         } else {
             Ok(items
                 .iter()
-                .map(|i| format!("{locus}*{first_field}:{i}"))
+                .map(|i| join_name(&[locus, "*", first_field, ":", i]))
                 .collect())
         }
     }
+}
+
+/// Concatenate name parts with one allocation (a hot path: every MAC token expands).
+fn join_name(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| s.push_str(p));
+    s
 }
 
 #[cfg(test)]

@@ -501,11 +501,22 @@ impl<'r> Reducer<'r> {
         to: Reduction,
     ) -> Result<Names<'r>, TypingError> {
         let mut out: Names<'r> = Vec::new();
-        let mut seen: FxHashSet<Cow<'r, str>> = FxHashSet::default();
+        // short lists (MACs) de-duplicate by scanning; long ones (XX, serology) by hashing
+        let mut seen: Option<FxHashSet<Cow<'r, str>>> = None;
         for item in items {
             for n in self.reduce_item(item, position, to)? {
-                if !n.is_empty() && seen.insert(n.clone()) {
+                if n.is_empty() {
+                    continue;
+                }
+                let new = match seen.as_mut() {
+                    Some(set) => set.insert(n.clone()),
+                    None => !out.contains(&n),
+                };
+                if new {
                     out.push(n);
+                    if seen.is_none() && out.len() > 32 {
+                        seen = Some(out.iter().cloned().collect());
+                    }
                 }
             }
         }
