@@ -29,5 +29,5 @@ out=$here
 [ "$version" = "3.58.0" ] || out=$work
 python3 "$here/compare.py" --medulla "$root/target/release/medulla" --imgt "$rel_dir" \
   --inputs "$work/inputs.txt" --pyard "$work/pyard.tsv" \
-  --summary "$out/summary.md" --diffs "$out/differences.tsv"
-echo "wrote $out/summary.md and $out/differences.tsv"
+  --summary "$out/summary-$version.md" --diffs "$out/differences.tsv"
+echo "wrote $out/summary-$version.md and $out/differences.tsv"

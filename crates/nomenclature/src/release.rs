@@ -78,7 +78,7 @@ pub struct Release {
     /// Full names plus their two- and three-field shortenings, plus two-field names with
     /// the one expression suffix all their expression variants share.
     pub(crate) valid: FxHashSet<Box<str>>,
-    /// Loci that have G groups: the loci ARD reductions apply to.
+    /// Loci listed in hla_nom_g.txt or hla_nom_p.txt: the loci ARD reductions apply to.
     pub(crate) ard_loci: FxHashSet<Box<str>>,
     pub(crate) loci: FxHashSet<Box<str>>,
     /// Full, 3-field and 2-field names of G-group members -> G group names.
@@ -318,11 +318,12 @@ impl Release {
                     reason: "expected LOCUS*;ALLELES;GROUP".into(),
                 });
             }
+            // every locus the group files list is reduced at the ARD, grouped or not
+            ard_loci.insert(f[0].trim_end_matches('*').into());
             if f[1].is_empty() || f[2].is_empty() {
                 continue;
             }
             let locus = f[0];
-            ard_loci.insert(locus.trim_end_matches('*').into());
             let g: Box<str> = format!("{locus}{}", f[2]).into();
             let lgx: Box<str> = group_two_field(&g).into();
             g_names.insert(g.clone());
@@ -364,6 +365,7 @@ impl Release {
                     reason: "expected LOCUS*;ALLELES;GROUP".into(),
                 });
             }
+            ard_loci.insert(f[0].trim_end_matches('*').into());
             if f[1].is_empty() || f[2].is_empty() {
                 continue;
             }
