@@ -4,6 +4,11 @@ mod bench;
 mod hla;
 
 use anyhow::Result;
+
+// reductions allocate many short strings; mimalloc halves the time glibc's malloc takes
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

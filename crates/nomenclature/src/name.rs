@@ -49,32 +49,32 @@ pub fn first_fields_keep_expression(name: &str, n: usize) -> String {
 
 /// Split `A*01:01` into (`A`, `01:01`).
 pub fn split_locus(name: &str) -> Option<(&str, &str)> {
-    name.split_once('*')
+    let i = name.bytes().position(|b| b == b'*')?;
+    Some((&name[..i], &name[i + 1..]))
 }
 
-fn leading_number(s: &str) -> u64 {
-    s.bytes()
+fn leading_number(s: &[u8]) -> u64 {
+    s.iter()
         .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, b| {
-            n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-        })
+        .fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
 }
 
-fn cmp_fields(a: &str, b: &str) -> Ordering {
-    let mut ia = a.split(':');
-    let mut ib = b.split(':');
+/// Compare colon-separated fields numerically, ignoring anything after a field's digits.
+fn cmp_fields(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut i, mut j) = (0, 0);
     loop {
-        match (ia.next(), ib.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let o = leading_number(x).cmp(&leading_number(y));
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
+        match (i >= a.len(), j >= b.len()) {
+            (true, true) => return Ordering::Equal,
+            (true, false) => return Ordering::Less,
+            (false, true) => return Ordering::Greater,
+            _ => {}
         }
+        let o = leading_number(&a[i..]).cmp(&leading_number(&b[j..]));
+        if o != Ordering::Equal {
+            return o;
+        }
+        i = a[i..].iter().position(|&c| c == b':').map_or(a.len(), |p| i + p + 1);
+        j = b[j..].iter().position(|&c| c == b':').map_or(b.len(), |p| j + p + 1);
     }
 }
 
@@ -85,16 +85,19 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     if a == b {
         return Ordering::Equal;
     }
-    let a_body = a.strip_prefix("HLA-").unwrap_or(a);
-    let b_body = b.strip_prefix("HLA-").unwrap_or(b);
-    let primary = match (split_locus(a_body), split_locus(b_body)) {
-        (Some((la, fa)), Some((lb, fb))) => la.cmp(lb).then_with(|| cmp_fields(fa, fb)),
+    let a_body = a.strip_prefix("HLA-").unwrap_or(a).as_bytes();
+    let b_body = b.strip_prefix("HLA-").unwrap_or(b).as_bytes();
+    let star = |s: &[u8]| s.iter().position(|&c| c == b'*');
+    let primary = match (star(a_body), star(b_body)) {
+        (Some(x), Some(y)) => a_body[..x]
+            .cmp(&b_body[..y])
+            .then_with(|| cmp_fields(&a_body[x + 1..], &b_body[y + 1..])),
         (None, None) => {
-            let pa = a_body.trim_end_matches(|c: char| c.is_ascii_digit());
-            let pb = b_body.trim_end_matches(|c: char| c.is_ascii_digit());
-            pa.cmp(pb).then_with(|| {
-                leading_number(&a_body[pa.len()..]).cmp(&leading_number(&b_body[pb.len()..]))
-            })
+            let digits = |s: &[u8]| s.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+            let (pa, pb) = (a_body.len() - digits(a_body), b_body.len() - digits(b_body));
+            a_body[..pa]
+                .cmp(&b_body[..pb])
+                .then_with(|| leading_number(&a_body[pa..]).cmp(&leading_number(&b_body[pb..])))
         }
         (Some(_), None) => Ordering::Greater,
         (None, Some(_)) => Ordering::Less,

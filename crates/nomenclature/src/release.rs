@@ -236,6 +236,8 @@ impl Release {
 
         // --- Allelelist.txt
         let mut alleles: FxHashSet<Box<str>> = FxHashSet::default();
+        // in file order (the natural order); results are sorted when produced anyway
+        let mut sorted_alleles: Vec<Box<str>> = Vec::new();
         let mut loci: FxHashSet<Box<str>> = FxHashSet::default();
         for (line, l) in data_lines(&files.allele_list) {
             if l.starts_with("AlleleID") {
@@ -252,10 +254,10 @@ impl Release {
                 reason: format!("{name:?} has no '*'"),
             })?;
             loci.insert(locus.into());
-            alleles.insert(name.into());
+            if alleles.insert(name.into()) {
+                sorted_alleles.push(name.into());
+            }
         }
-        let mut sorted_alleles: Vec<Box<str>> = alleles.iter().cloned().collect();
-        sorted_alleles.sort_by(|a, b| natural_cmp(a, b));
 
         // valid names: full, 2-field, 3-field, and 2-field + the single shared expression char
         let mut valid: FxHashSet<Box<str>> = FxHashSet::default();
