@@ -56,7 +56,9 @@ pub fn split_locus(name: &str) -> Option<(&str, &str)> {
 fn leading_number(s: &[u8]) -> u64 {
     s.iter()
         .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
+        .fold(0u64, |n, b| {
+            n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+        })
 }
 
 /// Compare colon-separated fields numerically, ignoring anything after a field's digits.
@@ -73,8 +75,14 @@ fn cmp_fields(a: &[u8], b: &[u8]) -> Ordering {
         if o != Ordering::Equal {
             return o;
         }
-        i = a[i..].iter().position(|&c| c == b':').map_or(a.len(), |p| i + p + 1);
-        j = b[j..].iter().position(|&c| c == b':').map_or(b.len(), |p| j + p + 1);
+        i = a[i..]
+            .iter()
+            .position(|&c| c == b':')
+            .map_or(a.len(), |p| i + p + 1);
+        j = b[j..]
+            .iter()
+            .position(|&c| c == b':')
+            .map_or(b.len(), |p| j + p + 1);
     }
 }
 

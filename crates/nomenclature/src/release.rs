@@ -131,6 +131,44 @@ fn push_unique(v: &mut Vec<Box<str>>, s: &str) {
     }
 }
 
+/// One line of `hla_nom_g.txt` / `hla_nom_p.txt`: `LOCUS*;ALLELE/ALLELE/...;GROUP`.
+struct GroupLine {
+    /// Full names of the listed alleles.
+    alleles: Vec<String>,
+    /// Full group name; `None` for an allele in no group.
+    group: Option<Box<str>>,
+}
+
+/// Read a group file; every locus it lists goes into `ard_loci`, grouped or not.
+fn group_lines(
+    text: &str,
+    file: &str,
+    ard_loci: &mut FxHashSet<Box<str>>,
+) -> Result<Vec<GroupLine>, LoadError> {
+    let mut out = Vec::new();
+    for (line, l) in data_lines(text) {
+        let f: Vec<&str> = l.split(';').collect();
+        if f.len() < 3 {
+            return Err(LoadError::Format {
+                file: file.into(),
+                line,
+                reason: "expected LOCUS*;ALLELES;GROUP".into(),
+            });
+        }
+        ard_loci.insert(f[0].trim_end_matches('*').into());
+        out.push(GroupLine {
+            alleles: f[1]
+                .split('/')
+                .filter(|a| !a.is_empty())
+                .map(|a| format!("{}{a}", f[0]))
+                .collect(),
+            group: (!f[2].is_empty() && !f[1].is_empty())
+                .then(|| format!("{}{}", f[0], f[2]).into()),
+        });
+    }
+    Ok(out)
+}
+
 /// 2-field name of a group name (`A*01:01:01G` -> `A*01:01`).
 fn group_two_field(group: &str) -> &str {
     first_fields(group.trim_end_matches(['G', 'P']), 2)
@@ -311,26 +349,11 @@ impl Release {
         let mut lgx_group: Map<Box<str>> = Map::default();
         let mut exon_group: Map<Box<str>> = Map::default();
         let mut g_two_fields: FxHashSet<Box<str>> = FxHashSet::default();
-        for (line, l) in data_lines(&files.nom_g) {
-            let f: Vec<&str> = l.split(';').collect();
-            if f.len() < 3 {
-                return Err(LoadError::Format {
-                    file: "hla_nom_g.txt".into(),
-                    line,
-                    reason: "expected LOCUS*;ALLELES;GROUP".into(),
-                });
-            }
-            // every locus the group files list is reduced at the ARD, grouped or not
-            ard_loci.insert(f[0].trim_end_matches('*').into());
-            if f[1].is_empty() || f[2].is_empty() {
-                continue;
-            }
-            let locus = f[0];
-            let g: Box<str> = format!("{locus}{}", f[2]).into();
+        for gl in group_lines(&files.nom_g, "hla_nom_g.txt", &mut ard_loci)? {
+            let Some(g) = gl.group else { continue };
             let lgx: Box<str> = group_two_field(&g).into();
             g_names.insert(g.clone());
-            for a in f[1].split('/') {
-                let full = format!("{locus}{a}");
+            for full in gl.alleles {
                 let two = first_fields(&full, 2);
                 let three = first_fields(&full, 3);
                 g_two_fields.insert(two.into());
@@ -358,23 +381,10 @@ impl Release {
         let mut p_members: Map<Vec<Box<str>>> = Map::default();
         let mut p_names = FxHashSet::default();
         let mut p_rows: Vec<(Box<str>, Box<str>)> = Vec::new();
-        for (line, l) in data_lines(&files.nom_p) {
-            let f: Vec<&str> = l.split(';').collect();
-            if f.len() < 3 {
-                return Err(LoadError::Format {
-                    file: "hla_nom_p.txt".into(),
-                    line,
-                    reason: "expected LOCUS*;ALLELES;GROUP".into(),
-                });
-            }
-            ard_loci.insert(f[0].trim_end_matches('*').into());
-            if f[1].is_empty() || f[2].is_empty() {
-                continue;
-            }
-            let p: Box<str> = format!("{}{}", f[0], f[2]).into();
+        for gl in group_lines(&files.nom_p, "hla_nom_p.txt", &mut ard_loci)? {
+            let Some(p) = gl.group else { continue };
             p_names.insert(p.clone());
-            for a in f[1].split('/') {
-                let full = format!("{}{a}", f[0]);
+            for full in gl.alleles {
                 for key in [first_fields(&full, 2), first_fields(&full, 3), &full] {
                     push_unique(p_group.entry(key.into()).or_default(), &p);
                 }
