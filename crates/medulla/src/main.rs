@@ -2,6 +2,7 @@
 
 mod bench;
 mod hla;
+mod synth;
 
 use anyhow::Result;
 
@@ -28,6 +29,8 @@ enum Command {
     Hla(hla::HlaArgs),
     /// Measure the hot paths (reduction throughput).
     Bench(bench::BenchArgs),
+    /// Write a synthetic donor pool (donor CSV) drawn from the NMDP 2007 haplotype frequencies.
+    Synth(synth::SynthArgs),
     /// A short demonstration of the `hla` commands on the shipped release.
     Demo(hla::SourceArgs),
 }
@@ -38,5 +41,6 @@ fn main() -> Result<()> {
         Command::Hla(args) => hla::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => hla::demo(args),
+        Command::Synth(args) => synth::run(args),
     }
 }

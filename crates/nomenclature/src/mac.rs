@@ -68,6 +68,11 @@ impl MacTable {
         self.codes.is_empty()
     }
 
+    /// Every code with its raw expansion, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.codes.iter().map(|(c, e)| (&**c, &**e))
+    }
+
     /// The raw expansion of a code (`AB` -> `01/02`).
     pub fn get(&self, code: &str) -> Option<&str> {
         self.codes.get(code).map(|s| &**s)

@@ -257,6 +257,11 @@ impl Release {
         self.alleles.contains(name)
     }
 
+    /// A full allele name or a two- or three-field shortening of one (`A*01:01`).
+    pub fn is_valid_name(&self, name: &str) -> bool {
+        self.valid.contains(name)
+    }
+
     pub fn has_locus(&self, locus: &str) -> bool {
         self.loci.contains(locus)
     }
