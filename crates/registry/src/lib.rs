@@ -1,12 +1,24 @@
 //! The donor registry: the donor model and synthetic donor pools.
 //!
-//! Storage, import/export and status history are the next steps of this crate (issue 3);
-//! what exists today is the vocabulary of a donor record and `synth`, the generator of
-//! realistic donor pools used for scale tests.
+//! Donors (`donor`), their GRID (`grid`), statuses and history (`status`), validation of
+//! records (`validate`), storage behind the `DonorStore` interface with SQLite as the
+//! embedded backend (`store`), CSV import and export (`io`), and `synth`, the generator of
+//! realistic donor pools for scale tests.
 
 pub mod csv_format;
+pub mod donor;
+pub mod grid;
+pub mod io;
 pub mod model;
+pub mod status;
+pub mod store;
 pub mod synth;
+pub mod validate;
 
+pub use donor::{CordUnit, Donor, Typing, DONOR_LOCI};
+pub use grid::Grid;
+pub use io::{export_csv, import_csv, write_rejections, ImportOptions, ImportReport};
 pub use model::{Abo, Cmv, DonorType, Rh, Sex};
+pub use status::{PermanentReason, Status, StatusChange};
+pub use store::{DonorStore, SqliteStore, StoreError};
 pub use synth::{PopulationMix, SynthConfig, SynthError, Synthesizer};

@@ -1,0 +1,319 @@
+//! Donor CSV import and export.
+//!
+//! An import reads a whole file inside one transaction. Every record is validated; invalid
+//! ones go to the reject report (line, record id, field, reason) and the valid ones are
+//! applied, unless `strict`, where a single rejected record applies nothing. A killed or
+//! failed import leaves the database as before it. Re-importing the same file changes
+//! nothing: records whose content is unchanged are not written.
+
+use std::io::{Read, Write};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use medulla_nomenclature::{Reducer, Reduction};
+use rayon::prelude::*;
+
+use crate::csv_format::{EXPORT_HEADER, OPTIONAL_COLUMNS, REQUIRED_COLUMNS};
+use crate::donor::DONOR_LOCI;
+use crate::status::Status;
+use crate::store::{Applied, DonorStore, StoreError, StoredRecord};
+use crate::validate::{FieldError, Fields, RecordValidator, ValidRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{file}: {reason}")]
+    Header { file: String, reason: String },
+    #[error("{file} line {line}: {source}")]
+    Csv {
+        file: String,
+        line: u64,
+        #[source]
+        source: csv::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One rejected record and why (one line per field in error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub line: u64,
+    pub id: String,
+    pub error: FieldError,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub records: u64,
+    pub new: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Records rejected (each may have several field errors in `rejections`).
+    pub rejected: u64,
+    pub rejections: Vec<Rejection>,
+    /// False when nothing was applied (`strict` with rejections).
+    pub applied: bool,
+}
+
+pub struct ImportOptions<'a> {
+    pub file_name: &'a str,
+    pub strict: bool,
+    /// Who imports (kept in the status history).
+    pub by: &'a str,
+    pub at: NaiveDateTime,
+}
+
+struct Row<'a> {
+    index: &'a [(String, usize)],
+    record: &'a csv::StringRecord,
+}
+
+impl Fields for Row<'_> {
+    fn get(&self, column: &str) -> Option<&str> {
+        let i = self.index.iter().find(|(c, _)| c == column)?.1;
+        self.record.get(i).map(str::trim).filter(|v| !v.is_empty())
+    }
+}
+
+/// The typing of a donor as one GL String (`A*01:01+A*02:01^B*...`), reduced to lgx.
+fn lgx_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
+    let loci: Vec<String> = DONOR_LOCI
+        .iter()
+        .zip(&v.donor.typing.positions)
+        .filter_map(|(_, p)| match (&p[0], &p[1]) {
+            (Some(a), Some(b)) => Some(format!("{a}+{b}")),
+            (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+            (None, None) => None,
+        })
+        .collect();
+    // validated per position already; a failure here would be a nomenclature bug
+    reducer
+        .reduce(&loci.join("^"), Reduction::Lgx)
+        .unwrap_or_default()
+}
+
+/// Import a donor CSV into `store`; `progress` is called with the records read so far.
+pub fn import_csv<R: Read>(
+    input: R,
+    store: &mut dyn DonorStore,
+    reducer: &Reducer<'_>,
+    options: &ImportOptions<'_>,
+    mut progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    let file = options.file_name;
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    let headers = reader
+        .headers()
+        .map_err(|e| ImportError::Header {
+            file: file.into(),
+            reason: e.to_string(),
+        })?
+        .clone();
+    let index: Vec<(String, usize)> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_string(), i))
+        .collect();
+    for (h, _) in &index {
+        if !REQUIRED_COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str()) {
+            return Err(ImportError::Header {
+                file: file.into(),
+                reason: format!("unknown column {h:?} (see docs/donor-csv.md)"),
+            });
+        }
+    }
+    for c in REQUIRED_COLUMNS {
+        if !index.iter().any(|(h, _)| h == c) {
+            return Err(ImportError::Header {
+                file: file.into(),
+                reason: format!("missing column {c:?}"),
+            });
+        }
+    }
+    let today: NaiveDate = options.at.date();
+    let validator = RecordValidator::new(reducer, today);
+    let mut report = ImportReport::default();
+    let mut session = store.session()?;
+    let mut seen_ids = std::collections::HashSet::new();
+    let mut records = reader.records();
+    let mut line: u64 = 1;
+    loop {
+        // read a chunk, validate it on all cores, apply it in order
+        let mut chunk: Vec<(u64, csv::StringRecord)> = Vec::with_capacity(8192);
+        for r in records.by_ref().take(8192) {
+            line += 1;
+            let rec = r.map_err(|source| ImportError::Csv {
+                file: file.into(),
+                line,
+                source,
+            })?;
+            chunk.push((line, rec));
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let checked: Vec<Result<StoredRecord, Vec<FieldError>>> = chunk
+            .par_iter()
+            .map(|(_, rec)| {
+                let row = Row {
+                    index: &index,
+                    record: rec,
+                };
+                validator.validate(&row).map(|v| StoredRecord {
+                    hla_lgx: lgx_of(reducer, &v),
+                    imgt_version: reducer.release().version().to_string(),
+                    donor: v.donor,
+                    status: v.status,
+                })
+            })
+            .collect();
+        for ((line, rec), result) in chunk.iter().zip(checked) {
+            report.records += 1;
+            let id = rec.get(index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1));
+            let id = id.unwrap_or("").trim().to_string();
+            let result = result.and_then(|r| {
+                if seen_ids.insert(r.donor.id.clone()) {
+                    Ok(r)
+                } else {
+                    Err(vec![FieldError {
+                        field: "id".into(),
+                        reason: "appears twice in this file".into(),
+                    }])
+                }
+            });
+            match result {
+                Ok(r) => match session.apply(&r, options.by, options.at)? {
+                    Applied::New => report.new += 1,
+                    Applied::Updated => report.updated += 1,
+                    Applied::Unchanged => report.unchanged += 1,
+                },
+                Err(errors) => {
+                    report.rejected += 1;
+                    for error in errors {
+                        report.rejections.push(Rejection {
+                            line: *line,
+                            id: id.clone(),
+                            error,
+                        });
+                    }
+                }
+            }
+        }
+        progress(report.records);
+    }
+    if options.strict && report.rejected > 0 {
+        drop(session); // roll back
+        report.new = 0;
+        report.updated = 0;
+        report.unchanged = 0;
+        report.applied = false;
+    } else {
+        session.commit()?;
+        report.applied = true;
+    }
+    store.record_import(
+        file,
+        options.at,
+        [
+            report.records,
+            report.new,
+            report.updated,
+            report.unchanged,
+            report.rejected,
+        ],
+    )?;
+    Ok(report)
+}
+
+/// Write the reject report: `file,line,id,field,reason`.
+pub fn write_rejections<W: Write>(
+    out: W,
+    file: &str,
+    report: &ImportReport,
+) -> Result<(), ImportError> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["file", "line", "id", "field", "reason"])
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    for r in &report.rejections {
+        w.write_record([
+            file,
+            &r.line.to_string(),
+            &r.id,
+            &r.error.field,
+            &r.error.reason,
+        ])
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Export every donor as donor CSV (with its status columns), in id order.
+pub fn export_csv<W: Write>(out: W, store: &dyn DonorStore) -> Result<u64, ImportError> {
+    let mut w = csv::Writer::from_writer(out);
+    let io = |e: csv::Error| StoreError::Status {
+        id: String::new(),
+        reason: e.to_string(),
+    };
+    w.write_record(EXPORT_HEADER).map_err(io)?;
+    let mut n = 0;
+    store.for_each_donor(&mut |d, s| {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        let (tnc, cd34, vol) = match d.cord {
+            Some(c) => (
+                c.tnc_1e7.to_string(),
+                opt(c.cd34_1e6.map(|x| x.to_string())),
+                opt(c.volume_ml.map(|x| x.to_string())),
+            ),
+            None => Default::default(),
+        };
+        let (code, reason, until, patient) = match &s {
+            Status::Available => ("available", String::new(), String::new(), String::new()),
+            Status::TemporarilyUnavailable { reason, until } => (
+                "temporarily-unavailable",
+                reason.clone(),
+                until.to_string(),
+                String::new(),
+            ),
+            Status::Reserved { patient, until } => (
+                "reserved",
+                String::new(),
+                until.to_string(),
+                patient.clone(),
+            ),
+            Status::PermanentlyUnavailable { reason } => (
+                "permanently-unavailable",
+                reason.to_string(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        let mut row = vec![
+            d.id,
+            opt(d.grid.map(|g| g.to_string())),
+            d.registry,
+            d.donor_type.to_string(),
+            opt(d.sex.map(|x| x.to_string())),
+            d.birth_date.to_string(),
+            opt(d.abo.map(|x| x.to_string())),
+            opt(d.rh.map(|x| x.to_string())),
+            opt(d.cmv.map(|x| x.to_string())),
+            opt(d.population),
+            opt(d.recruitment_date.map(|x| x.to_string())),
+            tnc,
+            cd34,
+            vol,
+            opt(d.typing.date.map(|x| x.to_string())),
+        ];
+        for p in d.typing.positions {
+            row.extend(p.into_iter().map(opt));
+        }
+        row.extend([code.to_string(), reason, until, patient]);
+        w.write_record(&row).map_err(io)?;
+        n += 1;
+        Ok(())
+    })?;
+    w.flush()?;
+    Ok(n)
+}

@@ -1,0 +1,694 @@
+//! Donor storage: the [`DonorStore`] interface and its embedded SQLite implementation.
+//!
+//! The SQL is kept portable (plain types, `ON CONFLICT` upserts) so that a PostgreSQL
+//! backend can implement the same interface. The schema is versioned: each migration runs
+//! once, in order, inside a transaction, and is recorded in `schema_migrations`.
+
+use std::path::Path;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::donor::{CordUnit, Donor, Typing, DONOR_LOCI};
+use crate::status::{PermanentReason, Status, StatusChange};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("donor {0} is not in the registry")]
+    NoSuchDonor(String),
+    #[error("donor {id}: {reason}")]
+    Status { id: String, reason: String },
+    #[error("stored donor {id}, column {column}: {reason}")]
+    Corrupt {
+        id: String,
+        column: &'static str,
+        reason: String,
+    },
+}
+
+/// What applying one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    New,
+    Updated,
+    Unchanged,
+}
+
+/// Timestamps are stored as ISO 8601 text (`2026-02-01T10:00:00`).
+fn timestamp(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
+}
+
+/// Stored status columns: code, reason, until, patient.
+type StatusRow = (String, Option<String>, Option<String>, Option<String>);
+
+/// The ordered schema migrations.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE donors (
+        id TEXT PRIMARY KEY,
+        grid TEXT UNIQUE,
+        registry TEXT NOT NULL,
+        donor_type TEXT NOT NULL,
+        sex TEXT,
+        birth_date TEXT NOT NULL,
+        abo TEXT,
+        rh TEXT,
+        cmv TEXT,
+        population TEXT,
+        recruitment_date TEXT,
+        tnc_1e7 REAL,
+        cd34_1e6 REAL,
+        volume_ml REAL,
+        typing_date TEXT,
+        a_1 TEXT, a_2 TEXT, b_1 TEXT, b_2 TEXT, c_1 TEXT, c_2 TEXT,
+        drb1_1 TEXT, drb1_2 TEXT, dqb1_1 TEXT, dqb1_2 TEXT, dpb1_1 TEXT, dpb1_2 TEXT,
+        hla_lgx TEXT NOT NULL,
+        imgt_version TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_reason TEXT,
+        status_until TEXT,
+        status_patient TEXT,
+        content_hash INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE status_history (
+        donor_id TEXT NOT NULL REFERENCES donors(id),
+        changed_at TEXT NOT NULL,
+        changed_by TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_reason TEXT,
+        status_until TEXT,
+        status_patient TEXT,
+        note TEXT NOT NULL
+    );
+    CREATE INDEX status_history_donor ON status_history(donor_id);
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        file TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        records INTEGER NOT NULL,
+        new_donors INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        unchanged INTEGER NOT NULL,
+        rejected INTEGER NOT NULL
+    );",
+)];
+
+/// The typed columns of a donor row, in `DONOR_LOCI` order.
+const HLA_COLUMNS: [[&str; 2]; 6] = [
+    ["a_1", "a_2"],
+    ["b_1", "b_2"],
+    ["c_1", "c_2"],
+    ["drb1_1", "drb1_2"],
+    ["dqb1_1", "dqb1_2"],
+    ["dpb1_1", "dpb1_2"],
+];
+
+/// Storage of donors, their statuses and status history.
+pub trait DonorStore {
+    /// Start applying records in one transaction: dropping the session without `commit`
+    /// leaves the store as it was.
+    fn session(&mut self) -> Result<Box<dyn ImportSession + '_>, StoreError>;
+    fn donor(&self, id: &str) -> Result<Option<(Donor, Status)>, StoreError>;
+    fn history(&self, id: &str) -> Result<Vec<StatusChange>, StoreError>;
+    fn set_status(&mut self, id: &str, change: StatusChange) -> Result<(), StoreError>;
+    /// Every donor, in id order.
+    fn for_each_donor(
+        &self,
+        f: &mut dyn FnMut(Donor, Status) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    fn count(&self) -> Result<u64, StoreError>;
+    /// Record what an import did.
+    fn record_import(
+        &mut self,
+        file: &str,
+        at: NaiveDateTime,
+        counts: [u64; 5],
+    ) -> Result<(), StoreError>;
+
+    /// Apply a batch in one transaction: all of it, or (on any error) none.
+    fn apply(
+        &mut self,
+        batch: &[StoredRecord],
+        by: &str,
+        at: NaiveDateTime,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut s = self.session()?;
+        let out = batch
+            .iter()
+            .map(|r| s.apply(r, by, at))
+            .collect::<Result<Vec<_>, _>>()?;
+        s.commit()?;
+        Ok(out)
+    }
+}
+
+/// Records applied inside one transaction.
+pub trait ImportSession {
+    fn apply(
+        &mut self,
+        r: &StoredRecord,
+        by: &str,
+        at: NaiveDateTime,
+    ) -> Result<Applied, StoreError>;
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+struct SqliteSession<'c> {
+    tx: Transaction<'c>,
+}
+
+impl ImportSession for SqliteSession<'_> {
+    fn apply(
+        &mut self,
+        r: &StoredRecord,
+        by: &str,
+        at: NaiveDateTime,
+    ) -> Result<Applied, StoreError> {
+        SqliteStore::apply_one(&self.tx, r, by, &timestamp(at))
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+/// A donor as stored: the record, its status, the lgx form of its typing and a content hash.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub donor: Donor,
+    pub status: Status,
+    /// The typing reduced to lgx on the release (the parsed, validated form).
+    pub hla_lgx: String,
+    pub imgt_version: String,
+}
+
+/// SQLite: one file, or in memory.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn status_columns(s: &Status) -> (&'static str, Option<String>, Option<String>, Option<String>) {
+    match s {
+        Status::Available => ("available", None, None, None),
+        Status::TemporarilyUnavailable { reason, until } => (
+            "temporarily-unavailable",
+            Some(reason.clone()),
+            Some(until.to_string()),
+            None,
+        ),
+        Status::Reserved { patient, until } => (
+            "reserved",
+            None,
+            Some(until.to_string()),
+            Some(patient.clone()),
+        ),
+        Status::PermanentlyUnavailable { reason } => (
+            "permanently-unavailable",
+            Some(reason.to_string()),
+            None,
+            None,
+        ),
+    }
+}
+
+fn status_from_columns(
+    id: &str,
+    code: &str,
+    reason: Option<String>,
+    until: Option<String>,
+    patient: Option<String>,
+) -> Result<Status, StoreError> {
+    let corrupt = |column, reason: String| StoreError::Corrupt {
+        id: id.to_string(),
+        column,
+        reason,
+    };
+    let until = || -> Result<NaiveDate, StoreError> {
+        until
+            .as_deref()
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| corrupt("status_until", "missing or not a date".into()))
+    };
+    Ok(match code {
+        "available" => Status::Available,
+        "temporarily-unavailable" => Status::TemporarilyUnavailable {
+            reason: reason.unwrap_or_default(),
+            until: until()?,
+        },
+        "reserved" => Status::Reserved {
+            patient: patient.unwrap_or_default(),
+            until: until()?,
+        },
+        "permanently-unavailable" => Status::PermanentlyUnavailable {
+            reason: reason
+                .unwrap_or_default()
+                .parse::<PermanentReason>()
+                .map_err(|e| corrupt("status_reason", e))?,
+        },
+        other => return Err(corrupt("status", format!("unknown status {other:?}"))),
+    })
+}
+
+/// A stable hash of everything a record says (FNV-1a over its canonical text).
+pub fn content_hash(r: &StoredRecord) -> i64 {
+    let d = &r.donor;
+    let text = format!(
+        "{}|{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        d.id,
+        d.grid.as_ref().map(|g| g.as_str()),
+        d.registry,
+        d.donor_type,
+        d.sex,
+        d.birth_date,
+        d.abo,
+        d.rh,
+        d.cmv,
+        d.population,
+        d.recruitment_date,
+        d.cord,
+        d.typing.positions,
+        d.typing.date,
+        r.status,
+    );
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h as i64
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::init(conn)
+    }
+
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<i64> = conn
+                .query_row(
+                    "SELECT version FROM schema_migrations WHERE version = ?1",
+                    [version],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if done.is_none() {
+                let tx = conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, datetime('now'))",
+                    [version],
+                )?;
+                tx.commit()?;
+            }
+        }
+        Ok(SqliteStore { conn })
+    }
+
+    /// The latest schema version applied.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Record an import's counts.
+    fn insert_import_row(
+        &mut self,
+        file: &str,
+        at: NaiveDateTime,
+        counts: [u64; 5],
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO imports (file, started_at, records, new_donors, updated, unchanged, rejected)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                file,
+                timestamp(at),
+                counts[0] as i64,
+                counts[1] as i64,
+                counts[2] as i64,
+                counts[3] as i64,
+                counts[4] as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn apply_one(
+        tx: &Transaction<'_>,
+        r: &StoredRecord,
+        by: &str,
+        at: &str,
+    ) -> Result<Applied, StoreError> {
+        let d = &r.donor;
+        let hash = content_hash(r);
+        let existing: Option<(i64, StatusRow)> = tx
+            .prepare_cached(
+                "SELECT content_hash, status, status_reason, status_until, status_patient
+                 FROM donors WHERE id = ?1",
+            )?
+            .query_row([&d.id], |row| {
+                Ok((
+                    row.get(0)?,
+                    (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
+                ))
+            })
+            .optional()?;
+        let applied = match &existing {
+            Some((h, ..)) if *h == hash => return Ok(Applied::Unchanged),
+            Some(_) => Applied::Updated,
+            None => Applied::New,
+        };
+        let (code, reason, until, patient) = status_columns(&r.status);
+        let hla: Vec<Option<&str>> = d
+            .typing
+            .positions
+            .iter()
+            .flat_map(|p| p.iter().map(|x| x.as_deref()))
+            .collect();
+        let (tnc, cd34, vol) = match d.cord {
+            Some(c) => (Some(c.tnc_1e7), c.cd34_1e6, c.volume_ml),
+            None => (None, None, None),
+        };
+        tx.prepare_cached(
+            "INSERT INTO donors (id, grid, registry, donor_type, sex, birth_date, abo, rh, cmv,
+                population, recruitment_date, tnc_1e7, cd34_1e6, volume_ml, typing_date,
+                a_1, a_2, b_1, b_2, c_1, c_2, drb1_1, drb1_2, dqb1_1, dqb1_2, dpb1_1, dpb1_2,
+                hla_lgx, imgt_version, status, status_reason, status_until, status_patient,
+                content_hash, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,
+                ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)
+             ON CONFLICT (id) DO UPDATE SET grid = excluded.grid, registry = excluded.registry,
+                donor_type = excluded.donor_type, sex = excluded.sex,
+                birth_date = excluded.birth_date, abo = excluded.abo, rh = excluded.rh,
+                cmv = excluded.cmv, population = excluded.population,
+                recruitment_date = excluded.recruitment_date, tnc_1e7 = excluded.tnc_1e7,
+                cd34_1e6 = excluded.cd34_1e6, volume_ml = excluded.volume_ml,
+                typing_date = excluded.typing_date, a_1 = excluded.a_1, a_2 = excluded.a_2,
+                b_1 = excluded.b_1, b_2 = excluded.b_2, c_1 = excluded.c_1, c_2 = excluded.c_2,
+                drb1_1 = excluded.drb1_1, drb1_2 = excluded.drb1_2,
+                dqb1_1 = excluded.dqb1_1, dqb1_2 = excluded.dqb1_2,
+                dpb1_1 = excluded.dpb1_1, dpb1_2 = excluded.dpb1_2,
+                hla_lgx = excluded.hla_lgx, imgt_version = excluded.imgt_version,
+                status = excluded.status, status_reason = excluded.status_reason,
+                status_until = excluded.status_until, status_patient = excluded.status_patient,
+                content_hash = excluded.content_hash, updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            d.id,
+            d.grid.as_ref().map(|g| g.as_str()),
+            d.registry,
+            d.donor_type.to_string(),
+            d.sex.map(|s| s.to_string()),
+            d.birth_date.to_string(),
+            d.abo.map(|s| s.to_string()),
+            d.rh.map(|s| s.to_string()),
+            d.cmv.map(|s| s.to_string()),
+            d.population,
+            d.recruitment_date.map(|x| x.to_string()),
+            tnc,
+            cd34,
+            vol,
+            d.typing.date.map(|x| x.to_string()),
+            hla[0],
+            hla[1],
+            hla[2],
+            hla[3],
+            hla[4],
+            hla[5],
+            hla[6],
+            hla[7],
+            hla[8],
+            hla[9],
+            hla[10],
+            hla[11],
+            r.hla_lgx,
+            r.imgt_version,
+            code,
+            reason,
+            until,
+            patient,
+            hash,
+            at,
+        ])?;
+        // a status that differs from the stored one enters the history
+        let status_changed = match &existing {
+            None => true,
+            Some((_, (c, re, u, p))) => (c.as_str(), re, u, p) != (code, &reason, &until, &patient),
+        };
+        if status_changed {
+            tx.prepare_cached(
+                "INSERT INTO status_history (donor_id, changed_at, changed_by, status,
+                    status_reason, status_until, status_patient, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                d.id, at, by, code, reason, until, patient, "import"
+            ])?;
+        }
+        Ok(applied)
+    }
+
+    fn row_to_donor(row: &rusqlite::Row<'_>) -> Result<(Donor, Status), StoreError> {
+        let id: String = row.get("id")?;
+        let corrupt = |column: &'static str, reason: String| StoreError::Corrupt {
+            id: id.clone(),
+            column,
+            reason,
+        };
+        let date = |column: &'static str| -> Result<Option<NaiveDate>, StoreError> {
+            let v: Option<String> = row.get(column)?;
+            v.map(|s| {
+                s.parse()
+                    .map_err(|_| corrupt(column, format!("{s:?} is not a date")))
+            })
+            .transpose()
+        };
+        fn parsed<T: std::str::FromStr>(
+            row: &rusqlite::Row<'_>,
+            column: &'static str,
+            corrupt: &dyn Fn(&'static str, String) -> StoreError,
+        ) -> Result<Option<T>, StoreError> {
+            let v: Option<String> = row.get(column)?;
+            v.map(|s| {
+                s.parse::<T>()
+                    .map_err(|_| corrupt(column, format!("{s:?} is not valid")))
+            })
+            .transpose()
+        }
+        let mut positions: [[Option<String>; 2]; 6] = Default::default();
+        for (li, cols) in HLA_COLUMNS.iter().enumerate() {
+            for (p, c) in cols.iter().enumerate() {
+                positions[li][p] = row.get(*c)?;
+            }
+        }
+        let donor_type = parsed(row, "donor_type", &corrupt)?
+            .ok_or_else(|| corrupt("donor_type", "missing".into()))?;
+        let tnc: Option<f64> = row.get("tnc_1e7")?;
+        let donor = Donor {
+            id: id.clone(),
+            grid: parsed(row, "grid", &corrupt)?,
+            registry: row.get("registry")?,
+            donor_type,
+            sex: parsed(row, "sex", &corrupt)?,
+            birth_date: date("birth_date")?
+                .ok_or_else(|| corrupt("birth_date", "missing".into()))?,
+            abo: parsed(row, "abo", &corrupt)?,
+            rh: parsed(row, "rh", &corrupt)?,
+            cmv: parsed(row, "cmv", &corrupt)?,
+            population: row.get("population")?,
+            recruitment_date: date("recruitment_date")?,
+            cord: tnc
+                .map(|t| -> Result<CordUnit, StoreError> {
+                    Ok(CordUnit {
+                        tnc_1e7: t,
+                        cd34_1e6: row.get("cd34_1e6")?,
+                        volume_ml: row.get("volume_ml")?,
+                    })
+                })
+                .transpose()?,
+            typing: Typing {
+                positions,
+                date: date("typing_date")?,
+            },
+        };
+        let status = status_from_columns(
+            &id,
+            &row.get::<_, String>("status")?,
+            row.get("status_reason")?,
+            row.get("status_until")?,
+            row.get("status_patient")?,
+        )?;
+        Ok((donor, status))
+    }
+}
+
+impl DonorStore for SqliteStore {
+    fn session(&mut self) -> Result<Box<dyn ImportSession + '_>, StoreError> {
+        Ok(Box::new(SqliteSession {
+            tx: self.conn.transaction()?,
+        }))
+    }
+
+    fn record_import(
+        &mut self,
+        file: &str,
+        at: NaiveDateTime,
+        counts: [u64; 5],
+    ) -> Result<(), StoreError> {
+        self.insert_import_row(file, at, counts)
+    }
+
+    fn donor(&self, id: &str) -> Result<Option<(Donor, Status)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
+        let mut rows = stmt.query([id])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(Self::row_to_donor(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn history(&self, id: &str) -> Result<Vec<StatusChange>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT status, status_reason, status_until, status_patient, changed_at, changed_by, note
+             FROM status_history WHERE donor_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (code, reason, until, patient, at, by, note) = row?;
+            out.push(StatusChange {
+                status: status_from_columns(id, &code, reason, until, patient)?,
+                changed_at: at.parse().map_err(|_| StoreError::Corrupt {
+                    id: id.to_string(),
+                    column: "changed_at",
+                    reason: format!("{at:?} is not a date and time"),
+                })?,
+                changed_by: by,
+                note,
+            });
+        }
+        Ok(out)
+    }
+
+    fn set_status(&mut self, id: &str, change: StatusChange) -> Result<(), StoreError> {
+        let (_, current) = self
+            .donor(id)?
+            .ok_or_else(|| StoreError::NoSuchDonor(id.to_string()))?;
+        current
+            .check_transition(&change.status, change.changed_at.date())
+            .map_err(|e| StoreError::Status {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })?;
+        let (code, reason, until, patient) = status_columns(&change.status);
+        let at = timestamp(change.changed_at);
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE donors SET status = ?2, status_reason = ?3, status_until = ?4,
+                status_patient = ?5, updated_at = ?6 WHERE id = ?1",
+            params![id, code, reason, until, patient, at],
+        )?;
+        tx.execute(
+            "INSERT INTO status_history (donor_id, changed_at, changed_by, status,
+                status_reason, status_until, status_patient, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id,
+                at,
+                change.changed_by,
+                code,
+                reason,
+                until,
+                patient,
+                change.note
+            ],
+        )?;
+        // the content hash covers the status, so re-importing the old file is a change
+        let (donor, status) = Self::donor_in(&tx, id)?;
+        let hash = content_hash(&StoredRecord {
+            donor,
+            status,
+            hla_lgx: String::new(),
+            imgt_version: String::new(),
+        });
+        tx.execute(
+            "UPDATE donors SET content_hash = ?2 WHERE id = ?1",
+            params![id, hash],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn for_each_donor(
+        &self,
+        f: &mut dyn FnMut(Donor, Status) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare("SELECT * FROM donors ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (d, s) = Self::row_to_donor(row)?;
+            f(d, s)?;
+        }
+        Ok(())
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM donors", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+}
+
+impl SqliteStore {
+    fn donor_in(tx: &Transaction<'_>, id: &str) -> Result<(Donor, Status), StoreError> {
+        let mut stmt = tx.prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
+        let mut rows = stmt.query([id])?;
+        match rows.next()? {
+            Some(row) => Self::row_to_donor(row),
+            None => Err(StoreError::NoSuchDonor(id.to_string())),
+        }
+    }
+}
+
+/// The typed loci columns, for callers building SQL over typings.
+pub fn hla_column(locus: &str, position: usize) -> Option<&'static str> {
+    DONOR_LOCI
+        .iter()
+        .position(|l| *l == locus)
+        .and_then(|i| HLA_COLUMNS[i].get(position).copied())
+}
