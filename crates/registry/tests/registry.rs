@@ -167,9 +167,17 @@ fn row(id: &str, over: &[(&str, &str)]) -> String {
         .join(",")
 }
 
+/// (record id, fields overriding a valid row, field in error, words of the reason)
+type Case = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn every_validation_rule_rejects_with_line_field_and_reason() {
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "bad-grid",
             vec![("grid", "1234000000000000199")],
