@@ -1,6 +1,7 @@
 //! `medulla`: the command line of the Medulla donor registry and HLA matching engine.
 
 mod bench;
+mod donors;
 mod hla;
 mod synth;
 
@@ -29,6 +30,8 @@ enum Command {
     Hla(hla::HlaArgs),
     /// Measure the hot paths (reduction throughput).
     Bench(bench::BenchArgs),
+    /// The donor registry: import, export, show, set-status.
+    Donors(donors::DonorsArgs),
     /// Write a synthetic donor pool (donor CSV) drawn from the NMDP 2007 haplotype frequencies.
     Synth(synth::SynthArgs),
     /// A short demonstration of the `hla` commands on the shipped release.
@@ -42,5 +45,6 @@ fn main() -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => hla::demo(args),
         Command::Synth(args) => synth::run(args),
+        Command::Donors(args) => donors::run(args),
     }
 }

@@ -179,6 +179,36 @@ impl<'r> Reducer<'r> {
         Ok(gl)
     }
 
+    /// Validate a typing and write it in canonical form: v2 names as v3, no `HLA-` prefix,
+    /// the GL structure and every other token as written.
+    pub fn normalize(&self, typing: &str) -> Result<String, TypingError> {
+        let gl = self.validate(typing)?;
+        let mut out = String::with_capacity(typing.len());
+        self.normalize_into(&gl, &mut out)?;
+        Ok(out)
+    }
+
+    fn normalize_into(&self, gl: &Gl, out: &mut String) -> Result<(), TypingError> {
+        match gl {
+            Gl::Token { text, position } => {
+                let bare = text.strip_prefix("HLA-").unwrap_or(text);
+                match self.classify(text, *position)? {
+                    TokenKind::V2(v3) => out.push_str(&v3),
+                    _ => out.push_str(bare),
+                }
+            }
+            Gl::Node { op, parts } => {
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        out.push(op.symbol());
+                    }
+                    self.normalize_into(p, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Expand MACs, XX codes, serology, short nulls and v2 names into the allele names they
     /// stand for, keeping the GL structure; allele and group names stay as written.
     pub fn expand(&self, typing: &str) -> Result<String, TypingError> {

@@ -9,11 +9,10 @@
 use std::io::{Read, Write};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use medulla_nomenclature::{Reducer, Reduction};
+use medulla_nomenclature::Reducer;
 use rayon::prelude::*;
 
 use crate::csv_format::{EXPORT_HEADER, OPTIONAL_COLUMNS, REQUIRED_COLUMNS};
-use crate::donor::DONOR_LOCI;
 use crate::status::Status;
 use crate::store::{Applied, DonorStore, StoreError, StoredRecord};
 use crate::validate::{FieldError, Fields, RecordValidator, ValidRecord};
@@ -76,21 +75,21 @@ impl Fields for Row<'_> {
     }
 }
 
-/// The typing of a donor as one GL String (`A*01:01+A*02:01^B*...`), reduced to lgx.
-fn lgx_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
-    let loci: Vec<String> = DONOR_LOCI
+/// The typing of a donor as one GL String in canonical form (`A*01:01+A*02:01^B*...`).
+fn gl_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
+    let loci: Vec<String> = v
+        .donor
+        .typing
+        .positions
         .iter()
-        .zip(&v.donor.typing.positions)
-        .filter_map(|(_, p)| match (&p[0], &p[1]) {
+        .filter_map(|p| match (&p[0], &p[1]) {
             (Some(a), Some(b)) => Some(format!("{a}+{b}")),
             (Some(a), None) | (None, Some(a)) => Some(a.clone()),
             (None, None) => None,
         })
         .collect();
-    // validated per position already; a failure here would be a nomenclature bug
-    reducer
-        .reduce(&loci.join("^"), Reduction::Lgx)
-        .unwrap_or_default()
+    // every position was validated already; a failure here would be a nomenclature bug
+    reducer.normalize(&loci.join("^")).unwrap_or_default()
 }
 
 /// Import a donor CSV into `store`; `progress` is called with the records read so far.
@@ -161,7 +160,7 @@ pub fn import_csv<R: Read>(
                     record: rec,
                 };
                 validator.validate(&row).map(|v| StoredRecord {
-                    hla_lgx: lgx_of(reducer, &v),
+                    hla_gl: gl_of(reducer, &v),
                     imgt_version: reducer.release().version().to_string(),
                     donor: v.donor,
                     status: v.status,

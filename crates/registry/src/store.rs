@@ -65,7 +65,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         typing_date TEXT,
         a_1 TEXT, a_2 TEXT, b_1 TEXT, b_2 TEXT, c_1 TEXT, c_2 TEXT,
         drb1_1 TEXT, drb1_2 TEXT, dqb1_1 TEXT, dqb1_2 TEXT, dpb1_1 TEXT, dpb1_2 TEXT,
-        hla_lgx TEXT NOT NULL,
+        hla_gl TEXT NOT NULL,
         imgt_version TEXT NOT NULL,
         status TEXT NOT NULL,
         status_reason TEXT,
@@ -176,13 +176,14 @@ impl ImportSession for SqliteSession<'_> {
     }
 }
 
-/// A donor as stored: the record, its status, the lgx form of its typing and a content hash.
+/// A donor as stored: the record, its status and the canonical GL String of its typing.
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
     pub donor: Donor,
     pub status: Status,
-    /// The typing reduced to lgx on the release (the parsed, validated form).
-    pub hla_lgx: String,
+    /// The whole typing as one GL String in canonical form (v2 names as v3), validated on
+    /// the release named by `imgt_version`.
+    pub hla_gl: String,
     pub imgt_version: String,
 }
 
@@ -394,7 +395,7 @@ impl SqliteStore {
             "INSERT INTO donors (id, grid, registry, donor_type, sex, birth_date, abo, rh, cmv,
                 population, recruitment_date, tnc_1e7, cd34_1e6, volume_ml, typing_date,
                 a_1, a_2, b_1, b_2, c_1, c_2, drb1_1, drb1_2, dqb1_1, dqb1_2, dpb1_1, dpb1_2,
-                hla_lgx, imgt_version, status, status_reason, status_until, status_patient,
+                hla_gl, imgt_version, status, status_reason, status_until, status_patient,
                 content_hash, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,
@@ -410,7 +411,7 @@ impl SqliteStore {
                 drb1_1 = excluded.drb1_1, drb1_2 = excluded.drb1_2,
                 dqb1_1 = excluded.dqb1_1, dqb1_2 = excluded.dqb1_2,
                 dpb1_1 = excluded.dpb1_1, dpb1_2 = excluded.dpb1_2,
-                hla_lgx = excluded.hla_lgx, imgt_version = excluded.imgt_version,
+                hla_gl = excluded.hla_gl, imgt_version = excluded.imgt_version,
                 status = excluded.status, status_reason = excluded.status_reason,
                 status_until = excluded.status_until, status_patient = excluded.status_patient,
                 content_hash = excluded.content_hash, updated_at = excluded.updated_at",
@@ -443,7 +444,7 @@ impl SqliteStore {
             hla[9],
             hla[10],
             hla[11],
-            r.hla_lgx,
+            r.hla_gl,
             r.imgt_version,
             code,
             reason,
@@ -642,7 +643,7 @@ impl DonorStore for SqliteStore {
         let hash = content_hash(&StoredRecord {
             donor,
             status,
-            hla_lgx: String::new(),
+            hla_gl: String::new(),
             imgt_version: String::new(),
         });
         tx.execute(

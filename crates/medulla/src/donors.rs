@@ -1,0 +1,249 @@
+//! `medulla donors ...`: import, export, show, set-status on the registry database.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use chrono::{Local, NaiveDate};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use medulla_nomenclature::Reducer;
+use medulla_registry::{
+    export_csv, import_csv, write_rejections, DonorStore, ImportOptions, PermanentReason,
+    SqliteStore, Status, StatusChange,
+};
+
+use crate::hla::SourceArgs;
+
+#[derive(Args)]
+pub struct DonorsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Registry database (SQLite file; created when missing).
+    #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
+    db: PathBuf,
+    #[command(subcommand)]
+    command: DonorsCommand,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusArg {
+    Available,
+    TemporarilyUnavailable,
+    Reserved,
+    PermanentlyUnavailable,
+}
+
+#[derive(Subcommand)]
+enum DonorsCommand {
+    /// Import a donor CSV (docs/donor-csv.md) in one transaction.
+    Import {
+        file: PathBuf,
+        /// Apply nothing when any record is invalid.
+        #[arg(long)]
+        strict: bool,
+        /// Reject report (default: FILE.rejects.csv, written when there are rejects).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Who imports (kept in the status history).
+        #[arg(long, default_value = "import")]
+        by: String,
+    },
+    /// Export every donor.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+    /// Show one donor, its status and status history.
+    Show { id: String },
+    /// Change a donor's status (kept in its history with who, when and why).
+    SetStatus {
+        id: String,
+        #[arg(long, value_enum)]
+        status: StatusArg,
+        /// Reason (temporarily unavailable: free text; permanently unavailable: too-old,
+        /// medical, withdrew, deceased, unreachable, other).
+        #[arg(long)]
+        reason: Option<String>,
+        /// End date of a temporary unavailability or reservation.
+        #[arg(long)]
+        until: Option<NaiveDate>,
+        /// Patient a reservation is for.
+        #[arg(long)]
+        patient: Option<String>,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+pub fn run(args: DonorsArgs) -> Result<()> {
+    let mut store = SqliteStore::open(&args.db)
+        .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+    match args.command {
+        DonorsCommand::Import {
+            file,
+            strict,
+            rejects,
+            by,
+        } => {
+            let (release, macs) = args.source.load()?;
+            let reducer = Reducer::new(&release, &macs);
+            let f = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let bar = ProgressBar::new(size);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} eta {eta}")
+                    .expect("progress template"),
+            );
+            let started = Instant::now();
+            let name = file.display().to_string();
+            let options = ImportOptions {
+                file_name: &name,
+                strict,
+                by: &by,
+                at: Local::now().naive_local(),
+            };
+            let reader = bar.wrap_read(BufReader::with_capacity(1 << 20, f));
+            let report = import_csv(reader, &mut store, &reducer, &options, |n| {
+                bar.set_message(format!("{n} records"))
+            })?;
+            bar.finish_and_clear();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{}: {} records, {} new, {} updated, {} unchanged, {} rejected{} ({:.1} s, {:.0} records/s)",
+                name,
+                report.records,
+                report.new,
+                report.updated,
+                report.unchanged,
+                report.rejected,
+                if report.applied { "" } else { "; nothing applied (--strict)" },
+                secs,
+                report.records as f64 / secs.max(1e-9)
+            );
+            if report.rejected > 0 {
+                let path = rejects.unwrap_or_else(|| PathBuf::from(format!("{name}.rejects.csv")));
+                let out = File::create(&path)
+                    .with_context(|| format!("creating the reject report {}", path.display()))?;
+                write_rejections(BufWriter::new(out), &name, &report)?;
+                println!("reject report: {}", path.display());
+                if strict {
+                    bail!("{} invalid records; nothing was imported", report.rejected);
+                }
+            }
+        }
+        DonorsCommand::Export { out, format } => {
+            let Format::Csv = format;
+            let f = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            let n = export_csv(BufWriter::new(f), &store)?;
+            println!("exported {n} donors to {}", out.display());
+        }
+        DonorsCommand::Show { id } => {
+            let Some((d, status)) = store.donor(&id)? else {
+                bail!("donor {id} is not in the registry {}", args.db.display());
+            };
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            println!("donor        {}", d.id);
+            println!(
+                "GRID         {}",
+                opt(d.grid.as_ref().map(|g| g.to_string()))
+            );
+            println!("registry     {}", d.registry);
+            println!("type         {}", d.donor_type);
+            println!("sex          {}", opt(d.sex.map(|x| x.to_string())));
+            println!(
+                "born         {} (leaves the pool on {})",
+                d.birth_date,
+                opt(d.leaves_pool_on().map(|x| x.to_string()))
+            );
+            println!(
+                "ABO/Rh       {} {}",
+                opt(d.abo.map(|x| x.to_string())),
+                opt(d.rh.map(|x| x.to_string()))
+            );
+            println!("CMV          {}", opt(d.cmv.map(|x| x.to_string())));
+            println!("population   {}", opt(d.population.clone()));
+            println!(
+                "recruited    {}",
+                opt(d.recruitment_date.map(|x| x.to_string()))
+            );
+            if let Some(c) = d.cord {
+                println!(
+                    "cord unit    TNC {} x10^7, CD34+ {} x10^6, {} ml",
+                    c.tnc_1e7,
+                    opt(c.cd34_1e6.map(|x| x.to_string())),
+                    opt(c.volume_ml.map(|x| x.to_string()))
+                );
+            }
+            println!("typed        {}", opt(d.typing.date.map(|x| x.to_string())));
+            for (locus, pos) in medulla_registry::DONOR_LOCI.iter().zip(&d.typing.positions) {
+                if pos.iter().any(Option::is_some) {
+                    println!(
+                        "  {:<5}      {:<24} {}",
+                        locus,
+                        pos[0].as_deref().unwrap_or("-"),
+                        pos[1].as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            println!("status       {status}");
+            println!("history");
+            for h in store.history(&id)? {
+                println!(
+                    "  {}  {:<14} {}  ({})",
+                    h.changed_at, h.changed_by, h.status, h.note
+                );
+            }
+        }
+        DonorsCommand::SetStatus {
+            id,
+            status,
+            reason,
+            until,
+            patient,
+            by,
+            note,
+        } => {
+            let need_until = || until.context("--until DATE is required for this status");
+            let status = match status {
+                StatusArg::Available => Status::Available,
+                StatusArg::TemporarilyUnavailable => Status::TemporarilyUnavailable {
+                    reason: reason.context("--reason is required")?,
+                    until: need_until()?,
+                },
+                StatusArg::Reserved => Status::Reserved {
+                    patient: patient.context("--patient is required")?,
+                    until: need_until()?,
+                },
+                StatusArg::PermanentlyUnavailable => Status::PermanentlyUnavailable {
+                    reason: reason
+                        .context("--reason is required")?
+                        .parse::<PermanentReason>()
+                        .map_err(anyhow::Error::msg)?,
+                },
+            };
+            store.set_status(
+                &id,
+                StatusChange {
+                    status: status.clone(),
+                    changed_at: Local::now().naive_local(),
+                    changed_by: by,
+                    note,
+                },
+            )?;
+            println!("{id}: {status}");
+        }
+    }
+    Ok(())
+}
