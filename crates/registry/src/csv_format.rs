@@ -39,7 +39,7 @@ pub const HEADER: [&str; 27] = [
 pub const REQUIRED_COLUMNS: [&str; 4] = ["id", "registry", "donor_type", "birth_date"];
 
 /// Columns a donor CSV may have (absent = empty).
-pub const OPTIONAL_COLUMNS: [&str; 27] = [
+pub const OPTIONAL_COLUMNS: [&str; 37] = [
     "grid",
     "sex",
     "abo",
@@ -63,6 +63,16 @@ pub const OPTIONAL_COLUMNS: [&str; 27] = [
     "DQB1_2",
     "DPB1_1",
     "DPB1_2",
+    "DRB3_1",
+    "DRB3_2",
+    "DRB4_1",
+    "DRB4_2",
+    "DRB5_1",
+    "DRB5_2",
+    "DQA1_1",
+    "DQA1_2",
+    "DPA1_1",
+    "DPA1_2",
     "status",
     "status_reason",
     "status_until",
@@ -70,7 +80,7 @@ pub const OPTIONAL_COLUMNS: [&str; 27] = [
 ];
 
 /// The header `medulla donors export` writes: `HEADER` and the status columns.
-pub const EXPORT_HEADER: [&str; 31] = [
+pub const EXPORT_HEADER: [&str; 41] = [
     "id",
     "grid",
     "registry",
@@ -98,6 +108,16 @@ pub const EXPORT_HEADER: [&str; 31] = [
     "DQB1_2",
     "DPB1_1",
     "DPB1_2",
+    "DRB3_1",
+    "DRB3_2",
+    "DRB4_1",
+    "DRB4_2",
+    "DRB5_1",
+    "DRB5_2",
+    "DQA1_1",
+    "DQA1_2",
+    "DPA1_1",
+    "DPA1_2",
     "status",
     "status_reason",
     "status_until",

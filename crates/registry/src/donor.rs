@@ -5,8 +5,11 @@ use chrono::NaiveDate;
 use crate::grid::Grid;
 use crate::model::{Abo, Cmv, DonorType, Rh, Sex};
 
-/// Loci a donor record types, position 1 and 2 each.
-pub const DONOR_LOCI: [&str; 6] = ["A", "B", "C", "DRB1", "DQB1", "DPB1"];
+/// Loci a donor record types, position 1 and 2 each: the six of matching, then DRB3/4/5,
+/// DQA1 and DPA1 when present.
+pub const DONOR_LOCI: [&str; 11] = [
+    "A", "B", "C", "DRB1", "DQB1", "DPB1", "DRB3", "DRB4", "DRB5", "DQA1", "DPA1",
+];
 
 /// Cord blood unit data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,7 +25,7 @@ pub struct CordUnit {
 /// positions, each empty when untyped.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Typing {
-    pub positions: [[Option<String>; 2]; 6],
+    pub positions: [[Option<String>; 2]; 11],
     pub date: Option<NaiveDate>,
 }
 

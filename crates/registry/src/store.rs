@@ -45,9 +45,10 @@ fn timestamp(at: NaiveDateTime) -> String {
 type StatusRow = (String, Option<String>, Option<String>, Option<String>);
 
 /// The ordered schema migrations.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE donors (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE donors (
         id TEXT PRIMARY KEY,
         grid TEXT UNIQUE,
         registry TEXT NOT NULL,
@@ -95,16 +96,35 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         unchanged INTEGER NOT NULL,
         rejected INTEGER NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE donors ADD COLUMN drb3_1 TEXT;
+        ALTER TABLE donors ADD COLUMN drb3_2 TEXT;
+        ALTER TABLE donors ADD COLUMN drb4_1 TEXT;
+        ALTER TABLE donors ADD COLUMN drb4_2 TEXT;
+        ALTER TABLE donors ADD COLUMN drb5_1 TEXT;
+        ALTER TABLE donors ADD COLUMN drb5_2 TEXT;
+        ALTER TABLE donors ADD COLUMN dqa1_1 TEXT;
+        ALTER TABLE donors ADD COLUMN dqa1_2 TEXT;
+        ALTER TABLE donors ADD COLUMN dpa1_1 TEXT;
+        ALTER TABLE donors ADD COLUMN dpa1_2 TEXT;",
+    ),
+];
 
 /// The typed columns of a donor row, in `DONOR_LOCI` order.
-const HLA_COLUMNS: [[&str; 2]; 6] = [
+const HLA_COLUMNS: [[&str; 2]; 11] = [
     ["a_1", "a_2"],
     ["b_1", "b_2"],
     ["c_1", "c_2"],
     ["drb1_1", "drb1_2"],
     ["dqb1_1", "dqb1_2"],
     ["dpb1_1", "dpb1_2"],
+    ["drb3_1", "drb3_2"],
+    ["drb4_1", "drb4_2"],
+    ["drb5_1", "drb5_2"],
+    ["dqa1_1", "dqa1_2"],
+    ["dpa1_1", "dpa1_2"],
 ];
 
 /// Storage of donors, their statuses and status history.
@@ -396,10 +416,12 @@ impl SqliteStore {
                 population, recruitment_date, tnc_1e7, cd34_1e6, volume_ml, typing_date,
                 a_1, a_2, b_1, b_2, c_1, c_2, drb1_1, drb1_2, dqb1_1, dqb1_2, dpb1_1, dpb1_2,
                 hla_gl, imgt_version, status, status_reason, status_until, status_patient,
-                content_hash, updated_at)
+                content_hash, updated_at, drb3_1, drb3_2, drb4_1, drb4_2, drb5_1, drb5_2,
+                dqa1_1, dqa1_2, dpa1_1, dpa1_2)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,
-                ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)
+                ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41,
+                ?42, ?43, ?44, ?45)
              ON CONFLICT (id) DO UPDATE SET grid = excluded.grid, registry = excluded.registry,
                 donor_type = excluded.donor_type, sex = excluded.sex,
                 birth_date = excluded.birth_date, abo = excluded.abo, rh = excluded.rh,
@@ -414,7 +436,12 @@ impl SqliteStore {
                 hla_gl = excluded.hla_gl, imgt_version = excluded.imgt_version,
                 status = excluded.status, status_reason = excluded.status_reason,
                 status_until = excluded.status_until, status_patient = excluded.status_patient,
-                content_hash = excluded.content_hash, updated_at = excluded.updated_at",
+                content_hash = excluded.content_hash, updated_at = excluded.updated_at,
+                drb3_1 = excluded.drb3_1, drb3_2 = excluded.drb3_2,
+                drb4_1 = excluded.drb4_1, drb4_2 = excluded.drb4_2,
+                drb5_1 = excluded.drb5_1, drb5_2 = excluded.drb5_2,
+                dqa1_1 = excluded.dqa1_1, dqa1_2 = excluded.dqa1_2,
+                dpa1_1 = excluded.dpa1_1, dpa1_2 = excluded.dpa1_2",
         )?
         .execute(params![
             d.id,
@@ -452,6 +479,16 @@ impl SqliteStore {
             patient,
             hash,
             at,
+            hla[12],
+            hla[13],
+            hla[14],
+            hla[15],
+            hla[16],
+            hla[17],
+            hla[18],
+            hla[19],
+            hla[20],
+            hla[21],
         ])?;
         // a status that differs from the stored one enters the history
         let status_changed = match &existing {
@@ -498,7 +535,7 @@ impl SqliteStore {
             })
             .transpose()
         }
-        let mut positions: [[Option<String>; 2]; 6] = Default::default();
+        let mut positions: [[Option<String>; 2]; 11] = Default::default();
         for (li, cols) in HLA_COLUMNS.iter().enumerate() {
             for (p, c) in cols.iter().enumerate() {
                 positions[li][p] = row.get(*c)?;

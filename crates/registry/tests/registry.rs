@@ -133,7 +133,7 @@ fn export_then_import_into_an_empty_registry_reproduces_it() {
     }
 }
 
-const HEADER: &str = "id,grid,registry,donor_type,sex,birth_date,abo,rh,cmv,population,recruitment_date,tnc_1e7,cd34_1e6,volume_ml,typing_date,A_1,A_2,B_1,B_2,C_1,C_2,DRB1_1,DRB1_2,DQB1_1,DQB1_2,DPB1_1,DPB1_2,status,status_reason,status_until,status_patient";
+const HEADER: &str = "id,grid,registry,donor_type,sex,birth_date,abo,rh,cmv,population,recruitment_date,tnc_1e7,cd34_1e6,volume_ml,typing_date,A_1,A_2,B_1,B_2,C_1,C_2,DRB1_1,DRB1_2,DQB1_1,DQB1_2,DPB1_1,DPB1_2,DRB3_1,DRB3_2,DQA1_1,DQA1_2,status,status_reason,status_until,status_patient";
 
 fn row(id: &str, over: &[(&str, &str)]) -> String {
     let cols: Vec<&str> = HEADER.split(',').collect();
@@ -154,6 +154,8 @@ fn row(id: &str, over: &[(&str, &str)]) -> String {
         ("B_2", "B44"),
         ("DRB1_1", "DRB1*03:01"),
         ("DRB1_2", "DRB1*15:XX"),
+        ("DRB3_1", "DRB3*02:02"),
+        ("DQA1_1", "DQA1*01:02"),
     ];
     cols.iter()
         .map(|c| {
@@ -427,11 +429,11 @@ fn a_database_file_keeps_its_schema_version_and_data() {
     let _ = std::fs::remove_file(&path);
     {
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), 2);
         import(&mut store, &pool(50, 2), true);
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.count().unwrap(), 50);
     for ext in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
