@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::csv_format::HEADER;
+use crate::grid::Grid;
 use crate::model::{Abo, Cmv, DonorType, Rh, Sex};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,8 @@ pub struct SynthConfig {
     pub cord_share: f64,
     /// Registry code written on every donor.
     pub registry: String,
+    /// ION of the GRIDs given to the donors.
+    pub ion: u16,
 }
 
 impl Default for SynthConfig {
@@ -101,6 +104,7 @@ impl Default for SynthConfig {
             as_of: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
             cord_share: 0.03,
             registry: "SYNTH".into(),
+            ion: 9999,
         }
     }
 }
@@ -118,6 +122,7 @@ pub enum Resolution {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthDonor {
     pub id: String,
+    pub grid: Grid,
     pub donor_type: DonorType,
     pub sex: Sex,
     pub birth_date: NaiveDate,
@@ -314,8 +319,10 @@ impl<'a> Synthesizer<'a> {
             }
         }
 
+        let id = format!("SYN{index:010}");
         SynthDonor {
-            id: format!("SYN{index:010}"),
+            grid: Grid::new(c.ion, &id).expect("13-character synthetic ids"),
+            id,
             donor_type,
             sex,
             birth_date,
@@ -382,7 +389,7 @@ impl<'a> Synthesizer<'a> {
             };
             row.extend([
                 d.id,
-                String::new(),
+                d.grid.to_string(),
                 self.config.registry.clone(),
                 d.donor_type.to_string(),
                 d.sex.to_string(),
