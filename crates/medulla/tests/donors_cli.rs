@@ -129,13 +129,18 @@ fn rejects_go_to_a_report_and_strict_applies_nothing() {
     let t = TempDir::new("donors-rejects");
     let (pool, db) = (t.path("pool.csv"), t.path("reg.db"));
     synth(20, 8, &pool);
-    let mut csv = std::fs::read_to_string(&pool).unwrap();
-    csv = csv.replacen(
-        "SYN0000000005,,SYNTH,adult",
-        "SYN0000000005,,SYNTH,robot",
-        1,
-    );
-    std::fs::write(&pool, csv).unwrap();
+    let csv: Vec<String> = std::fs::read_to_string(&pool)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("SYN0000000005,") {
+                l.replacen(",SYNTH,adult,", ",SYNTH,robot,", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&pool, csv.join("\n") + "\n").unwrap();
     let o = medulla(&["donors", "--db", &db, "import", "--strict", &pool]);
     assert!(!o.status.success());
     assert!(text(&o).contains("nothing was imported"), "{}", text(&o));
