@@ -164,7 +164,7 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             println!("sex          {}", opt(d.sex.map(|x| x.to_string())));
             println!(
                 "born         {} (leaves the pool on {})",
-                d.birth_date,
+                opt(d.birth_date.map(|x| x.to_string())),
                 opt(d.leaves_pool_on().map(|x| x.to_string()))
             );
             println!(
@@ -181,7 +181,7 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             if let Some(c) = d.cord {
                 println!(
                     "cord unit    TNC {} x10^7, CD34+ {} x10^6, {} ml",
-                    c.tnc_1e7,
+                    opt(c.tnc_1e7.map(|x| x.to_string())),
                     opt(c.cd34_1e6.map(|x| x.to_string())),
                     opt(c.volume_ml.map(|x| x.to_string()))
                 );

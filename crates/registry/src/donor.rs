@@ -14,8 +14,8 @@ pub const DONOR_LOCI: [&str; 11] = [
 /// Cord blood unit data.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CordUnit {
-    /// Total nucleated cells, x 10^7.
-    pub tnc_1e7: f64,
+    /// Total nucleated cells, x 10^7 (some exchange formats do not carry it).
+    pub tnc_1e7: Option<f64>,
     /// CD34+ cells, x 10^6.
     pub cd34_1e6: Option<f64>,
     pub volume_ml: Option<f64>,
@@ -47,7 +47,8 @@ pub struct Donor {
     pub registry: String,
     pub donor_type: DonorType,
     pub sex: Option<Sex>,
-    pub birth_date: NaiveDate,
+    /// Birth date (collection date for a cord unit); some exchange formats do not carry it.
+    pub birth_date: Option<NaiveDate>,
     pub abo: Option<Abo>,
     pub rh: Option<Rh>,
     pub cmv: Option<Cmv>,
@@ -62,7 +63,7 @@ impl Donor {
     pub fn leaves_pool_on(&self) -> Option<NaiveDate> {
         (self.donor_type == DonorType::Adult)
             .then(|| {
-                self.birth_date
+                self.birth_date?
                     .checked_add_months(chrono::Months::new(12 * 61))
             })
             .flatten()

@@ -261,7 +261,7 @@ pub fn export_csv<W: Write>(out: W, store: &dyn DonorStore) -> Result<u64, Impor
         let opt = |v: Option<String>| v.unwrap_or_default();
         let (tnc, cd34, vol) = match d.cord {
             Some(c) => (
-                c.tnc_1e7.to_string(),
+                opt(c.tnc_1e7.map(|x| x.to_string())),
                 opt(c.cd34_1e6.map(|x| x.to_string())),
                 opt(c.volume_ml.map(|x| x.to_string())),
             ),
@@ -294,7 +294,7 @@ pub fn export_csv<W: Write>(out: W, store: &dyn DonorStore) -> Result<u64, Impor
             d.registry,
             d.donor_type.to_string(),
             opt(d.sex.map(|x| x.to_string())),
-            d.birth_date.to_string(),
+            opt(d.birth_date.map(|x| x.to_string())),
             opt(d.abo.map(|x| x.to_string())),
             opt(d.rh.map(|x| x.to_string())),
             opt(d.cmv.map(|x| x.to_string())),

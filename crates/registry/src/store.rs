@@ -10,6 +10,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::donor::{CordUnit, Donor, Typing, DONOR_LOCI};
+use crate::model::DonorType;
 use crate::status::{PermanentReason, Status, StatusChange};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         registry TEXT NOT NULL,
         donor_type TEXT NOT NULL,
         sex TEXT,
-        birth_date TEXT NOT NULL,
+        birth_date TEXT,
         abo TEXT,
         rh TEXT,
         cmv TEXT,
@@ -278,7 +279,7 @@ fn status_from_columns(
 pub fn content_hash(r: &StoredRecord) -> i64 {
     let d = &r.donor;
     let text = format!(
-        "{}|{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         d.id,
         d.grid.as_ref().map(|g| g.as_str()),
         d.registry,
@@ -408,7 +409,7 @@ impl SqliteStore {
             .flat_map(|p| p.iter().map(|x| x.as_deref()))
             .collect();
         let (tnc, cd34, vol) = match d.cord {
-            Some(c) => (Some(c.tnc_1e7), c.cd34_1e6, c.volume_ml),
+            Some(c) => (c.tnc_1e7, c.cd34_1e6, c.volume_ml),
             None => (None, None, None),
         };
         tx.prepare_cached(
@@ -449,7 +450,7 @@ impl SqliteStore {
             d.registry,
             d.donor_type.to_string(),
             d.sex.map(|s| s.to_string()),
-            d.birth_date.to_string(),
+            d.birth_date.map(|x| x.to_string()),
             d.abo.map(|s| s.to_string()),
             d.rh.map(|s| s.to_string()),
             d.cmv.map(|s| s.to_string()),
@@ -550,22 +551,20 @@ impl SqliteStore {
             registry: row.get("registry")?,
             donor_type,
             sex: parsed(row, "sex", &corrupt)?,
-            birth_date: date("birth_date")?
-                .ok_or_else(|| corrupt("birth_date", "missing".into()))?,
+            birth_date: date("birth_date")?,
             abo: parsed(row, "abo", &corrupt)?,
             rh: parsed(row, "rh", &corrupt)?,
             cmv: parsed(row, "cmv", &corrupt)?,
             population: row.get("population")?,
             recruitment_date: date("recruitment_date")?,
-            cord: tnc
-                .map(|t| -> Result<CordUnit, StoreError> {
-                    Ok(CordUnit {
-                        tnc_1e7: t,
-                        cd34_1e6: row.get("cd34_1e6")?,
-                        volume_ml: row.get("volume_ml")?,
-                    })
-                })
-                .transpose()?,
+            cord: match donor_type {
+                DonorType::Cord => Some(CordUnit {
+                    tnc_1e7: tnc,
+                    cd34_1e6: row.get("cd34_1e6")?,
+                    volume_ml: row.get("volume_ml")?,
+                }),
+                DonorType::Adult => None,
+            },
             typing: Typing {
                 positions,
                 date: date("typing_date")?,

@@ -58,11 +58,23 @@ fn serology_locus(s: &str) -> Option<&'static str> {
 pub struct RecordValidator<'a> {
     reducer: &'a Reducer<'a>,
     today: NaiveDate,
+    exchange: bool,
 }
 
 impl<'a> RecordValidator<'a> {
     pub fn new(reducer: &'a Reducer<'a>, today: NaiveDate) -> Self {
-        RecordValidator { reducer, today }
+        RecordValidator {
+            reducer,
+            today,
+            exchange: false,
+        }
+    }
+
+    /// Records of an exchange format that does not carry birth dates and cord cell counts:
+    /// those fields become optional.
+    pub fn exchange_format(mut self) -> Self {
+        self.exchange = true;
+        self
     }
 
     pub fn validate(&self, f: &impl Fields) -> Result<ValidRecord, Vec<FieldError>> {
@@ -125,7 +137,7 @@ impl<'a> RecordValidator<'a> {
         let rh = parse_opt!("rh", Rh);
         let cmv = parse_opt!("cmv", Cmv);
         let birth_date = date("birth_date", &mut err);
-        if f.get("birth_date").is_none() {
+        if f.get("birth_date").is_none() && !self.exchange {
             err("birth_date", "required".into());
         }
         let recruitment_date = date("recruitment_date", &mut err);
@@ -160,7 +172,11 @@ impl<'a> RecordValidator<'a> {
                 }
             }
         }
-        if donor_type == Some(DonorType::Cord) && tnc.is_none() && f.get("tnc_1e7").is_none() {
+        if donor_type == Some(DonorType::Cord)
+            && !self.exchange
+            && tnc.is_none()
+            && f.get("tnc_1e7").is_none()
+        {
             err("tnc_1e7", "required for a cord blood unit".into());
         }
 
@@ -222,14 +238,14 @@ impl<'a> RecordValidator<'a> {
                 registry: registry.expect("checked"),
                 donor_type,
                 sex,
-                birth_date: birth_date.expect("checked"),
+                birth_date,
                 abo,
                 rh,
                 cmv,
                 population: f.get("population").map(str::to_string),
                 recruitment_date,
-                cord: (donor_type == DonorType::Cord).then(|| CordUnit {
-                    tnc_1e7: tnc.unwrap_or_default(),
+                cord: (donor_type == DonorType::Cord).then_some(CordUnit {
+                    tnc_1e7: tnc,
                     cd34_1e6: cd34,
                     volume_ml: volume,
                 }),
