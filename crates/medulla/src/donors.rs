@@ -11,8 +11,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use medulla_nomenclature::Reducer;
 use medulla_registry::{
-    export_csv, import_csv, write_rejections, DonorStore, ImportOptions, PermanentReason,
-    SqliteStore, Status, StatusChange,
+    export_csv, export_json, import_csv, import_json, write_rejections, DonorStore, ImportOptions,
+    PermanentReason, SqliteStore, Status, StatusChange, UpdateMode,
 };
 
 use crate::hla::SourceArgs;
@@ -28,9 +28,12 @@ pub struct DonorsArgs {
     command: DonorsCommand,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// Donor CSV (docs/donor-csv.md).
     Csv,
+    /// Donor-update JSON of open-source matching engines (updateMode full/diff/check).
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -43,9 +46,12 @@ enum StatusArg {
 
 #[derive(Subcommand)]
 enum DonorsCommand {
-    /// Import a donor CSV (docs/donor-csv.md) in one transaction.
+    /// Import a donor CSV or donor-update JSON file in one transaction.
     Import {
         file: PathBuf,
+        /// File format (default: json for *.json files, else csv).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
         /// Apply nothing when any record is invalid.
         #[arg(long)]
         strict: bool,
@@ -93,6 +99,7 @@ pub fn run(args: DonorsArgs) -> Result<()> {
     match args.command {
         DonorsCommand::Import {
             file,
+            format,
             strict,
             rejects,
             by,
@@ -115,20 +122,33 @@ pub fn run(args: DonorsArgs) -> Result<()> {
                 at: Local::now().naive_local(),
             };
             let reader = bar.wrap_read(BufReader::with_capacity(1 << 20, f));
-            let report = import_csv(reader, &mut store, &reducer, &options, |n| {
-                bar.set_message(format!("{n} records"))
-            })?;
+            let json = format == Some(Format::Json)
+                || (format.is_none() && file.extension().is_some_and(|e| e == "json"));
+            let mut mode_note = String::new();
+            let report = if json {
+                let (mode, report) = import_json(reader, &mut store, &reducer, &options)?;
+                if mode == UpdateMode::Check {
+                    mode_note = " (check: nothing written; counts say what a diff would do)".into();
+                }
+                report
+            } else {
+                import_csv(reader, &mut store, &reducer, &options, |n| {
+                    bar.set_message(format!("{n} records"))
+                })?
+            };
             bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "{}: {} records, {} new, {} updated, {} unchanged, {} rejected{} ({:.1} s, {:.0} records/s)",
+                "{}: {} records, {} new, {} updated, {} unchanged, {} deleted, {} rejected{}{} ({:.1} s, {:.0} records/s)",
                 name,
                 report.records,
                 report.new,
                 report.updated,
                 report.unchanged,
+                report.deleted,
                 report.rejected,
-                if report.applied { "" } else { "; nothing applied (--strict)" },
+                if report.applied || !mode_note.is_empty() { "" } else { "; nothing applied (--strict)" },
+                mode_note,
                 secs,
                 report.records as f64 / secs.max(1e-9)
             );
@@ -144,9 +164,11 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             }
         }
         DonorsCommand::Export { out, format } => {
-            let Format::Csv = format;
             let f = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-            let n = export_csv(BufWriter::new(f), &store)?;
+            let n = match format {
+                Format::Csv => export_csv(BufWriter::new(f), &store)?,
+                Format::Json => export_json(BufWriter::new(f), &store)?,
+            };
             println!("exported {n} donors to {}", out.display());
         }
         DonorsCommand::Show { id } => {

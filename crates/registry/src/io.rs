@@ -48,6 +48,8 @@ pub struct ImportReport {
     pub new: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Donors deleted (donor-update JSON: `D` records, or absent from a `full` file).
+    pub deleted: u64,
     /// Records rejected (each may have several field errors in `rejections`).
     pub rejected: u64,
     pub rejections: Vec<Rejection>,
@@ -63,6 +65,16 @@ pub struct ImportOptions<'a> {
     pub at: NaiveDateTime,
 }
 
+/// A validated record, ready to store.
+pub(crate) fn to_stored(reducer: &Reducer<'_>, v: ValidRecord) -> StoredRecord {
+    StoredRecord {
+        hla_gl: gl_of(reducer, &v),
+        imgt_version: reducer.release().version().to_string(),
+        donor: v.donor,
+        status: v.status,
+    }
+}
+
 struct Row<'a> {
     index: &'a [(String, usize)],
     record: &'a csv::StringRecord,
@@ -76,7 +88,7 @@ impl Fields for Row<'_> {
 }
 
 /// The typing of a donor as one GL String in canonical form (`A*01:01+A*02:01^B*...`).
-fn gl_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
+pub(crate) fn gl_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
     let loci: Vec<String> = v
         .donor
         .typing
@@ -159,12 +171,7 @@ pub fn import_csv<R: Read>(
                     index: &index,
                     record: rec,
                 };
-                validator.validate(&row).map(|v| StoredRecord {
-                    hla_gl: gl_of(reducer, &v),
-                    imgt_version: reducer.release().version().to_string(),
-                    donor: v.donor,
-                    status: v.status,
-                })
+                validator.validate(&row).map(|v| to_stored(reducer, v))
             })
             .collect();
         for ((line, rec), result) in chunk.iter().zip(checked) {
@@ -211,8 +218,17 @@ pub fn import_csv<R: Read>(
         session.commit()?;
         report.applied = true;
     }
+    record(store, options, &report)?;
+    Ok(report)
+}
+
+pub(crate) fn record(
+    store: &mut dyn DonorStore,
+    options: &ImportOptions<'_>,
+    report: &ImportReport,
+) -> Result<(), StoreError> {
     store.record_import(
-        file,
+        options.file_name,
         options.at,
         [
             report.records,
@@ -221,8 +237,7 @@ pub fn import_csv<R: Read>(
             report.unchanged,
             report.rejected,
         ],
-    )?;
-    Ok(report)
+    )
 }
 
 /// Write the reject report: `file,line,id,field,reason`.

@@ -176,6 +176,13 @@ pub trait ImportSession {
         at: NaiveDateTime,
     ) -> Result<Applied, StoreError>;
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// What applying `r` would do, without doing it.
+    fn compare(&mut self, r: &StoredRecord) -> Result<Applied, StoreError>;
+    fn exists(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Delete a donor and its history; false when there was none.
+    fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Ids of the donors of a registry.
+    fn ids_of_registry(&mut self, registry: &str) -> Result<Vec<String>, StoreError>;
 }
 
 struct SqliteSession<'c> {
@@ -194,6 +201,49 @@ impl ImportSession for SqliteSession<'_> {
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         Ok(self.tx.commit()?)
+    }
+
+    fn compare(&mut self, r: &StoredRecord) -> Result<Applied, StoreError> {
+        let hash: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT content_hash FROM donors WHERE id = ?1")?
+            .query_row([&r.donor.id], |row| row.get(0))
+            .optional()?;
+        Ok(match hash {
+            None => Applied::New,
+            Some(h) if h == content_hash(r) => Applied::Unchanged,
+            Some(_) => Applied::Updated,
+        })
+    }
+
+    fn exists(&mut self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM donors WHERE id = ?1")?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+        self.tx
+            .prepare_cached("DELETE FROM status_history WHERE donor_id = ?1")?
+            .execute([id])?;
+        Ok(self
+            .tx
+            .prepare_cached("DELETE FROM donors WHERE id = ?1")?
+            .execute([id])?
+            > 0)
+    }
+
+    fn ids_of_registry(&mut self, registry: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id FROM donors WHERE registry = ?1 ORDER BY id")?;
+        let ids = stmt
+            .query_map([registry], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
     }
 }
 
