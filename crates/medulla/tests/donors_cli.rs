@@ -122,6 +122,17 @@ fn import_show_set_status_export() {
         .any(|l| l.starts_with("SYN0000000010,") && l.contains(",reserved,")));
     let o = medulla(&["donors", "--db", &db, "show", "NOBODY"]);
     assert!(!o.status.success() && text(&o).contains("NOBODY"));
+
+    // JSON: export, import into an empty registry, same CSV export
+    let json = t.path("all.json");
+    let o = medulla(&[
+        "donors", "--db", &db, "export", "--format", "json", "--out", &json,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let db2 = t.path("copy.db");
+    let o = medulla(&["donors", "--db", &db2, "import", &json]);
+    assert!(text(&o).contains("200 records, 200 new"), "{}", text(&o));
+    assert_eq!(export(&db2, &t.path("copy.csv")), exported);
 }
 
 #[test]
