@@ -39,8 +39,9 @@ pub const HEADER: [&str; 27] = [
 pub const REQUIRED_COLUMNS: [&str; 4] = ["id", "registry", "donor_type", "birth_date"];
 
 /// Columns a donor CSV may have (absent = empty).
-pub const OPTIONAL_COLUMNS: [&str; 37] = [
+pub const OPTIONAL_COLUMNS: [&str; 38] = [
     "grid",
+    "gl",
     "sex",
     "abo",
     "rh",

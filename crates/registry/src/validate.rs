@@ -54,6 +54,43 @@ fn serology_locus(s: &str) -> Option<&'static str> {
     })
 }
 
+/// Split a GL String typing (`A*01:01+A*02:01^B*08:01+B44^...`) into per-position cells
+/// (`A_1`, `A_2`, ...), the locus read from each locus part's first name.
+fn split_gl(gl: &str) -> Result<Vec<(String, String)>, String> {
+    if gl.contains('|') {
+        return Err("genotype lists (|) cannot be stored per position".into());
+    }
+    if gl.contains('~') {
+        return Err("phased haplotypes (~) cannot be stored per position".into());
+    }
+    let mut cells = Vec::new();
+    for part in gl.split('^') {
+        let first = part.split(['+', '/']).next().unwrap_or("");
+        let first = first.strip_prefix("HLA-").unwrap_or(first);
+        let locus = match first.split_once('*') {
+            Some((l, _)) => Some(l),
+            None => serology_locus(first),
+        };
+        let Some(locus) = locus.and_then(|l| DONOR_LOCI.iter().find(|d| **d == l)) else {
+            return Err(format!("{part:?}: no locus of a donor record"));
+        };
+        if cells
+            .iter()
+            .any(|(c, _): &(String, String)| c.starts_with(&format!("{locus}_")))
+        {
+            return Err(format!("locus {locus} appears twice"));
+        }
+        let copies: Vec<&str> = part.split('+').collect();
+        if copies.len() > 2 {
+            return Err(format!("{part:?}: more than two copies of {locus}"));
+        }
+        for (i, c) in copies.iter().enumerate() {
+            cells.push((format!("{locus}_{}", i + 1), c.to_string()));
+        }
+    }
+    Ok(cells)
+}
+
 /// Validates records against a release (through a reducer) as of a date.
 pub struct RecordValidator<'a> {
     reducer: &'a Reducer<'a>,
@@ -180,6 +217,36 @@ impl<'a> RecordValidator<'a> {
             err("tnc_1e7", "required for a cord blood unit".into());
         }
 
+        // HLA given as one GL String (`gl` column): split into loci and positions
+        let from_gl = match f.get("gl") {
+            Some(gl) => match split_gl(gl) {
+                Ok(cells) => {
+                    if DONOR_LOCI.iter().any(|l| {
+                        f.get(&format!("{l}_1")).is_some() || f.get(&format!("{l}_2")).is_some()
+                    }) {
+                        err(
+                            "gl",
+                            "give the typing either as gl or per position, not both".into(),
+                        );
+                    }
+                    cells
+                }
+                Err(reason) => {
+                    err("gl", reason);
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let cell = |col: &str| -> Option<String> {
+            f.get(col).map(str::to_string).or_else(|| {
+                from_gl
+                    .iter()
+                    .find(|(c, _)| c == col)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+
         // HLA: every position in a form the release reads, at the column's locus
         let mut typing = Typing {
             date: typing_date,
@@ -188,7 +255,8 @@ impl<'a> RecordValidator<'a> {
         for (li, locus) in DONOR_LOCI.iter().enumerate() {
             for pos in 0..2 {
                 let col = format!("{locus}_{}", pos + 1);
-                let Some(t) = f.get(&col) else { continue };
+                let Some(t) = cell(&col) else { continue };
+                let t = t.as_str();
                 match self.reducer.validate(t) {
                     Err(e) => err(&col, e.to_string()),
                     Ok(gl) => {
@@ -217,7 +285,7 @@ impl<'a> RecordValidator<'a> {
         }
         for (li, locus) in ["A", "B", "DRB1"].iter().enumerate() {
             let slot = [0, 1, 3][li];
-            if typing.positions[slot][0].is_none() && f.get(&format!("{locus}_1")).is_none() {
+            if typing.positions[slot][0].is_none() && cell(&format!("{locus}_1")).is_none() {
                 err(
                     &format!("{locus}_1"),
                     "required: a donor is typed at least at A, B and DRB1".into(),

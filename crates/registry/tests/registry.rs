@@ -439,3 +439,37 @@ fn a_database_file_keeps_its_schema_version_and_data() {
         let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
     }
 }
+
+#[test]
+fn a_gl_column_gives_the_typing_as_one_gl_string() {
+    let csv = "id,registry,donor_type,birth_date,recruitment_date,gl\n\
+        G1,BE,adult,1990-05-17,2012-01-10,A*01:01+A*02:AB^B*08:01+B44^DRB1*03:01+DRB1*15:01^DQB1*02:01\n\
+        G2,BE,adult,1990-05-17,2012-01-10,A*01:01~B*08:01+A*02:01~B*07:02^DRB1*03:01\n\
+        G3,BE,adult,1990-05-17,2012-01-10,A*01:01+A*02:01^A*03:01^B*08:01^DRB1*03:01\n\
+        G4,BE,adult,1990-05-17,2012-01-10,A*01:01+A*99:99^B*08:01^DRB1*03:01\n";
+    let mut store = SqliteStore::in_memory().unwrap();
+    let r = import(&mut store, csv.as_bytes(), false);
+    assert_eq!(r.new, 1, "{:?}", r.rejections);
+    let (d, _) = store.donor("G1").unwrap().unwrap();
+    assert_eq!(d.typing.positions[1][1].as_deref(), Some("B44"));
+    assert_eq!(d.typing.positions[4][0].as_deref(), Some("DQB1*02:01"));
+    let why = |id: &str| {
+        r.rejections
+            .iter()
+            .filter(|x| x.id == id)
+            .map(|x| x.error.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    assert!(why("G2").contains("gl: phased haplotypes"), "{}", why("G2"));
+    assert!(
+        why("G3").contains("gl: locus A appears twice"),
+        "{}",
+        why("G3")
+    );
+    assert!(
+        why("G4").contains("A_2:") && why("G4").contains("unknown allele"),
+        "{}",
+        why("G4")
+    );
+}
