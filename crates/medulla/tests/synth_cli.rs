@@ -23,10 +23,10 @@ fn writes_the_documented_header_and_one_row_per_donor() {
     let mut lines = out.lines();
     let header = lines.next().unwrap();
     assert!(header.starts_with("id,grid,registry,donor_type,sex,birth_date,"));
-    assert!(header.ends_with("DQB1_1,DQB1_2,DPB1_1,DPB1_2"));
+    assert!(header.ends_with("DPA1_1,DPA1_2,status,status_reason,status_until,status_patient"));
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 250);
-    assert!(rows.iter().all(|r| r.split(',').count() == 27));
+    assert!(rows.iter().all(|r| r.split(',').count() == 41));
     let (again, _, _) = synth(&["--donors", "250", "--seed", "4"]);
     assert_eq!(out, again);
 }

@@ -1,86 +1,15 @@
 //! The donor CSV layout (documented in `docs/donor-csv.md`): one row per donor, one column
-//! per locus position.
-
-/// Loci with a column per position, in column order.
-pub const CSV_LOCI: [&str; 6] = ["A", "B", "C", "DRB1", "DQB1", "DPB1"];
-
-/// The header of the donor CSV.
-pub const HEADER: [&str; 27] = [
-    "id",
-    "grid",
-    "registry",
-    "donor_type",
-    "sex",
-    "birth_date",
-    "abo",
-    "rh",
-    "cmv",
-    "population",
-    "recruitment_date",
-    "tnc_1e7",
-    "cd34_1e6",
-    "volume_ml",
-    "typing_date",
-    "A_1",
-    "A_2",
-    "B_1",
-    "B_2",
-    "C_1",
-    "C_2",
-    "DRB1_1",
-    "DRB1_2",
-    "DQB1_1",
-    "DQB1_2",
-    "DPB1_1",
-    "DPB1_2",
-];
+//! per locus position, then the status columns.
 
 /// Columns every donor CSV has.
 pub const REQUIRED_COLUMNS: [&str; 4] = ["id", "registry", "donor_type", "birth_date"];
 
-/// Columns a donor CSV may have (absent = empty).
-pub const OPTIONAL_COLUMNS: [&str; 38] = [
-    "grid",
-    "gl",
-    "sex",
-    "abo",
-    "rh",
-    "cmv",
-    "population",
-    "recruitment_date",
-    "tnc_1e7",
-    "cd34_1e6",
-    "volume_ml",
-    "typing_date",
-    "A_1",
-    "A_2",
-    "B_1",
-    "B_2",
-    "C_1",
-    "C_2",
-    "DRB1_1",
-    "DRB1_2",
-    "DQB1_1",
-    "DQB1_2",
-    "DPB1_1",
-    "DPB1_2",
-    "DRB3_1",
-    "DRB3_2",
-    "DRB4_1",
-    "DRB4_2",
-    "DRB5_1",
-    "DRB5_2",
-    "DQA1_1",
-    "DQA1_2",
-    "DPA1_1",
-    "DPA1_2",
-    "status",
-    "status_reason",
-    "status_until",
-    "status_patient",
-];
+/// Whether a column name is part of the donor CSV layout (the export header, or `gl`).
+pub fn is_known_column(column: &str) -> bool {
+    column == "gl" || EXPORT_HEADER.contains(&column)
+}
 
-/// The header `medulla donors export` writes: `HEADER` and the status columns.
+/// The donor CSV header, as `medulla donors export` and `medulla synth` write it.
 pub const EXPORT_HEADER: [&str; 41] = [
     "id",
     "grid",

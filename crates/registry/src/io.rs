@@ -12,7 +12,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use medulla_nomenclature::Reducer;
 use rayon::prelude::*;
 
-use crate::csv_format::{EXPORT_HEADER, OPTIONAL_COLUMNS, REQUIRED_COLUMNS};
+use crate::csv_format::{is_known_column, EXPORT_HEADER, REQUIRED_COLUMNS};
+use crate::donor::Donor;
 use crate::status::Status;
 use crate::store::{Applied, DonorStore, StoreError, StoredRecord};
 use crate::validate::{FieldError, Fields, RecordValidator, ValidRecord};
@@ -127,7 +128,7 @@ pub fn import_csv<R: Read>(
         .map(|(i, h)| (h.trim().to_string(), i))
         .collect();
     for (h, _) in &index {
-        if !REQUIRED_COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str()) {
+        if !is_known_column(h) {
             return Err(ImportError::Header {
                 file: file.into(),
                 reason: format!("unknown column {h:?} (see docs/donor-csv.md)"),
@@ -263,6 +264,62 @@ pub fn write_rejections<W: Write>(
     Ok(())
 }
 
+/// A donor and its status as a donor CSV row (`EXPORT_HEADER` order).
+pub fn csv_row(d: Donor, s: &Status) -> Vec<String> {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let (tnc, cd34, vol) = match d.cord {
+        Some(c) => (
+            opt(c.tnc_1e7.map(|x| x.to_string())),
+            opt(c.cd34_1e6.map(|x| x.to_string())),
+            opt(c.volume_ml.map(|x| x.to_string())),
+        ),
+        None => Default::default(),
+    };
+    let (code, reason, until, patient) = match s {
+        Status::Available => ("available", String::new(), String::new(), String::new()),
+        Status::TemporarilyUnavailable { reason, until } => (
+            "temporarily-unavailable",
+            reason.clone(),
+            until.to_string(),
+            String::new(),
+        ),
+        Status::Reserved { patient, until } => (
+            "reserved",
+            String::new(),
+            until.to_string(),
+            patient.clone(),
+        ),
+        Status::PermanentlyUnavailable { reason } => (
+            "permanently-unavailable",
+            reason.to_string(),
+            String::new(),
+            String::new(),
+        ),
+    };
+    let mut row = vec![
+        d.id,
+        opt(d.grid.map(|g| g.to_string())),
+        d.registry,
+        d.donor_type.to_string(),
+        opt(d.sex.map(|x| x.to_string())),
+        opt(d.birth_date.map(|x| x.to_string())),
+        opt(d.abo.map(|x| x.to_string())),
+        opt(d.rh.map(|x| x.to_string())),
+        opt(d.cmv.map(|x| x.to_string())),
+        opt(d.population),
+        opt(d.recruitment_date.map(|x| x.to_string())),
+        tnc,
+        cd34,
+        vol,
+        opt(d.typing.date.map(|x| x.to_string())),
+    ];
+    for p in d.typing.positions {
+        row.extend(p.into_iter().map(opt));
+    }
+    row.extend([code.to_string(), reason, until, patient]);
+    row
+}
+
 /// Export every donor as donor CSV (with its status columns), in id order.
 pub fn export_csv<W: Write>(out: W, store: &dyn DonorStore) -> Result<u64, ImportError> {
     let mut w = csv::Writer::from_writer(out);
@@ -273,57 +330,7 @@ pub fn export_csv<W: Write>(out: W, store: &dyn DonorStore) -> Result<u64, Impor
     w.write_record(EXPORT_HEADER).map_err(io)?;
     let mut n = 0;
     store.for_each_donor(&mut |d, s| {
-        let opt = |v: Option<String>| v.unwrap_or_default();
-        let (tnc, cd34, vol) = match d.cord {
-            Some(c) => (
-                opt(c.tnc_1e7.map(|x| x.to_string())),
-                opt(c.cd34_1e6.map(|x| x.to_string())),
-                opt(c.volume_ml.map(|x| x.to_string())),
-            ),
-            None => Default::default(),
-        };
-        let (code, reason, until, patient) = match &s {
-            Status::Available => ("available", String::new(), String::new(), String::new()),
-            Status::TemporarilyUnavailable { reason, until } => (
-                "temporarily-unavailable",
-                reason.clone(),
-                until.to_string(),
-                String::new(),
-            ),
-            Status::Reserved { patient, until } => (
-                "reserved",
-                String::new(),
-                until.to_string(),
-                patient.clone(),
-            ),
-            Status::PermanentlyUnavailable { reason } => (
-                "permanently-unavailable",
-                reason.to_string(),
-                String::new(),
-                String::new(),
-            ),
-        };
-        let mut row = vec![
-            d.id,
-            opt(d.grid.map(|g| g.to_string())),
-            d.registry,
-            d.donor_type.to_string(),
-            opt(d.sex.map(|x| x.to_string())),
-            opt(d.birth_date.map(|x| x.to_string())),
-            opt(d.abo.map(|x| x.to_string())),
-            opt(d.rh.map(|x| x.to_string())),
-            opt(d.cmv.map(|x| x.to_string())),
-            opt(d.population),
-            opt(d.recruitment_date.map(|x| x.to_string())),
-            tnc,
-            cd34,
-            vol,
-            opt(d.typing.date.map(|x| x.to_string())),
-        ];
-        for p in d.typing.positions {
-            row.extend(p.into_iter().map(opt));
-        }
-        row.extend([code.to_string(), reason, until, patient]);
+        let row = csv_row(d, &s);
         w.write_record(&row).map_err(io)?;
         n += 1;
         Ok(())

@@ -25,9 +25,12 @@ use medulla_nomenclature::{MacTable, Release};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::csv_format::HEADER;
+use crate::csv_format::EXPORT_HEADER;
+use crate::donor::{CordUnit, Donor, Typing, DONOR_LOCI};
 use crate::grid::Grid;
+use crate::io::csv_row;
 use crate::model::{Abo, Cmv, DonorType, Rh, Sex};
+use crate::status::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
@@ -118,25 +121,11 @@ pub enum Resolution {
     Low,
 }
 
-/// One synthetic donor, ready to be written as a CSV row.
+/// One synthetic donor and how it was typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthDonor {
-    pub id: String,
-    pub grid: Grid,
-    pub donor_type: DonorType,
-    pub sex: Sex,
-    pub birth_date: NaiveDate,
-    pub abo: Abo,
-    pub rh: Rh,
-    pub cmv: Cmv,
-    pub population: String,
-    pub recruitment_date: NaiveDate,
-    /// Cord units: total nucleated cells (x 10^7), CD34+ cells (x 10^6), volume (ml).
-    pub cord: Option<(f64, f64, f64)>,
-    pub typing_date: NaiveDate,
+    pub donor: Donor,
     pub resolution: Resolution,
-    /// Two typings per locus of `csv_format::CSV_LOCI` (empty when untyped).
-    pub typing: [[String; 2]; 6],
 }
 
 impl fmt::Display for Resolution {
@@ -163,9 +152,9 @@ pub struct Synthesizer<'a> {
     siblings: HashMap<String, Vec<String>>,
 }
 
-/// Position of each locus of the frequency set in `CSV_LOCI`.
+/// Position of a locus of the frequency set in a donor's typing.
 fn csv_slot(locus: &str) -> Option<usize> {
-    crate::csv_format::CSV_LOCI.iter().position(|l| *l == locus)
+    DONOR_LOCI.iter().position(|l| *l == locus)
 }
 
 impl<'a> Synthesizer<'a> {
@@ -302,7 +291,10 @@ impl<'a> Synthesizer<'a> {
             65..85 => Resolution::AbDrb1,
             _ => Resolution::Low,
         };
-        let mut typing: [[String; 2]; 6] = Default::default();
+        let mut typing = Typing {
+            date: Some(typing_date),
+            ..Typing::default()
+        };
         for (li, locus) in self.loci.iter().enumerate() {
             let Some(slot) = csv_slot(locus) else {
                 continue;
@@ -315,26 +307,33 @@ impl<'a> Synthesizer<'a> {
                 continue;
             }
             for (pos, h) in [h1, h2].into_iter().enumerate() {
-                typing[slot][pos] = self.write_allele(&h.alleles[li], locus, resolution, &mut rng);
+                typing.positions[slot][pos] =
+                    Some(self.write_allele(&h.alleles[li], locus, resolution, &mut rng));
             }
         }
 
         let id = format!("SYN{index:010}");
         SynthDonor {
-            grid: Grid::new(c.ion, &id).expect("13-character synthetic ids"),
-            id,
-            donor_type,
-            sex,
-            birth_date,
-            abo,
-            rh,
-            cmv,
-            population: population.clone(),
-            recruitment_date,
-            cord,
-            typing_date,
+            donor: Donor {
+                grid: Some(Grid::new(c.ion, &id).expect("13-character synthetic ids")),
+                id,
+                registry: c.registry.clone(),
+                donor_type,
+                sex: Some(sex),
+                birth_date: Some(birth_date),
+                abo: Some(abo),
+                rh: Some(rh),
+                cmv: Some(cmv),
+                population: Some(population.clone()),
+                recruitment_date: Some(recruitment_date),
+                cord: cord.map(|(tnc, cd34, volume)| CordUnit {
+                    tnc_1e7: Some(tnc),
+                    cd34_1e6: Some(cd34),
+                    volume_ml: Some(volume),
+                }),
+                typing,
+            },
             resolution,
-            typing,
         }
     }
 
@@ -370,7 +369,7 @@ impl<'a> Synthesizer<'a> {
         }
     }
 
-    /// Write donors `0..count` as CSV, calling `progress` every 65,536 donors.
+    /// Write donors `0..count` as donor CSV, calling `progress` every 65,536 donors.
     pub fn write_csv<W: Write>(
         &self,
         out: W,
@@ -378,36 +377,9 @@ impl<'a> Synthesizer<'a> {
         mut progress: impl FnMut(u64),
     ) -> Result<(), SynthError> {
         let mut w = csv::WriterBuilder::new().from_writer(out);
-        w.write_record(HEADER)?;
-        let mut row: Vec<String> = Vec::with_capacity(HEADER.len());
+        w.write_record(EXPORT_HEADER)?;
         for i in 0..count {
-            let d = self.donor(i);
-            row.clear();
-            let (tnc, cd34, vol) = match d.cord {
-                Some((t, c, v)) => (t.to_string(), c.to_string(), v.to_string()),
-                None => Default::default(),
-            };
-            row.extend([
-                d.id,
-                d.grid.to_string(),
-                self.config.registry.clone(),
-                d.donor_type.to_string(),
-                d.sex.to_string(),
-                d.birth_date.to_string(),
-                d.abo.to_string(),
-                d.rh.to_string(),
-                d.cmv.to_string(),
-                d.population,
-                d.recruitment_date.to_string(),
-                tnc,
-                cd34,
-                vol,
-                d.typing_date.to_string(),
-            ]);
-            for pair in d.typing {
-                row.extend(pair);
-            }
-            w.write_record(&row)?;
+            w.write_record(csv_row(self.donor(i).donor, &Status::Available))?;
             if i % 65_536 == 65_535 {
                 progress(i + 1);
             }

@@ -1,29 +1,14 @@
 //! The donor-update JSON: ATLAS-style files, change types, update modes, round trip.
 
-use std::sync::OnceLock;
-
 use chrono::NaiveDateTime;
-use medulla_haplotypes::FrequencySet;
-use medulla_nomenclature::{MacTable, Reducer, Release};
+use medulla_nomenclature::Reducer;
 use medulla_registry::{
     export_json, import_csv, import_json, DonorStore, ImportOptions, ImportReport, SqliteStore,
     SynthConfig, Synthesizer, UpdateMode,
 };
 
-struct Env {
-    release: Release,
-    macs: MacTable,
-    freqs: FrequencySet,
-}
-
-fn env() -> &'static Env {
-    static E: OnceLock<Env> = OnceLock::new();
-    E.get_or_init(|| Env {
-        release: Release::shipped(),
-        macs: MacTable::shipped(),
-        freqs: FrequencySet::nmdp_2007(),
-    })
-}
+mod common;
+use common::env;
 
 fn options() -> ImportOptions<'static> {
     ImportOptions {

@@ -1,30 +1,15 @@
 //! The registry: validation rules, import/export, idempotence, statuses, storage.
 
-use std::sync::OnceLock;
-
 use chrono::{NaiveDate, NaiveDateTime};
-use medulla_haplotypes::FrequencySet;
-use medulla_nomenclature::{MacTable, Reducer, Release};
+use medulla_nomenclature::Reducer;
 use medulla_registry::io::ImportReport;
 use medulla_registry::{
     export_csv, import_csv, DonorStore, ImportOptions, PermanentReason, SqliteStore, Status,
     StatusChange, SynthConfig, Synthesizer,
 };
 
-struct Env {
-    release: Release,
-    macs: MacTable,
-    freqs: FrequencySet,
-}
-
-fn env() -> &'static Env {
-    static E: OnceLock<Env> = OnceLock::new();
-    E.get_or_init(|| Env {
-        release: Release::shipped(),
-        macs: MacTable::shipped(),
-        freqs: FrequencySet::nmdp_2007(),
-    })
-}
+mod common;
+use common::env;
 
 fn at() -> NaiveDateTime {
     "2026-02-01T10:00:00".parse().unwrap()

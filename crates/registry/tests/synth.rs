@@ -1,27 +1,12 @@
 //! Synthetic donor pools: reproducible, valid on the release, with the documented mixes.
 
-use std::sync::OnceLock;
-
 use chrono::NaiveDate;
-use medulla_haplotypes::FrequencySet;
-use medulla_nomenclature::{MacTable, Reducer, Release};
+use medulla_nomenclature::Reducer;
 use medulla_registry::synth::{age_on, Resolution};
 use medulla_registry::{DonorType, PopulationMix, SynthConfig, Synthesizer};
 
-struct Env {
-    release: Release,
-    macs: MacTable,
-    freqs: FrequencySet,
-}
-
-fn env() -> &'static Env {
-    static E: OnceLock<Env> = OnceLock::new();
-    E.get_or_init(|| Env {
-        release: Release::shipped(),
-        macs: MacTable::shipped(),
-        freqs: FrequencySet::nmdp_2007(),
-    })
-}
+mod common;
+use common::env;
 
 fn synth(seed: u64) -> Synthesizer<'static> {
     let e = env();
@@ -54,8 +39,8 @@ fn every_typing_is_valid_on_the_release() {
     let s = synth(5);
     let mut typed = 0;
     for i in 0..3000 {
-        for pair in s.donor(i).typing {
-            for t in pair.iter().filter(|t| !t.is_empty()) {
+        for pair in s.donor(i).donor.typing.positions {
+            for t in pair.iter().flatten() {
                 reducer
                     .validate(t)
                     .unwrap_or_else(|err| panic!("donor {i}: {t}: {err}"));
@@ -72,23 +57,24 @@ fn resolution_population_and_cord_mixes_follow_the_configuration() {
     let n = 20_000;
     let (mut high, mut inter, mut abdr, mut low, mut eur, mut cords) = (0, 0, 0, 0, 0, 0);
     for i in 0..n {
-        let d = s.donor(i);
-        match d.resolution {
+        let sd = s.donor(i);
+        let d = &sd.donor;
+        match sd.resolution {
             Resolution::High => high += 1,
             Resolution::Intermediate => inter += 1,
             Resolution::AbDrb1 => abdr += 1,
             Resolution::Low => low += 1,
         }
-        if d.population == "EUR" {
+        if d.population.as_deref() == Some("EUR") {
             eur += 1;
         }
         if d.donor_type == DonorType::Cord {
             cords += 1;
             assert!(d.cord.is_some());
         }
-        if matches!(d.resolution, Resolution::AbDrb1 | Resolution::Low) {
+        if matches!(sd.resolution, Resolution::AbDrb1 | Resolution::Low) {
             // C and DQB1 untyped
-            assert!(d.typing[2][0].is_empty() && d.typing[4][0].is_empty());
+            assert!(d.typing.positions[2][0].is_none() && d.typing.positions[4][0].is_none());
         }
     }
     let share = |k: u64| k as f64 / n as f64;
@@ -105,12 +91,18 @@ fn adults_are_18_to_60_recruited_by_40_and_typed_after_recruitment() {
     let s = synth(3);
     let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     for i in 0..5000 {
-        let d = s.donor(i);
-        assert!(d.recruitment_date <= d.typing_date && d.typing_date <= as_of);
+        let d = s.donor(i).donor;
+        let (birth, recruited, typed) = (
+            d.birth_date.unwrap(),
+            d.recruitment_date.unwrap(),
+            d.typing.date.unwrap(),
+        );
+        assert!(recruited <= typed && typed <= as_of);
+        assert!(d.grid.is_some());
         if d.donor_type == DonorType::Adult {
-            let age = age_on(d.birth_date, as_of);
+            let age = age_on(birth, as_of);
             assert!((18..=60).contains(&age), "donor {i} aged {age}");
-            let at_recruitment = age_on(d.birth_date, d.recruitment_date);
+            let at_recruitment = age_on(birth, recruited);
             assert!(
                 (18..=40).contains(&at_recruitment),
                 "recruited at {at_recruitment}"
