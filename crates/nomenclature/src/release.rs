@@ -106,6 +106,8 @@ pub struct Release {
     pub(crate) antigens: Map<Antigen>,
     /// Every serology name the release knows (with or without alleles).
     pub(crate) serology_names: FxHashSet<Box<str>>,
+    /// Broad antigens (those rel_ser_ser.txt splits).
+    pub(crate) broad_antigens: FxHashSet<Box<str>>,
     /// allele -> antigens whose allele list contains it
     pub(crate) sero_of_allele: Map<Vec<Box<str>>>,
     /// lgx name -> antigens whose lgx list contains it
@@ -255,6 +257,11 @@ impl Release {
 
     pub fn is_allele(&self, name: &str) -> bool {
         self.alleles.contains(name)
+    }
+
+    /// Whether a serological antigen is a broad antigen that splits (`A9`, `DR2`).
+    pub fn is_broad_antigen(&self, name: &str) -> bool {
+        self.broad_antigens.contains(name)
     }
 
     /// A full allele name or a two- or three-field shortening of one (`A*01:01`).
@@ -444,6 +451,7 @@ impl Release {
             xx_codes,
             antigens: Map::default(),
             serology_names: FxHashSet::default(),
+            broad_antigens: FxHashSet::default(),
             sero_of_allele: Map::default(),
             sero_of_lgx: Map::default(),
         };
@@ -495,6 +503,9 @@ impl Release {
             }
             let broad = format!("{}{}", f[0], f[1]);
             self.serology_names.insert(broad.as_str().into());
+            if !f[2].is_empty() {
+                self.broad_antigens.insert(broad.as_str().into());
+            }
             for col in f.iter().skip(2).take(2) {
                 for s in col.split('/').filter(|s| !s.is_empty()) {
                     self.serology_names.insert(format!("{}{}", f[0], s).into());

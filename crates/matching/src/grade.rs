@@ -1,0 +1,116 @@
+//! The grade of one locus: two patient positions against two donor positions.
+
+use crate::typing::{Expression, PositionTyping};
+
+/// The grade of one position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PositionGrade {
+    /// Both sides one expressed ARD protein, the same.
+    AlleleMatch,
+    /// The sides may be the same ARD protein (an ambiguous typing, or an untyped side).
+    PotentialMatch,
+    /// Different proteins, same split-level antigen.
+    AntigenMatchAlleleMismatch,
+    /// Different antigens.
+    AntigenMismatch,
+}
+
+impl PositionGrade {
+    pub fn is_mismatch(self) -> bool {
+        matches!(
+            self,
+            PositionGrade::AntigenMatchAlleleMismatch | PositionGrade::AntigenMismatch
+        )
+    }
+}
+
+/// The grade of one locus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocusGrade {
+    /// Grades of patient positions 1 and 2 (against the donor position paired with each).
+    pub positions: [PositionGrade; 2],
+    /// Patient position 1 was paired with donor position 2.
+    pub crossed: bool,
+    /// A side was homozygous (after null alleles): a mismatch then has a direction.
+    pub patient_homozygous: bool,
+    pub donor_homozygous: bool,
+}
+
+impl LocusGrade {
+    pub fn mismatches(&self) -> u8 {
+        self.positions.iter().filter(|g| g.is_mismatch()).count() as u8
+    }
+
+    /// Every match certain (no potential match, no mismatch).
+    pub fn certain_match(&self) -> bool {
+        self.positions
+            .iter()
+            .all(|g| *g == PositionGrade::AlleleMatch)
+    }
+}
+
+fn grade_position(p: Option<&PositionTyping>, d: Option<&PositionTyping>) -> PositionGrade {
+    let (Some(p), Some(d)) = (p, d) else {
+        return PositionGrade::PotentialMatch;
+    };
+    if p.shares_ard(d) {
+        if p.is_unambiguous() && d.is_unambiguous() {
+            PositionGrade::AlleleMatch
+        } else {
+            PositionGrade::PotentialMatch
+        }
+    } else if p.shares_antigen(d) {
+        PositionGrade::AntigenMatchAlleleMismatch
+    } else {
+        PositionGrade::AntigenMismatch
+    }
+}
+
+/// Apply the null-allele rule and the homozygous reading of an empty second position:
+/// the locus as two expressed positions (`None` = untyped).
+fn expressed<'a>(t: [Option<&'a PositionTyping>; 2]) -> ([Option<&'a PositionTyping>; 2], bool) {
+    let null = |x: Option<&PositionTyping>| x.is_some_and(|x| x.expression == Expression::Null);
+    let pair = match t {
+        // an empty second position is the first again (homozygous or not told apart)
+        [Some(a), None] => [Some(a), Some(a)],
+        [a, b] if null(a) && !null(b) => [b, b],
+        [a, b] if null(b) && !null(a) => [a, a],
+        other => other,
+    };
+    let homozygous = match pair {
+        [Some(a), Some(b)] => a.ard == b.ard,
+        _ => false,
+    };
+    (pair, homozygous)
+}
+
+/// Grade one locus: pair the positions straight or crossed, whichever gives fewer
+/// mismatches, then more certain matches.
+pub fn grade_locus(
+    patient: [Option<&PositionTyping>; 2],
+    donor: [Option<&PositionTyping>; 2],
+) -> LocusGrade {
+    let (p, patient_homozygous) = expressed(patient);
+    let (d, donor_homozygous) = expressed(donor);
+    let straight = [grade_position(p[0], d[0]), grade_position(p[1], d[1])];
+    let crossed = [grade_position(p[0], d[1]), grade_position(p[1], d[0])];
+    let key = |g: &[PositionGrade; 2]| {
+        let mismatches = g.iter().filter(|x| x.is_mismatch()).count();
+        let antigen = g
+            .iter()
+            .filter(|x| **x == PositionGrade::AntigenMismatch)
+            .count();
+        let certain = g
+            .iter()
+            .filter(|x| **x == PositionGrade::AlleleMatch)
+            .count();
+        (mismatches, antigen, usize::MAX - certain)
+    };
+    let use_crossed = key(&crossed) < key(&straight);
+    LocusGrade {
+        positions: if use_crossed { crossed } else { straight },
+        crossed: use_crossed,
+        patient_homozygous,
+        donor_homozygous,
+    }
+}

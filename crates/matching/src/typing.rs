@@ -1,0 +1,130 @@
+//! One position's typing at the ARD: the proteins it may be, and the antigens.
+
+use medulla_nomenclature::{Reducer, Reduction, TypingError};
+use rustc_hash::FxHashMap;
+
+/// Whether a position may be a null (non-expressed) allele.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expression {
+    /// Every interpretation is expressed.
+    Expressed,
+    /// Some interpretations are null alleles, some expressed (`A*02:XX` holds `A*02:15N`).
+    MaybeNull,
+    /// Every interpretation is a null allele.
+    Null,
+}
+
+/// A position typing reduced to ARD identities (interned), with its split-level antigens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PositionTyping {
+    /// Sorted ids of the ARD proteins (P groups or P-less expressed alleles) it may be.
+    pub ard: Vec<u32>,
+    /// Sorted ids of the split-level serological antigens it may express.
+    pub antigens: Vec<u32>,
+    pub expression: Expression,
+}
+
+impl PositionTyping {
+    /// Exactly one ARD protein, certainly expressed.
+    pub fn is_unambiguous(&self) -> bool {
+        self.ard.len() == 1 && self.expression == Expression::Expressed
+    }
+}
+
+/// Reduces typings to ARD identities and interns them, so matching compares integers.
+pub struct ArdCatalog<'r> {
+    reducer: &'r Reducer<'r>,
+    ids: FxHashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    cache: FxHashMap<Box<str>, PositionTyping>,
+}
+
+fn intersects(a: &[u32], b: &[u32]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+        }
+    }
+    false
+}
+
+impl PositionTyping {
+    /// Whether the two typings may be the same ARD protein.
+    pub fn shares_ard(&self, other: &PositionTyping) -> bool {
+        intersects(&self.ard, &other.ard)
+    }
+
+    /// Whether the two typings may express the same split-level antigen.
+    pub fn shares_antigen(&self, other: &PositionTyping) -> bool {
+        intersects(&self.antigens, &other.antigens)
+    }
+}
+
+impl<'r> ArdCatalog<'r> {
+    pub fn new(reducer: &'r Reducer<'r>) -> Self {
+        ArdCatalog {
+            reducer,
+            ids: FxHashMap::default(),
+            names: Vec::new(),
+            cache: FxHashMap::default(),
+        }
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// The name behind an id (a P group, an allele or an antigen).
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// Reduce one position's typing (allele, list, MAC, XX code, serology).
+    pub fn position(&mut self, typing: &str) -> Result<PositionTyping, TypingError> {
+        if let Some(hit) = self.cache.get(typing) {
+            return Ok(hit.clone());
+        }
+        let p = self.reducer.reduce(typing, Reduction::P)?;
+        let (mut ard, mut nulls) = (Vec::new(), 0);
+        for name in p.split('/').filter(|n| !n.is_empty()) {
+            if name.ends_with('N') {
+                nulls += 1;
+            } else {
+                ard.push(self.intern(name));
+            }
+        }
+        let expression = match (ard.is_empty(), nulls > 0) {
+            (true, _) => Expression::Null,
+            (false, true) => Expression::MaybeNull,
+            (false, false) => Expression::Expressed,
+        };
+        let s = self.reducer.reduce(typing, Reduction::S)?;
+        let all: Vec<&str> = s.split('/').filter(|n| !n.is_empty()).collect();
+        let release = self.reducer.release();
+        let mut antigens: Vec<u32> = all
+            .iter()
+            .filter(|a| !release.is_broad_antigen(a) || all.len() == 1)
+            .map(|a| self.intern(a))
+            .collect();
+        ard.sort_unstable();
+        ard.dedup();
+        antigens.sort_unstable();
+        antigens.dedup();
+        let t = PositionTyping {
+            ard,
+            antigens,
+            expression,
+        };
+        self.cache.insert(typing.into(), t.clone());
+        Ok(t)
+    }
+}
