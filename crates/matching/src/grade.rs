@@ -68,7 +68,7 @@ fn grade_position(p: Option<&PositionTyping>, d: Option<&PositionTyping>) -> Pos
 
 /// Apply the null-allele rule and the homozygous reading of an empty second position:
 /// the locus as two expressed positions (`None` = untyped).
-fn expressed<'a>(t: [Option<&'a PositionTyping>; 2]) -> ([Option<&'a PositionTyping>; 2], bool) {
+fn expressed(t: [Option<&PositionTyping>; 2]) -> ([Option<&PositionTyping>; 2], bool) {
     let null = |x: Option<&PositionTyping>| x.is_some_and(|x| x.expression == Expression::Null);
     let pair = match t {
         // an empty second position is the first again (homozygous or not told apart)
