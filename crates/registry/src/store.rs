@@ -37,6 +37,25 @@ pub enum Applied {
     Unchanged,
 }
 
+/// Add a row to a donor's status history.
+fn insert_history(
+    tx: &Transaction<'_>,
+    id: &str,
+    at: &str,
+    by: &str,
+    status: &Status,
+    note: &str,
+) -> Result<(), StoreError> {
+    let (code, reason, until, patient) = status_columns(status);
+    tx.prepare_cached(
+        "INSERT INTO status_history (donor_id, changed_at, changed_by, status,
+            status_reason, status_until, status_patient, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![id, at, by, code, reason, until, patient, note])?;
+    Ok(())
+}
+
 /// Timestamps are stored as ISO 8601 text (`2026-02-01T10:00:00`).
 fn timestamp(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.f").to_string()
@@ -403,29 +422,6 @@ impl SqliteStore {
             })?)
     }
 
-    /// Record an import's counts.
-    fn insert_import_row(
-        &mut self,
-        file: &str,
-        at: NaiveDateTime,
-        counts: [u64; 5],
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO imports (file, started_at, records, new_donors, updated, unchanged, rejected)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                file,
-                timestamp(at),
-                counts[0] as i64,
-                counts[1] as i64,
-                counts[2] as i64,
-                counts[3] as i64,
-                counts[4] as i64
-            ],
-        )?;
-        Ok(())
-    }
-
     fn apply_one(
         tx: &Transaction<'_>,
         r: &StoredRecord,
@@ -547,14 +543,7 @@ impl SqliteStore {
             Some((_, (c, re, u, p))) => (c.as_str(), re, u, p) != (code, &reason, &until, &patient),
         };
         if status_changed {
-            tx.prepare_cached(
-                "INSERT INTO status_history (donor_id, changed_at, changed_by, status,
-                    status_reason, status_until, status_patient, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                d.id, at, by, code, reason, until, patient, "import"
-            ])?;
+            insert_history(tx, &d.id, at, by, &r.status, "import")?;
         }
         Ok(applied)
     }
@@ -644,7 +633,20 @@ impl DonorStore for SqliteStore {
         at: NaiveDateTime,
         counts: [u64; 5],
     ) -> Result<(), StoreError> {
-        self.insert_import_row(file, at, counts)
+        self.conn.execute(
+            "INSERT INTO imports (file, started_at, records, new_donors, updated, unchanged, rejected)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                file,
+                timestamp(at),
+                counts[0] as i64,
+                counts[1] as i64,
+                counts[2] as i64,
+                counts[3] as i64,
+                counts[4] as i64
+            ],
+        )?;
+        Ok(())
     }
 
     fn donor(&self, id: &str) -> Result<Option<(Donor, Status)>, StoreError> {
@@ -709,20 +711,13 @@ impl DonorStore for SqliteStore {
                 status_patient = ?5, updated_at = ?6 WHERE id = ?1",
             params![id, code, reason, until, patient, at],
         )?;
-        tx.execute(
-            "INSERT INTO status_history (donor_id, changed_at, changed_by, status,
-                status_reason, status_until, status_patient, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                id,
-                at,
-                change.changed_by,
-                code,
-                reason,
-                until,
-                patient,
-                change.note
-            ],
+        insert_history(
+            &tx,
+            id,
+            &at,
+            &change.changed_by,
+            &change.status,
+            &change.note,
         )?;
         // the content hash covers the status, so re-importing the old file is a change
         let (donor, status) = Self::donor_in(&tx, id)?;
