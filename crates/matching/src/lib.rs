@@ -7,11 +7,16 @@
 //! antigens (split level: a broad is dropped when one of its splits is present) tell an
 //! antigen match with allele mismatch from an antigen mismatch.
 //!
-//! This crate is the first part of the search engine (issue 4): position typings, an
-//! interning catalogue of ARD identities, and the grade of one locus.
+//! The search engine (issue 4, in progress): position typings and an interning catalogue
+//! of ARD identities (`typing`), the grade of one locus (`grade`), the index of donors over
+//! distinct locus typings (`index`) and the search itself (`search`).
 
 mod grade;
+mod index;
+mod search;
 mod typing;
 
 pub use grade::{grade_locus, LocusGrade, PositionGrade};
+pub use index::{DonorFacts, IndexedDonor, SearchIndex, SEARCH_LOCI};
+pub use search::{search, SearchError, SearchHit, SearchRequest, SearchResult};
 pub use typing::{ArdCatalog, Expression, PositionTyping};
