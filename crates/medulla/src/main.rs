@@ -3,6 +3,7 @@
 mod bench;
 mod donors;
 mod hla;
+mod search;
 mod synth;
 
 use anyhow::Result;
@@ -32,6 +33,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The donor registry: import, export, show, set-status.
     Donors(donors::DonorsArgs),
+    /// Search donors for a patient (graded, ranked).
+    Search(search::SearchArgs),
     /// Write a synthetic donor pool (donor CSV) drawn from the NMDP 2007 haplotype frequencies.
     Synth(synth::SynthArgs),
     /// A short demonstration of the `hla` commands on the shipped release.
@@ -46,5 +49,6 @@ fn main() -> Result<()> {
         Command::Demo(args) => hla::demo(args),
         Command::Synth(args) => synth::run(args),
         Command::Donors(args) => donors::run(args),
+        Command::Search(args) => search::run(args),
     }
 }

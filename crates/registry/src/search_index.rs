@@ -35,3 +35,70 @@ pub fn indexed(d: &Donor, status: &Status, today: NaiveDate) -> IndexedDonor {
         typing,
     }
 }
+
+/// Read a donor CSV straight into index records, streaming (no registry validation:
+/// typings are checked when the index is built, and unreadable donors are listed there).
+/// A row that is not well-formed CSV ends the stream with its error.
+pub fn read_csv<R: std::io::Read>(
+    input: R,
+    today: NaiveDate,
+) -> Result<impl Iterator<Item = Result<IndexedDonor, csv::Error>>, csv::Error> {
+    let mut reader = csv::Reader::from_reader(input);
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let typing_cols: Vec<[Option<usize>; 2]> = SEARCH_LOCI
+        .iter()
+        .map(|l| [col(&format!("{l}_1")), col(&format!("{l}_2"))])
+        .collect();
+    let cols = [
+        col("id"),
+        col("donor_type"),
+        col("birth_date"),
+        col("sex"),
+        col("cmv"),
+        col("abo"),
+        col("status"),
+        col("status_until"),
+    ];
+    Ok(reader.into_records().map(move |rec| {
+        let rec = rec?;
+        let get = |c: Option<usize>| {
+            c.and_then(|i| rec.get(i))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let [id, dt, birth, sex, cmv, abo, status, until] = cols;
+        let birth_date = get(birth).and_then(|b| b.parse::<NaiveDate>().ok());
+        let cord = get(dt) == Some("cord");
+        let until_ok = get(until)
+            .and_then(|u| u.parse::<NaiveDate>().ok())
+            .is_some_and(|u| today >= u);
+        let status_ok = match get(status) {
+            None | Some("available") => true,
+            Some("temporarily-unavailable") | Some("reserved") => until_ok,
+            Some(_) => false,
+        };
+        let age_ok = cord
+            || birth_date
+                .and_then(|b| b.checked_add_months(chrono::Months::new(12 * 61)))
+                .is_none_or(|d| today < d);
+        let typing = std::array::from_fn(|i| {
+            [
+                get(typing_cols[i][0]).map(str::to_string),
+                get(typing_cols[i][1]).map(str::to_string),
+            ]
+        });
+        Ok(IndexedDonor {
+            facts: DonorFacts {
+                id: get(id).unwrap_or("").to_string(),
+                cord,
+                birth_day: birth_date.map(day_number),
+                male: get(sex).map(|s| s == "M"),
+                cmv_positive: get(cmv).map(|c| c == "pos"),
+                abo: get(abo).map(str::to_string),
+                searchable: status_ok && age_ok,
+            },
+            typing,
+        })
+    }))
+}
