@@ -4,6 +4,7 @@ mod bench;
 mod donors;
 mod hla;
 mod search;
+mod search_bench;
 mod synth;
 
 use anyhow::Result;
@@ -33,6 +34,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The donor registry: import, export, show, set-status.
     Donors(donors::DonorsArgs),
+    /// Measure index build and search latency over a donor CSV.
+    BenchSearch(search_bench::SearchBenchArgs),
     /// Search donors for a patient (graded, ranked).
     Search(search::SearchArgs),
     /// Write a synthetic donor pool (donor CSV) drawn from the NMDP 2007 haplotype frequencies.
@@ -50,5 +53,6 @@ fn main() -> Result<()> {
         Command::Synth(args) => synth::run(args),
         Command::Donors(args) => donors::run(args),
         Command::Search(args) => search::run(args),
+        Command::BenchSearch(args) => search_bench::run(args),
     }
 }

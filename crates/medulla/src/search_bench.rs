@@ -1,0 +1,119 @@
+//! `medulla bench-search`: index build time and search latency over a donor CSV.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use clap::Args;
+use medulla_haplotypes::FrequencySet;
+use medulla_matching::{search, ArdCatalog, IndexedDonor, SearchIndex, SearchRequest};
+use medulla_nomenclature::Reducer;
+use medulla_registry::search_index::{day_number, indexed, read_csv};
+use medulla_registry::synth::Resolution;
+use medulla_registry::{Status, SynthConfig, Synthesizer};
+
+use crate::hla::SourceArgs;
+
+#[derive(Args)]
+pub struct SearchBenchArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Donor CSV to index (e.g. from `medulla synth`).
+    #[arg(long)]
+    donors: PathBuf,
+    /// Patients: high-resolution donors of a synthetic pool with this seed (not the pool's).
+    #[arg(long, default_value_t = 100)]
+    patients: usize,
+    #[arg(long, default_value_t = 777)]
+    patient_seed: u64,
+    #[arg(long, default_value = "2026-01-01")]
+    date: NaiveDate,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn run(args: SearchBenchArgs) -> Result<()> {
+    let (release, macs) = args.source.load()?;
+    let reducer = Reducer::new(&release, &macs);
+    let mut catalog = ArdCatalog::new(&reducer);
+    let started = Instant::now();
+    let f =
+        File::open(&args.donors).with_context(|| format!("opening {}", args.donors.display()))?;
+    let mut failure = None;
+    let rows = read_csv(BufReader::with_capacity(1 << 20, f), args.date)?;
+    let donors = rows.map_while(|r: Result<IndexedDonor, _>| match r {
+        Ok(d) => Some(d),
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    });
+    let index = SearchIndex::build(&mut catalog, donors);
+    if let Some(e) = failure {
+        bail!("{}: {e}", args.donors.display());
+    }
+    let build = started.elapsed().as_secs_f64();
+    let distinct = index.distinct_per_locus();
+    println!(
+        "{} donors indexed in {:.1} s ({} skipped); distinct typings A {} B {} C {} DRB1 {} DQB1 {} DPB1 {}; index {} bytes per donor",
+        index.len(),
+        build,
+        index.skipped.len(),
+        distinct[0],
+        distinct[1],
+        distinct[2],
+        distinct[3],
+        distinct[4],
+        distinct[5],
+        index.bytes_per_donor()
+    );
+
+    let freqs = FrequencySet::nmdp_2007();
+    let synth = Synthesizer::new(
+        SynthConfig {
+            seed: args.patient_seed,
+            ..SynthConfig::default()
+        },
+        &freqs,
+        &release,
+        &macs,
+    )?;
+    let patients: Vec<[[Option<String>; 2]; 6]> = (0..)
+        .map(|i| synth.donor(i))
+        .filter(|d| d.resolution == Resolution::High)
+        .take(args.patients)
+        .map(|d| indexed(&d.donor, &Status::Available, args.date).typing)
+        .collect();
+    println!(
+        "{:<11} {:>9} {:>9} {:>9} {:>12}",
+        "mismatches", "p50 ms", "p95 ms", "max ms", "mean found"
+    );
+    for mm in [0u8, 1, 2] {
+        let mut times = Vec::new();
+        let mut found = 0usize;
+        for p in &patients {
+            let mut req = SearchRequest::ten_of_ten(p.clone(), mm, day_number(args.date));
+            req.limit = 1000;
+            let t = Instant::now();
+            let r = search(&index, &mut catalog, &req)?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            found += r.total;
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "{:<11} {:>9.1} {:>9.1} {:>9.1} {:>12.0}",
+            mm,
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            times.last().copied().unwrap_or(0.0),
+            found as f64 / patients.len() as f64
+        );
+    }
+    Ok(())
+}
