@@ -167,6 +167,15 @@ impl SearchIndex {
             .collect()
     }
 
+    /// The position typings of distinct locus typing `id` of locus `li`.
+    pub fn locus_positions(&self, li: usize, id: u32) -> [Option<&PositionTyping>; 2] {
+        let key = self.loci[li][id as usize];
+        [
+            key[0].map(|i| &self.positions[i as usize]),
+            key[1].map(|i| &self.positions[i as usize]),
+        ]
+    }
+
     /// The distinct locus typing ids of donor `i`.
     pub fn donor_loci(&self, i: usize) -> &[u32; 6] {
         &self.donors[i]

@@ -14,9 +14,11 @@
 mod grade;
 mod index;
 mod search;
+mod tce;
 mod typing;
 
 pub use grade::{grade_locus, LocusGrade, PositionGrade};
 pub use index::{DonorFacts, IndexedDonor, SearchIndex, SEARCH_LOCI};
 pub use search::{search, SearchError, SearchHit, SearchRequest, SearchResult};
+pub use tce::{dpb1_tce, Dpb1Tce, TceTable};
 pub use typing::{ArdCatalog, Expression, PositionTyping};

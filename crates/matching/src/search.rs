@@ -4,6 +4,7 @@ use rayon::prelude::*;
 
 use crate::grade::{LocusGrade, PositionGrade};
 use crate::index::{SearchIndex, SEARCH_LOCI};
+use crate::tce::{dpb1_tce, Dpb1Tce};
 use crate::typing::{ArdCatalog, PositionTyping};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ pub struct SearchHit {
     pub potential: u8,
     /// Donor age band (5 years); 31 when unknown.
     pub age_band: u8,
+    /// DPB1 T-cell epitope verdict (scored, not filtered).
+    pub dpb1: Dpb1Tce,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +131,27 @@ pub fn search(
         .map(|l| l.iter().map(grade_key).collect())
         .collect();
     let patient_abo = request.patient_abo.as_deref();
+    // DPB1: the TCE verdict of each distinct donor DPB1 typing
+    let patient_tce = [
+        patient[5][0].as_ref().and_then(|t| catalog.tce_group(t)),
+        patient[5][1].as_ref().and_then(|t| catalog.tce_group(t)),
+    ];
+    let patient_has_dpb1 = patient[5][0].is_some();
+    let dpb1: Vec<Dpb1Tce> = graded[5]
+        .iter()
+        .enumerate()
+        .map(|(id, g)| {
+            let d = index.locus_positions(5, id as u32);
+            if !patient_has_dpb1 || d[0].is_none() {
+                return Dpb1Tce::Unknown;
+            }
+            let donor_tce = [
+                d[0].and_then(|t| catalog.tce_group(t)),
+                d[1].and_then(|t| catalog.tce_group(t)),
+            ];
+            dpb1_tce(g.mismatches() == 0, patient_tce, donor_tce)
+        })
+        .collect();
 
     let mut found: Vec<(u64, u32)> = (0..index.len())
         .into_par_iter()
@@ -197,6 +221,7 @@ pub fn search(
                 out_of,
                 potential,
                 age_band: ((key >> 10) & 31) as u8,
+                dpb1: dpb1[row[5] as usize],
             }
         })
         .collect();

@@ -3,6 +3,8 @@
 use medulla_nomenclature::{Reducer, Reduction, TypingError};
 use rustc_hash::FxHashMap;
 
+use crate::tce::TceTable;
+
 /// Whether a position may be a null (non-expressed) allele.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Expression {
@@ -34,6 +36,7 @@ impl PositionTyping {
 /// Reduces typings to ARD identities and interns them, so matching compares integers.
 pub struct ArdCatalog<'r> {
     reducer: &'r Reducer<'r>,
+    tce: TceTable,
     ids: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
     cache: FxHashMap<Box<str>, PositionTyping>,
@@ -67,10 +70,30 @@ impl<'r> ArdCatalog<'r> {
     pub fn new(reducer: &'r Reducer<'r>) -> Self {
         ArdCatalog {
             reducer,
+            tce: TceTable::shipped(),
             ids: FxHashMap::default(),
             names: Vec::new(),
             cache: FxHashMap::default(),
         }
+    }
+
+    /// Use another release's DPB1 TCE assignments (default: the shipped release's).
+    pub fn with_tce(mut self, tce: TceTable) -> Self {
+        self.tce = tce;
+        self
+    }
+
+    /// The DPB1 TCE group of a position typing, when all its ARD proteins agree.
+    pub fn tce_group(&self, t: &PositionTyping) -> Option<u8> {
+        let names: Vec<&str> = t
+            .ard
+            .iter()
+            .map(|&id| self.name(id).trim_end_matches('P'))
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        self.tce.group_of(&names)
     }
 
     fn intern(&mut self, name: &str) -> u32 {

@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
 use medulla_matching::{
-    search, ArdCatalog, IndexedDonor, LocusGrade, PositionGrade, SearchIndex, SearchRequest,
-    SEARCH_LOCI,
+    search, ArdCatalog, Dpb1Tce, IndexedDonor, LocusGrade, PositionGrade, SearchIndex,
+    SearchRequest, TceTable, SEARCH_LOCI,
 };
 use medulla_nomenclature::Reducer;
 use medulla_registry::search_index::{day_number, indexed, read_csv};
@@ -76,6 +76,26 @@ fn grade_code(g: &LocusGrade) -> String {
         .collect()
 }
 
+fn tce_code(t: Dpb1Tce) -> &'static str {
+    match t {
+        Dpb1Tce::Matched => "",
+        Dpb1Tce::Permissive => "p",
+        Dpb1Tce::NonPermissiveGvh => "G",
+        Dpb1Tce::NonPermissiveHvg => "H",
+        Dpb1Tce::Unknown => "?",
+    }
+}
+
+fn tce_name(t: Dpb1Tce) -> &'static str {
+    match t {
+        Dpb1Tce::Matched => "matched",
+        Dpb1Tce::Permissive => "permissive",
+        Dpb1Tce::NonPermissiveGvh => "non-permissive (graft-versus-host)",
+        Dpb1Tce::NonPermissiveHvg => "non-permissive (host-versus-graft)",
+        Dpb1Tce::Unknown => "unknown",
+    }
+}
+
 fn grade_name(p: &PositionGrade) -> &'static str {
     match p {
         PositionGrade::AlleleMatch => "allele match",
@@ -89,6 +109,12 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let (release, macs) = args.source.load()?;
     let reducer = Reducer::new(&release, &macs);
     let mut catalog = ArdCatalog::new(&reducer);
+    if let Some(dir) = &args.source.imgt {
+        // DPB1 TCE groups of the same release, when it has them
+        if let Ok(text) = std::fs::read_to_string(dir.join("tce/dpb_tce.csv")) {
+            catalog = catalog.with_tce(TceTable::parse(&text));
+        }
+    }
     let today = args.date.unwrap_or_else(|| Local::now().date_naive());
 
     // the patient, position by position
@@ -219,23 +245,23 @@ pub fn run(args: SearchArgs) -> Result<()> {
                     grade_code(&h.grades[2]),
                     grade_code(&h.grades[3]),
                     grade_code(&h.grades[4]),
-                    grade_code(&h.grades[5]),
+                    format!("{}{}", grade_code(&h.grades[5]), tce_code(h.dpb1)),
                     age,
                     if f.cord { "cord" } else { "adult" },
                     f.male.map_or("?", |m| if m { "M" } else { "F" }),
                     f.cmv_positive.map_or("?", |c| if c { "pos" } else { "neg" }),
                 );
             }
-            println!("grades: M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch");
+            println!("grades: M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch; DPB1 TCE: p permissive, G/H non-permissive GvH/HvG, ? unknown");
         }
         Output::Csv => {
             println!(
-                "rank,donor,matched,out_of,mismatches,potential,A,B,C,DRB1,DQB1,DPB1,age_band"
+                "rank,donor,matched,out_of,mismatches,potential,A,B,C,DRB1,DQB1,DPB1,dpb1_tce,age_band"
             );
             for (rank, h) in result.hits.iter().enumerate() {
                 let g: Vec<String> = h.grades.iter().map(grade_code).collect();
                 println!(
-                    "{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{}",
                     rank + 1,
                     index.facts[h.donor].id,
                     h.matched,
@@ -243,6 +269,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
                     h.mismatches,
                     h.potential,
                     g.join(","),
+                    tce_name(h.dpb1),
                     h.age_band
                 );
             }
@@ -274,6 +301,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
                         "mismatches": h.mismatches,
                         "potential": h.potential,
                         "age_band": h.age_band,
+                        "dpb1_tce": tce_name(h.dpb1),
                         "loci": loci,
                     })
                 })
