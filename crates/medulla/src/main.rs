@@ -44,7 +44,18 @@ enum Command {
     Demo(hla::SourceArgs),
 }
 
+/// Die quietly on a closed pipe (`medulla search ... | head`), as Unix tools do, instead of
+/// Rust's default of ignoring SIGPIPE and panicking in `println!`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to its default before any thread starts
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> Result<()> {
+    restore_sigpipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Hla(args) => hla::run(args),
