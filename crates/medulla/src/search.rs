@@ -9,11 +9,11 @@ use anyhow::{bail, Context, Result};
 use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
 use medulla_matching::{
-    search, ArdCatalog, Dpb1Tce, IndexedDonor, LocusGrade, PositionGrade, SearchIndex,
-    SearchRequest, TceTable, SEARCH_LOCI,
+    search, ArdCatalog, Dpb1Tce, LocusGrade, PositionGrade, SearchIndex, SearchRequest, TceTable,
+    SEARCH_LOCI,
 };
 use medulla_nomenclature::Reducer;
-use medulla_registry::search_index::{day_number, indexed, read_csv};
+use medulla_registry::search_index::{day_number, index_csv, indexed};
 use medulla_registry::{DonorStore, SqliteStore};
 
 use crate::hla::SourceArgs;
@@ -142,20 +142,8 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let index = match &args.donors {
         Some(path) => {
             let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let mut failure = None;
-            let rows = read_csv(BufReader::with_capacity(1 << 20, f), today)?;
-            let donors = rows.map_while(|r: Result<IndexedDonor, _>| match r {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    failure = Some(e);
-                    None
-                }
-            });
-            let index = SearchIndex::build(&mut catalog, donors);
-            if let Some(e) = failure {
-                bail!("{}: {e}", path.display());
-            }
-            index
+            index_csv(&mut catalog, BufReader::with_capacity(1 << 20, f), today)
+                .with_context(|| format!("reading {}", path.display()))?
         }
         None => {
             let store = SqliteStore::open(&args.db)

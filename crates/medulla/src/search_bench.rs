@@ -5,13 +5,13 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::Args;
 use medulla_haplotypes::FrequencySet;
-use medulla_matching::{search, ArdCatalog, IndexedDonor, SearchIndex, SearchRequest};
+use medulla_matching::{search, ArdCatalog, SearchRequest};
 use medulla_nomenclature::Reducer;
-use medulla_registry::search_index::{day_number, indexed, read_csv};
+use medulla_registry::search_index::{day_number, index_csv, indexed};
 use medulla_registry::synth::Resolution;
 use medulla_registry::{Status, SynthConfig, Synthesizer};
 
@@ -45,19 +45,12 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
     let started = Instant::now();
     let f =
         File::open(&args.donors).with_context(|| format!("opening {}", args.donors.display()))?;
-    let mut failure = None;
-    let rows = read_csv(BufReader::with_capacity(1 << 20, f), args.date)?;
-    let donors = rows.map_while(|r: Result<IndexedDonor, _>| match r {
-        Ok(d) => Some(d),
-        Err(e) => {
-            failure = Some(e);
-            None
-        }
-    });
-    let index = SearchIndex::build(&mut catalog, donors);
-    if let Some(e) = failure {
-        bail!("{}: {e}", args.donors.display());
-    }
+    let index = index_csv(
+        &mut catalog,
+        BufReader::with_capacity(1 << 20, f),
+        args.date,
+    )
+    .with_context(|| format!("reading {}", args.donors.display()))?;
     let build = started.elapsed().as_secs_f64();
     let distinct = index.distinct_per_locus();
     println!(

@@ -1,25 +1,11 @@
 //! `medulla donors`: import, export, show, set-status, and an import killed half-way.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn medulla(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(args)
-        .env("MEDULLA_QUIET", "1")
-        .env_remove("MEDULLA_DB")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{medulla, text};
 
 struct TempDir(PathBuf);
 impl TempDir {

@@ -1,23 +1,7 @@
 //! `medulla search` over a donor CSV and over the registry database.
 
-use std::process::{Command, Output};
-
-fn medulla(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(args)
-        .env("MEDULLA_QUIET", "1")
-        .env_remove("MEDULLA_DB")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{medulla, text};
 
 #[test]
 fn a_donor_is_found_by_its_own_typing_in_a_file_and_in_the_registry() {

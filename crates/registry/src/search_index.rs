@@ -102,3 +102,25 @@ pub fn read_csv<R: std::io::Read>(
         })
     }))
 }
+
+/// Build a search index straight from a donor CSV (streamed); a malformed CSV row stops
+/// the build with its error.
+pub fn index_csv<R: std::io::Read>(
+    catalog: &mut medulla_matching::ArdCatalog<'_>,
+    input: R,
+    today: NaiveDate,
+) -> Result<medulla_matching::SearchIndex, csv::Error> {
+    let mut failure = None;
+    let donors = read_csv(input, today)?.map_while(|r| match r {
+        Ok(d) => Some(d),
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    });
+    let index = medulla_matching::SearchIndex::build(catalog, donors);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(index),
+    }
+}
