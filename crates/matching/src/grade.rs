@@ -24,6 +24,29 @@ impl PositionGrade {
     }
 }
 
+/// The direction of a locus's mismatches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MismatchDirection {
+    /// The donor's T cells can see a patient antigen, and the patient's a donor antigen.
+    Bidirectional,
+    /// Only the donor's T cells see a foreign antigen (the donor is homozygous).
+    GraftVersusHost,
+    /// Only the patient's immune system sees a foreign antigen (the patient is homozygous).
+    HostVersusGraft,
+}
+
+/// Which mismatches a search counts against its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MismatchCount {
+    /// Every mismatch, whatever its direction (the default).
+    #[default]
+    Both,
+    /// Mismatches in the graft-versus-host direction only.
+    GraftVersusHost,
+    /// Mismatches in the host-versus-graft (rejection) direction only.
+    HostVersusGraft,
+}
+
 /// The grade of one locus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocusGrade {
@@ -39,6 +62,32 @@ pub struct LocusGrade {
 impl LocusGrade {
     pub fn mismatches(&self) -> u8 {
         self.positions.iter().filter(|g| g.is_mismatch()).count() as u8
+    }
+
+    /// Which way the mismatches of this locus point, when it has any. A homozygous
+    /// patient facing a heterozygous donor sees the donor's extra antigen (host-versus-graft
+    /// only); a homozygous donor facing a heterozygous patient has T cells that see the
+    /// patient's extra antigen (graft-versus-host only); otherwise both ways.
+    pub fn direction(&self) -> Option<MismatchDirection> {
+        if self.mismatches() == 0 {
+            return None;
+        }
+        Some(match (self.patient_homozygous, self.donor_homozygous) {
+            (true, false) => MismatchDirection::HostVersusGraft,
+            (false, true) => MismatchDirection::GraftVersusHost,
+            _ => MismatchDirection::Bidirectional,
+        })
+    }
+
+    /// Mismatches counted in one direction (`Both`: all of them).
+    pub fn mismatches_counted(&self, count: MismatchCount) -> u8 {
+        let m = self.mismatches();
+        match (count, self.direction()) {
+            (_, None) | (MismatchCount::Both, _) => m,
+            (MismatchCount::GraftVersusHost, Some(MismatchDirection::HostVersusGraft)) => 0,
+            (MismatchCount::HostVersusGraft, Some(MismatchDirection::GraftVersusHost)) => 0,
+            _ => m,
+        }
     }
 
     /// Every match certain (no potential match, no mismatch).

@@ -11,10 +11,14 @@ use crate::typing::{ArdCatalog, PositionTyping};
 /// Loci of the index, in order: five that are matched, then DPB1 (scored, not filtered).
 pub const SEARCH_LOCI: [&str; 6] = ["A", "B", "C", "DRB1", "DQB1", "DPB1"];
 
-/// What the index keeps of a donor besides the typing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the index is told of a donor besides the typing.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DonorFacts {
     pub id: String,
+    /// Registry code (the ION or the registry's short name).
+    pub registry: String,
+    /// Population code (`EUR`, `AFA`, ...), when known.
+    pub population: Option<String>,
     pub cord: bool,
     /// Birth date as days since 1970-01-01 (None: unknown).
     pub birth_day: Option<i32>,
@@ -23,6 +27,8 @@ pub struct DonorFacts {
     pub cmv_positive: Option<bool>,
     /// ABO as written (`O`, `A`, `B`, `AB`).
     pub abo: Option<String>,
+    /// Cord units: total nucleated cells, x 10^7.
+    pub tnc_1e7: Option<f32>,
     /// Searchable now (status and age already applied by the caller).
     pub searchable: bool,
 }
@@ -37,6 +43,88 @@ pub struct IndexedDonor {
 /// The two positions of one locus, as ids of distinct position typings.
 type LocusKey = [Option<u32>; 2];
 
+const ABO: [&str; 4] = ["O", "A", "B", "AB"];
+
+/// The facts of one donor as the index keeps them: 16 bytes, no pointers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Packed {
+    /// Days since 1970-01-01; `i32::MIN` when unknown.
+    pub birth_day: i32,
+    /// x 10^7 cells; NaN when unknown.
+    pub tnc_1e7: f32,
+    pub registry: u16,
+    /// `u16::MAX` when unknown.
+    pub population: u16,
+    flags: u16,
+}
+
+const CORD: u16 = 1;
+const SEARCHABLE: u16 = 1 << 1;
+const SEX_KNOWN: u16 = 1 << 2;
+const MALE: u16 = 1 << 3;
+const CMV_KNOWN: u16 = 1 << 4;
+const CMV_POS: u16 = 1 << 5;
+const ABO_SHIFT: u16 = 6; // 3 bits: 0 unknown, 1 + index in ABO
+
+impl Packed {
+    pub fn cord(&self) -> bool {
+        self.flags & CORD != 0
+    }
+    pub fn searchable(&self) -> bool {
+        self.flags & SEARCHABLE != 0
+    }
+    pub fn male(&self) -> Option<bool> {
+        (self.flags & SEX_KNOWN != 0).then_some(self.flags & MALE != 0)
+    }
+    pub fn cmv_positive(&self) -> Option<bool> {
+        (self.flags & CMV_KNOWN != 0).then_some(self.flags & CMV_POS != 0)
+    }
+    /// 0 unknown, else 1 + index in `O, A, B, AB`.
+    pub fn abo_code(&self) -> u8 {
+        ((self.flags >> ABO_SHIFT) & 7) as u8
+    }
+    pub fn birth_day(&self) -> Option<i32> {
+        (self.birth_day != i32::MIN).then_some(self.birth_day)
+    }
+}
+
+/// The code of an ABO group for `Packed::abo_code` (0 when not one of O, A, B, AB).
+pub(crate) fn abo_code(abo: &str) -> u8 {
+    ABO.iter()
+        .position(|a| a.eq_ignore_ascii_case(abo.trim()))
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// Short strings (registries, populations) as small numbers.
+#[derive(Default)]
+struct Codes {
+    names: Vec<String>,
+    ids: FxHashMap<String, u16>,
+}
+
+impl Codes {
+    fn code(&mut self, name: &str) -> u16 {
+        if let Some(&c) = self.ids.get(name) {
+            return c;
+        }
+        let c = u16::try_from(self.names.len()).expect("fewer than 65,535 codes");
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), c);
+        c
+    }
+    fn find(&self, name: &str) -> Option<u16> {
+        self.ids.get(name).copied()
+    }
+}
+
+/// The maps that turn typings into ids, kept so donors can be added after the build.
+#[derive(Default)]
+struct Interner {
+    text_ids: FxHashMap<String, u32>,
+    position_ids: FxHashMap<PositionTyping, u32>,
+    locus_ids: Vec<FxHashMap<LocusKey, u32>>,
+}
+
 /// Donors over distinct locus typings.
 pub struct SearchIndex {
     /// Distinct position typings (ARD form).
@@ -45,70 +133,216 @@ pub struct SearchIndex {
     loci: Vec<Vec<LocusKey>>,
     /// Per donor: the distinct locus typing of each locus.
     donors: Vec<[u32; 6]>,
-    pub facts: Vec<DonorFacts>,
+    pub(crate) facts: Vec<Packed>,
+    /// Donor ids, end to end, and where each ends.
+    id_text: String,
+    id_ends: Vec<u64>,
+    registries: Codes,
+    populations: Codes,
+    interner: Interner,
+    /// Donor id -> row, built on the first incremental update.
+    rows: Option<FxHashMap<Box<str>, u32>>,
     /// Donors whose typing could not be read, with the reason.
     pub skipped: Vec<(String, String)>,
 }
 
 impl SearchIndex {
+    fn empty() -> Self {
+        SearchIndex {
+            positions: Vec::new(),
+            loci: vec![Vec::new(); 6],
+            donors: Vec::new(),
+            facts: Vec::new(),
+            id_text: String::new(),
+            id_ends: Vec::new(),
+            registries: Codes::default(),
+            populations: Codes::default(),
+            interner: Interner {
+                locus_ids: vec![FxHashMap::default(); 6],
+                ..Interner::default()
+            },
+            rows: None,
+            skipped: Vec::new(),
+        }
+    }
+
     /// Build the index; donors with an unreadable typing are skipped and listed.
     pub fn build(
         catalog: &mut ArdCatalog<'_>,
         donors: impl IntoIterator<Item = IndexedDonor>,
     ) -> Self {
-        let mut position_ids: FxHashMap<PositionTyping, u32> = FxHashMap::default();
-        let mut positions = Vec::new();
-        let mut loci: Vec<Vec<LocusKey>> = vec![Vec::new(); 6];
-        let mut locus_ids: Vec<FxHashMap<LocusKey, u32>> = vec![FxHashMap::default(); 6];
-        let mut text_ids: FxHashMap<String, u32> = FxHashMap::default();
-        let mut index = SearchIndex {
-            positions: Vec::new(),
-            loci: Vec::new(),
-            donors: Vec::new(),
-            facts: Vec::new(),
-            skipped: Vec::new(),
-        };
-        'donor: for d in donors {
-            let mut row = [0u32; 6];
-            for (li, pair) in d.typing.iter().enumerate() {
-                let mut key: LocusKey = [None, None];
-                for (p, text) in pair.iter().enumerate() {
-                    let Some(text) = text else { continue };
-                    let id = match text_ids.get(text.as_str()) {
-                        Some(&id) => id,
-                        None => {
-                            let t = match catalog.position(text) {
-                                Ok(t) => t,
-                                Err(e) => {
-                                    index
-                                        .skipped
-                                        .push((d.facts.id.clone(), describe(SEARCH_LOCI[li], &e)));
-                                    continue 'donor;
-                                }
-                            };
-                            let next = positions.len() as u32;
-                            let id = *position_ids.entry(t.clone()).or_insert_with(|| {
-                                positions.push(t);
-                                next
-                            });
-                            text_ids.insert(text.clone(), id);
-                            id
-                        }
-                    };
-                    key[p] = Some(id);
-                }
-                let next = loci[li].len() as u32;
-                row[li] = *locus_ids[li].entry(key).or_insert_with(|| {
-                    loci[li].push(key);
-                    next
-                });
+        let mut index = Self::empty();
+        for d in donors {
+            match index.typing_row(catalog, &d.typing) {
+                Ok(row) => index.push(row, &d.facts),
+                Err(reason) => index.skipped.push((d.facts.id, reason)),
             }
-            index.donors.push(row);
-            index.facts.push(d.facts);
         }
-        index.positions = positions;
-        index.loci = loci;
         index
+    }
+
+    /// The distinct locus typings of a donor's typing, interning new ones.
+    fn typing_row(
+        &mut self,
+        catalog: &mut ArdCatalog<'_>,
+        typing: &[[Option<String>; 2]; 6],
+    ) -> Result<[u32; 6], String> {
+        let mut row = [0u32; 6];
+        for (li, pair) in typing.iter().enumerate() {
+            let mut key: LocusKey = [None, None];
+            for (p, text) in pair.iter().enumerate() {
+                let Some(text) = text else { continue };
+                let id = match self.interner.text_ids.get(text.as_str()) {
+                    Some(&id) => id,
+                    None => {
+                        let t = catalog
+                            .position(text)
+                            .map_err(|e| describe(SEARCH_LOCI[li], &e))?;
+                        let next = self.positions.len() as u32;
+                        let positions = &mut self.positions;
+                        let id =
+                            *self
+                                .interner
+                                .position_ids
+                                .entry(t.clone())
+                                .or_insert_with(|| {
+                                    positions.push(t);
+                                    next
+                                });
+                        self.interner.text_ids.insert(text.clone(), id);
+                        id
+                    }
+                };
+                key[p] = Some(id);
+            }
+            let next = self.loci[li].len() as u32;
+            let loci = &mut self.loci[li];
+            row[li] = *self.interner.locus_ids[li].entry(key).or_insert_with(|| {
+                loci.push(key);
+                next
+            });
+        }
+        Ok(row)
+    }
+
+    fn pack(&mut self, f: &DonorFacts) -> Packed {
+        let mut flags = 0;
+        if f.cord {
+            flags |= CORD;
+        }
+        if f.searchable {
+            flags |= SEARCHABLE;
+        }
+        if let Some(m) = f.male {
+            flags |= SEX_KNOWN | if m { MALE } else { 0 };
+        }
+        if let Some(c) = f.cmv_positive {
+            flags |= CMV_KNOWN | if c { CMV_POS } else { 0 };
+        }
+        flags |= u16::from(f.abo.as_deref().map_or(0, abo_code)) << ABO_SHIFT;
+        Packed {
+            birth_day: f.birth_day.unwrap_or(i32::MIN),
+            tnc_1e7: f.tnc_1e7.unwrap_or(f32::NAN),
+            registry: self.registries.code(&f.registry),
+            population: f
+                .population
+                .as_deref()
+                .map_or(u16::MAX, |p| self.populations.code(p)),
+            flags,
+        }
+    }
+
+    fn push(&mut self, row: [u32; 6], f: &DonorFacts) {
+        let packed = self.pack(f);
+        self.donors.push(row);
+        self.facts.push(packed);
+        self.id_text.push_str(&f.id);
+        self.id_ends.push(self.id_text.len() as u64);
+        if let Some(rows) = &mut self.rows {
+            rows.insert(f.id.as_str().into(), (self.donors.len() - 1) as u32);
+        }
+    }
+
+    fn row_of(&mut self, id: &str) -> Option<usize> {
+        if self.rows.is_none() {
+            let rows = (0..self.len())
+                .map(|i| (self.id(i).into(), i as u32))
+                .collect();
+            self.rows = Some(rows);
+        }
+        self.rows
+            .as_ref()
+            .and_then(|r| r.get(id))
+            .map(|&i| i as usize)
+    }
+
+    /// Add a donor, or replace the indexed record of the same id (typing, facts, status),
+    /// without a rebuild. An unreadable typing leaves the index as it was.
+    pub fn upsert(
+        &mut self,
+        catalog: &mut ArdCatalog<'_>,
+        donor: &IndexedDonor,
+    ) -> Result<(), String> {
+        let row = self.typing_row(catalog, &donor.typing)?;
+        match self.row_of(&donor.facts.id) {
+            Some(i) => {
+                self.donors[i] = row;
+                self.facts[i] = self.pack(&donor.facts);
+            }
+            None => self.push(row, &donor.facts),
+        }
+        Ok(())
+    }
+
+    /// Take a donor out of the search (deleted from the registry); false if not indexed.
+    /// The row stays, unsearchable, until the next rebuild.
+    pub fn remove(&mut self, id: &str) -> bool {
+        match self.row_of(id) {
+            Some(i) => {
+                self.facts[i].flags &= !SEARCHABLE;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The id of donor `i`.
+    pub fn id(&self, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            self.id_ends[i - 1] as usize
+        };
+        &self.id_text[start..self.id_ends[i] as usize]
+    }
+
+    /// The facts of donor `i`, as they were given.
+    pub fn facts(&self, i: usize) -> DonorFacts {
+        let p = &self.facts[i];
+        DonorFacts {
+            id: self.id(i).to_string(),
+            registry: self.registries.names[p.registry as usize].clone(),
+            population: (p.population != u16::MAX)
+                .then(|| self.populations.names[p.population as usize].clone()),
+            cord: p.cord(),
+            birth_day: p.birth_day(),
+            male: p.male(),
+            cmv_positive: p.cmv_positive(),
+            abo: match p.abo_code() {
+                0 => None,
+                c => Some(ABO[c as usize - 1].to_string()),
+            },
+            tnc_1e7: (!p.tnc_1e7.is_nan()).then_some(p.tnc_1e7),
+            searchable: p.searchable(),
+        }
+    }
+
+    /// Codes of registries / populations by name (None: no donor has it).
+    pub(crate) fn registry_code(&self, name: &str) -> Option<u16> {
+        self.registries.find(name)
+    }
+    pub(crate) fn population_code(&self, name: &str) -> Option<u16> {
+        self.populations.find(name)
     }
 
     pub fn len(&self) -> usize {
@@ -128,20 +362,13 @@ impl SearchIndex {
         out
     }
 
-    /// Bytes the index holds per donor, typing and facts (approximate).
+    /// Bytes the index holds per donor: typing row, packed facts and id.
     pub fn bytes_per_donor(&self) -> usize {
-        let facts: usize = self
-            .facts
-            .iter()
-            .take(1000)
-            .map(|f| {
-                std::mem::size_of::<DonorFacts>()
-                    + f.id.len()
-                    + f.abo.as_ref().map_or(0, |a| a.len())
-            })
-            .sum::<usize>()
-            / self.facts.len().clamp(1, 1000);
-        std::mem::size_of::<[u32; 6]>() + facts
+        let n = self.len().max(1);
+        std::mem::size_of::<[u32; 6]>()
+            + std::mem::size_of::<Packed>()
+            + std::mem::size_of::<u64>()
+            + self.id_text.len().div_ceil(n)
     }
 
     /// Grade every distinct typing of each locus against the patient's.

@@ -17,8 +17,10 @@ mod search;
 mod tce;
 mod typing;
 
-pub use grade::{grade_locus, LocusGrade, PositionGrade};
+pub use grade::{grade_locus, LocusGrade, MismatchCount, MismatchDirection, PositionGrade};
 pub use index::{DonorFacts, IndexedDonor, SearchIndex, SEARCH_LOCI};
-pub use search::{search, SearchError, SearchHit, SearchRequest, SearchResult};
+pub use search::{
+    search, Comparison, Filters, PatientFacts, SearchError, SearchHit, SearchRequest, SearchResult,
+};
 pub use tce::{dpb1_tce, Dpb1Tce, TceTable};
 pub use typing::{ArdCatalog, Expression, PositionTyping};

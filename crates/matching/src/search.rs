@@ -2,8 +2,8 @@
 
 use rayon::prelude::*;
 
-use crate::grade::{LocusGrade, PositionGrade};
-use crate::index::{SearchIndex, SEARCH_LOCI};
+use crate::grade::{LocusGrade, MismatchCount, MismatchDirection, PositionGrade};
+use crate::index::{abo_code, Packed, SearchIndex, SEARCH_LOCI};
 use crate::tce::{dpb1_tce, Dpb1Tce};
 use crate::typing::{ArdCatalog, PositionTyping};
 
@@ -20,23 +20,57 @@ pub enum SearchError {
     Required(&'static str),
 }
 
+/// Who may be returned, besides the HLA limits.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    /// Donor age in whole years on the search date, inclusive.
+    pub min_age: Option<u8>,
+    pub max_age: Option<u8>,
+    /// Some(true): male donors only; Some(false): female only.
+    pub male: Option<bool>,
+    /// Some(true): CMV-positive donors only; Some(false): negative only.
+    pub cmv_positive: Option<bool>,
+    /// ABO groups allowed (`O`, `A`, `B`, `AB`); empty: any.
+    pub abo: Vec<String>,
+    /// Registries allowed; empty: any.
+    pub registries: Vec<String>,
+    /// Populations allowed; empty: any.
+    pub populations: Vec<String>,
+    /// Also return donors that are not searchable now (unavailable, reserved, past the
+    /// age limit): by default only available donors are.
+    pub include_unavailable: bool,
+}
+
+/// What is known of the patient besides the typing (for ranking).
+#[derive(Debug, Clone, Default)]
+pub struct PatientFacts {
+    pub cmv_positive: Option<bool>,
+    /// ABO as written (`O`, `A`, `B`, `AB`).
+    pub abo: Option<String>,
+    /// Body weight, for cord unit cell doses.
+    pub weight_kg: Option<f32>,
+}
+
 /// What to search for.
 #[derive(Debug, Clone)]
 pub struct SearchRequest {
     /// The patient's typing at each `SEARCH_LOCI` position.
     pub patient: [[Option<String>; 2]; 6],
+    pub patient_facts: PatientFacts,
     /// Loci (indices into `SEARCH_LOCI`, among A, B, C, DRB1, DQB1) that count as matches.
     pub loci: Vec<usize>,
     /// Mismatches allowed in total over `loci`.
     pub max_mismatches: u8,
     /// Mismatches allowed per locus (by `SEARCH_LOCI` index).
     pub locus_max: [u8; 6],
+    /// Which mismatches count against the limits (direction at homozygous loci).
+    pub count: MismatchCount,
     /// Some(true): cord units only; Some(false): adults only.
     pub cord: Option<bool>,
+    pub filters: Filters,
+    /// Hits returned (best first); `usize::MAX` for every match.
     pub limit: usize,
-    pub patient_cmv_positive: Option<bool>,
-    pub patient_abo: Option<String>,
-    /// Today, as days since 1970-01-01 (for age bands).
+    /// Today, as days since 1970-01-01 (for ages).
     pub today: i32,
 }
 
@@ -45,16 +79,26 @@ impl SearchRequest {
     pub fn ten_of_ten(patient: [[Option<String>; 2]; 6], mismatches: u8, today: i32) -> Self {
         SearchRequest {
             patient,
+            patient_facts: PatientFacts::default(),
             loci: vec![0, 1, 2, 3, 4],
             max_mismatches: mismatches,
             locus_max: [2; 6],
+            count: MismatchCount::Both,
             cord: None,
+            filters: Filters::default(),
             limit: 100,
-            patient_cmv_positive: None,
-            patient_abo: None,
             today,
         }
     }
+}
+
+/// How a hit compares on the things ranking looks at after HLA, patient against donor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Same,
+    Different,
+    /// One side unknown.
+    Unknown,
 }
 
 /// One ranked donor.
@@ -64,16 +108,90 @@ pub struct SearchHit {
     pub donor: usize,
     /// Grades at every `SEARCH_LOCI` locus (DPB1 scored, not filtered).
     pub grades: [LocusGrade; 6],
+    /// Mismatches counted (in the request's direction) over the counted loci.
     pub mismatches: u8,
     /// Positions matched (certain or potential) over the counted loci, of `out_of`.
     pub matched: u8,
     pub out_of: u8,
     /// Positions whose match is only potential.
     pub potential: u8,
-    /// Donor age band (5 years); 31 when unknown.
-    pub age_band: u8,
+    /// Donor age in whole years on the search date.
+    pub age: Option<u8>,
+    /// Cord units: TNC x 10^7 per kg of patient weight.
+    pub cell_dose: Option<f32>,
+    pub cmv: Comparison,
+    pub abo: Comparison,
+    pub male: Option<bool>,
     /// DPB1 T-cell epitope verdict (scored, not filtered).
     pub dpb1: Dpb1Tce,
+}
+
+impl SearchHit {
+    /// Why the hit ranks where it does: the ranking criteria in order, as a coordinator
+    /// reads them.
+    pub fn explain(&self, loci: &[usize]) -> Vec<String> {
+        let mut why = Vec::new();
+        let mut mm: Vec<String> = Vec::new();
+        for &l in loci {
+            let g = &self.grades[l];
+            for p in g.positions.iter().filter(|p| p.is_mismatch()) {
+                let kind = if *p == PositionGrade::AntigenMismatch {
+                    "antigen"
+                } else {
+                    "allele"
+                };
+                let dir = match g.direction() {
+                    Some(MismatchDirection::GraftVersusHost) => " GvH only",
+                    Some(MismatchDirection::HostVersusGraft) => " HvG only",
+                    _ => "",
+                };
+                mm.push(format!("{kind} mm {}{dir}", SEARCH_LOCI[l]));
+            }
+        }
+        why.push(if mm.is_empty() {
+            format!("{}/{}", self.matched, self.out_of)
+        } else {
+            format!("{}/{}: {}", self.matched, self.out_of, mm.join(", "))
+        });
+        if self.potential > 0 {
+            let at: Vec<&str> = loci
+                .iter()
+                .filter(|&&l| {
+                    self.grades[l]
+                        .positions
+                        .contains(&PositionGrade::PotentialMatch)
+                })
+                .map(|&l| SEARCH_LOCI[l])
+                .collect();
+            why.push(format!("{} potential ({})", self.potential, at.join(" ")));
+        } else {
+            why.push("all certain".into());
+        }
+        match (self.cell_dose, self.age) {
+            (Some(d), _) => why.push(format!("{d:.1}e7 TNC/kg")),
+            (None, Some(a)) => {
+                let band = a / 5 * 5;
+                why.push(format!("age {band}-{}", band + 4))
+            }
+            _ => why.push("age ?".into()),
+        }
+        let cmp = |name: &str, c: Comparison| match c {
+            Comparison::Same => format!("{name} same"),
+            Comparison::Different => format!("{name} differs"),
+            Comparison::Unknown => format!("{name} ?"),
+        };
+        why.push(cmp("CMV", self.cmv));
+        why.push(
+            match self.male {
+                Some(true) => "male",
+                Some(false) => "female",
+                None => "sex ?",
+            }
+            .into(),
+        );
+        why.push(cmp("ABO", self.abo));
+        why
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -82,16 +200,40 @@ pub struct SearchResult {
     /// Donors within the allowed mismatches (all of them, not only the `limit` returned).
     pub total: usize,
     pub scanned: usize,
+    /// Loci counted (the requested ones the patient is typed at).
+    pub loci: Vec<usize>,
 }
 
-fn grade_key(g: &LocusGrade) -> (u8, u8) {
+fn grade_key(g: &LocusGrade, count: MismatchCount) -> (u8, u8) {
     let potential = g
         .positions
         .iter()
         .filter(|p| **p == PositionGrade::PotentialMatch)
         .count() as u8;
-    (g.mismatches(), potential)
+    (g.mismatches_counted(count), potential)
 }
+
+fn compare<T: PartialEq>(a: Option<T>, b: Option<T>) -> Comparison {
+    match (a, b) {
+        (Some(a), Some(b)) if a == b => Comparison::Same,
+        (Some(_), Some(_)) => Comparison::Different,
+        _ => Comparison::Unknown,
+    }
+}
+
+/// Whole years from `birth` to `today` (days since 1970).
+fn age_years(birth: i32, today: i32) -> u8 {
+    ((today - birth).max(0) as f64 / 365.2425)
+        .floor()
+        .min(255.0) as u8
+}
+
+// Rank key, most significant first: mismatches (4 bits), potential positions (5), a
+// 16-bit slot for match probability (issue 5; 0 for now), then age band (adults) or
+// inverse cell dose (cords) in 20 bits, CMV, sex, ABO.
+const MM_SHIFT: u32 = 56;
+const POT_SHIFT: u32 = 51;
+const SECOND_SHIFT: u32 = 15;
 
 /// Run a search.
 pub fn search(
@@ -128,9 +270,8 @@ pub fn search(
     // per locus and distinct typing: (mismatches, potential positions)
     let keys: Vec<Vec<(u8, u8)>> = graded
         .iter()
-        .map(|l| l.iter().map(grade_key).collect())
+        .map(|l| l.iter().map(|g| grade_key(g, request.count)).collect())
         .collect();
-    let patient_abo = request.patient_abo.as_deref();
     // DPB1: the TCE verdict of each distinct donor DPB1 typing
     let patient_tce = [
         patient[5][0].as_ref().and_then(|t| catalog.tce_group(t)),
@@ -153,45 +294,80 @@ pub fn search(
         })
         .collect();
 
+    let f = &request.filters;
+    let code_set = |names: &[String], find: &dyn Fn(&str) -> Option<u16>| -> Option<Vec<u16>> {
+        (!names.is_empty()).then(|| names.iter().filter_map(|n| find(n)).collect())
+    };
+    let registries = code_set(&f.registries, &|n| index.registry_code(n));
+    let populations = code_set(&f.populations, &|n| index.population_code(n));
+    let abo_allowed: Option<Vec<u8>> =
+        (!f.abo.is_empty()).then(|| f.abo.iter().map(|a| abo_code(a)).collect());
+    let patient_abo = request.patient_facts.abo.as_deref().map(abo_code);
+    let patient_cmv = request.patient_facts.cmv_positive;
+    let weight = request.patient_facts.weight_kg.filter(|w| *w > 0.0);
+    let today = request.today;
+    let cell_dose = |p: &Packed| -> Option<f32> {
+        let w = weight?;
+        (p.cord() && !p.tnc_1e7.is_nan()).then(|| p.tnc_1e7 / w)
+    };
+
     let mut found: Vec<(u64, u32)> = (0..index.len())
         .into_par_iter()
         .filter_map(|i| {
-            let f = &index.facts[i];
-            if !f.searchable || request.cord.is_some_and(|c| c != f.cord) {
+            let p = &index.facts[i];
+            if !(p.searchable() || f.include_unavailable)
+                || request.cord.is_some_and(|c| c != p.cord())
+            {
                 return None;
             }
             let row = index.donor_loci(i);
             let (mut mm, mut pot) = (0u8, 0u8);
             for &l in &loci {
-                let (m, p) = keys[l][row[l] as usize];
+                let (m, pt) = keys[l][row[l] as usize];
                 if m > request.locus_max[l] {
                     return None;
                 }
                 mm += m;
-                pot += p;
+                pot += pt;
             }
             if mm > request.max_mismatches {
                 return None;
             }
-            let age_band = f
-                .birth_day
-                .map(|b| (((request.today - b).max(0) as f64 / 365.25) / 5.0) as u64)
-                .unwrap_or(31)
-                .min(31);
-            let cmv = match (request.patient_cmv_positive, f.cmv_positive) {
-                (Some(p), Some(d)) if p == d => 0,
-                (None, _) => 0,
-                _ => 1,
+            let age = p.birth_day().map(|b| age_years(b, today));
+            if f.min_age.is_some() || f.max_age.is_some() {
+                let a = age?;
+                if f.min_age.is_some_and(|m| a < m) || f.max_age.is_some_and(|m| a > m) {
+                    return None;
+                }
+            }
+            if f.male.is_some_and(|m| p.male() != Some(m))
+                || f.cmv_positive.is_some_and(|c| p.cmv_positive() != Some(c))
+                || abo_allowed
+                    .as_ref()
+                    .is_some_and(|a| !a.contains(&p.abo_code()))
+                || registries
+                    .as_ref()
+                    .is_some_and(|r| !r.contains(&p.registry))
+                || populations
+                    .as_ref()
+                    .is_some_and(|r| !r.contains(&p.population))
+            {
+                return None;
+            }
+            let second: u64 = match cell_dose(p) {
+                // higher dose first: 0.01e7/kg steps, capped
+                Some(d) => (1 << 20) - 1 - ((d * 100.0).round() as u64).min((1 << 20) - 1),
+                None => age.map_or(31, |a| u64::from(a / 5).min(30)),
             };
-            let sex = u64::from(f.male != Some(true));
-            let abo = match (patient_abo, f.abo.as_deref()) {
-                (Some(p), Some(d)) if p == d => 0,
-                (None, _) => 0,
-                _ => 1,
-            };
-            let key = (u64::from(mm) << 20)
-                | (u64::from(pot.min(31)) << 15)
-                | (age_band << 10)
+            let cmv = u64::from(compare(patient_cmv, p.cmv_positive()) != Comparison::Same);
+            let sex = u64::from(p.male() != Some(true));
+            let abo = u64::from(
+                compare(patient_abo, (p.abo_code() != 0).then_some(p.abo_code()))
+                    != Comparison::Same,
+            );
+            let key = (u64::from(mm) << MM_SHIFT)
+                | (u64::from(pot.min(31)) << POT_SHIFT)
+                | (second << SECOND_SHIFT)
                 | (cmv << 2)
                 | (sex << 1)
                 | abo;
@@ -209,18 +385,24 @@ pub fn search(
     let hits = found
         .into_iter()
         .map(|(key, i)| {
-            let row = index.donor_loci(i as usize);
+            let i = i as usize;
+            let p = &index.facts[i];
+            let row = index.donor_loci(i);
             let grades: [LocusGrade; 6] = std::array::from_fn(|l| graded[l][row[l] as usize]);
-            let mismatches = ((key >> 20) & 0xff) as u8;
-            let potential = ((key >> 15) & 31) as u8;
+            let mismatches = ((key >> MM_SHIFT) & 0xf) as u8;
+            let all_mismatches: u8 = loci.iter().map(|&l| grades[l].mismatches()).sum();
             SearchHit {
-                donor: i as usize,
+                donor: i,
                 grades,
                 mismatches,
-                matched: out_of - mismatches,
+                matched: out_of - all_mismatches,
                 out_of,
-                potential,
-                age_band: ((key >> 10) & 31) as u8,
+                potential: ((key >> POT_SHIFT) & 31) as u8,
+                age: p.birth_day().map(|b| age_years(b, today)),
+                cell_dose: cell_dose(p),
+                cmv: compare(patient_cmv, p.cmv_positive()),
+                abo: compare(patient_abo, (p.abo_code() != 0).then_some(p.abo_code())),
+                male: p.male(),
                 dpb1: dpb1[row[5] as usize],
             }
         })
@@ -229,5 +411,6 @@ pub fn search(
         hits,
         total,
         scanned: index.len(),
+        loci,
     })
 }

@@ -81,3 +81,53 @@ fn expression_of_ambiguous_typings() {
     );
     assert!(cat.position("A*99:99").is_err());
 }
+
+#[test]
+fn homozygous_loci_give_mismatches_a_direction() {
+    use medulla_matching::{MismatchCount, MismatchDirection};
+    // patient homozygous A*01:01, donor A*01:01 + A*03:01: only the patient sees a
+    // foreign antigen (host-versus-graft, rejection direction)
+    let g = grade(["A*01:01", "A*01:01"], ["A*01:01", "A*03:01"]);
+    assert_eq!(g.mismatches(), 1);
+    assert_eq!(g.direction(), Some(MismatchDirection::HostVersusGraft));
+    assert_eq!(g.mismatches_counted(MismatchCount::GraftVersusHost), 0);
+    assert_eq!(g.mismatches_counted(MismatchCount::HostVersusGraft), 1);
+    // the same with the homozygous patient written with one position only
+    let g = grade(["A*01:01", ""], ["A*01:01", "A*03:01"]);
+    assert_eq!(g.direction(), Some(MismatchDirection::HostVersusGraft));
+    // donor homozygous: only the graft's T cells see a foreign antigen
+    let g = grade(["A*01:01", "A*03:01"], ["A*01:01", "A*01:01"]);
+    assert_eq!(g.direction(), Some(MismatchDirection::GraftVersusHost));
+    assert_eq!(g.mismatches_counted(MismatchCount::GraftVersusHost), 1);
+    assert_eq!(g.mismatches_counted(MismatchCount::HostVersusGraft), 0);
+    // a null allele makes the donor homozygous (A*24:09N expresses nothing)
+    let g = grade(["A*01:01", "A*03:01"], ["A*01:01", "A*24:09N"]);
+    assert_eq!(g.direction(), Some(MismatchDirection::GraftVersusHost));
+    // heterozygous on both sides: both directions
+    let g = grade(["A*01:01", "A*02:01"], ["A*01:01", "A*03:01"]);
+    assert_eq!(g.direction(), Some(MismatchDirection::Bidirectional));
+    assert_eq!(g.mismatches_counted(MismatchCount::GraftVersusHost), 1);
+    // both homozygous for different antigens: two mismatches, both ways
+    let g = grade(["A*01:01", "A*01:01"], ["A*03:01", "A*03:01"]);
+    assert_eq!(g.mismatches(), 2);
+    assert_eq!(g.direction(), Some(MismatchDirection::Bidirectional));
+    // no mismatch, no direction
+    let g = grade(["A*01:01", "A*01:01"], ["A*01:01", "A*01:01"]);
+    assert_eq!(g.direction(), None);
+}
+
+#[test]
+fn grade_rules_at_class_ii_and_with_p_groups() {
+    // DRB1*04:01 vs *04:04: same antigen DR4, different protein
+    let g = grade(["DRB1*04:01", "DRB1*15:01"], ["DRB1*04:04", "DRB1*15:01"]);
+    assert_eq!(g.positions, [AntigenMatchAlleleMismatch, AlleleMatch]);
+    // alleles of one P group match at the ARD: A*02:01:01:01 and A*02:01:02 (A*02:01P)
+    let g = grade(["A*02:01:01:01", "A*01:01"], ["A*02:01:02", "A*01:01"]);
+    assert_eq!(g.positions, [AlleleMatch, AlleleMatch]);
+    // serology on one side: antigen-level only, so a potential match
+    let g = grade(["A*02:01", "A*01:01"], ["A2", "A1"]);
+    assert_eq!(g.positions, [PotentialMatch, PotentialMatch]);
+    // serology that does not include the patient's antigen is an antigen mismatch
+    let g = grade(["A*02:01", "A*01:01"], ["A3", "A1"]);
+    assert_eq!(g.positions, [AntigenMismatch, PotentialMatch]);
+}

@@ -16,6 +16,7 @@ fn donor(id: &str, dpb1: [&str; 2]) -> IndexedDonor {
             cmv_positive: Some(false),
             abo: Some("O".into()),
             searchable: true,
+            ..DonorFacts::default()
         },
         typing: [
             [s("A*01:01"), s("A*02:01")],
@@ -53,7 +54,7 @@ fn dpb1_verdicts_follow_the_tce_groups() {
     let verdict = |id: &str| {
         r.hits
             .iter()
-            .find(|h| index.facts[h.donor].id == id)
+            .find(|h| index.id(h.donor) == id)
             .unwrap()
             .dpb1
     };

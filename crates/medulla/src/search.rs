@@ -9,10 +9,12 @@ use anyhow::{bail, Context, Result};
 use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
 use medulla_matching::{
-    search, ArdCatalog, Dpb1Tce, LocusGrade, PositionGrade, SearchIndex, SearchRequest, TceTable,
+    search, ArdCatalog, Dpb1Tce, Filters, LocusGrade, MismatchCount, MismatchDirection,
+    PatientFacts, PositionGrade, SearchHit, SearchIndex, SearchRequest, SearchResult, TceTable,
     SEARCH_LOCI,
 };
 use medulla_nomenclature::Reducer;
+use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
 use medulla_registry::search_index::{day_number, index_csv, indexed};
 use medulla_registry::{DonorStore, SqliteStore};
 
@@ -31,18 +33,40 @@ enum DonorTypeArg {
     Cord,
 }
 
-#[derive(Args)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CountArg {
+    /// Every mismatch.
+    Both,
+    /// Graft-versus-host direction only.
+    Gvh,
+    /// Host-versus-graft direction only.
+    Hvg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CmvArg {
+    Pos,
+    Neg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SexArg {
+    M,
+    F,
+}
+
+#[derive(Args, Clone)]
 pub struct SearchArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Patient typing as a GL String: `A*01:01+A*02:01^B*08:01+B*44:02^...`.
-    #[arg(long)]
-    patient: String,
+    #[arg(long, required_unless_present = "repeat")]
+    patient: Option<String>,
     /// Registry database to search.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db")]
     db: PathBuf,
     /// Search a donor CSV instead of the database.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["save", "repeat"])]
     donors: Option<PathBuf>,
     /// Mismatches allowed in total.
     #[arg(long, default_value_t = 0)]
@@ -53,15 +77,81 @@ pub struct SearchArgs {
     /// Loci that count (A, B, DRB1 always; C and DQB1 optional).
     #[arg(long, value_delimiter = ',', default_value = "A,B,C,DRB1,DQB1")]
     loci: Vec<String>,
+    /// Which mismatches count against the limits at homozygous loci.
+    #[arg(long, value_enum, default_value = "both")]
+    count_mismatches: CountArg,
     #[arg(long, value_enum)]
     donor_type: Option<DonorTypeArg>,
+    /// Patient CMV serostatus (ranking prefers the same).
+    #[arg(long, value_enum)]
+    patient_cmv: Option<CmvArg>,
+    /// Patient ABO group (ranking prefers the same).
+    #[arg(long)]
+    patient_abo: Option<String>,
+    /// Patient weight in kg (cord units rank by TNC per kg).
+    #[arg(long)]
+    patient_weight: Option<f32>,
+    /// Donor age range in years, inclusive.
+    #[arg(long)]
+    min_age: Option<u8>,
+    #[arg(long)]
+    max_age: Option<u8>,
+    /// Donor sex.
+    #[arg(long, value_enum)]
+    sex: Option<SexArg>,
+    /// Donor CMV serostatus.
+    #[arg(long, value_enum)]
+    cmv: Option<CmvArg>,
+    /// Donor ABO groups allowed, e.g. `O,A`.
+    #[arg(long, value_delimiter = ',')]
+    abo: Vec<String>,
+    /// Registries allowed.
+    #[arg(long, value_delimiter = ',')]
+    registry: Vec<String>,
+    /// Donor populations allowed.
+    #[arg(long, value_delimiter = ',')]
+    population: Vec<String>,
+    /// Also list donors that are not available now.
+    #[arg(long)]
+    include_unavailable: bool,
     #[arg(long, default_value_t = 20)]
     limit: usize,
     #[arg(long, value_enum, default_value = "table")]
     format: Output,
-    /// Date of the search (age bands, lapsing statuses); default today.
+    /// Date of the search (ages, lapsing statuses); default today.
     #[arg(long)]
     date: Option<NaiveDate>,
+    /// Store this search and its matches under a name, to repeat it later.
+    #[arg(long)]
+    save: Option<String>,
+    /// Run a stored search again and report new, changed and no longer matching donors.
+    #[arg(long, conflicts_with = "save")]
+    repeat: Option<String>,
+}
+
+/// The search's own command-line arguments, as stored with a saved search.
+fn stored_arguments() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in std::env::args().skip(2) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--save" || a == "--date" || a == "--format" || a == "--limit" {
+            skip = true;
+            continue;
+        }
+        if a.starts_with("--save=")
+            || a.starts_with("--date=")
+            || a.starts_with("--format=")
+            || a.starts_with("--limit=")
+        {
+            continue;
+        }
+        out.push(a);
+    }
+    out
 }
 
 fn grade_code(g: &LocusGrade) -> String {
@@ -105,21 +195,9 @@ fn grade_name(p: &PositionGrade) -> &'static str {
     }
 }
 
-pub fn run(args: SearchArgs) -> Result<()> {
-    let (release, macs) = args.source.load()?;
-    let reducer = Reducer::new(&release, &macs);
-    let mut catalog = ArdCatalog::new(&reducer);
-    if let Some(dir) = &args.source.imgt {
-        // DPB1 TCE groups of the same release, when it has them
-        if let Ok(text) = std::fs::read_to_string(dir.join("tce/dpb_tce.csv")) {
-            catalog = catalog.with_tce(TceTable::parse(&text));
-        }
-    }
-    let today = args.date.unwrap_or_else(|| Local::now().date_naive());
-
-    // the patient, position by position
+fn parse_patient(gl: &str) -> Result<[[Option<String>; 2]; 6]> {
     let mut patient: [[Option<String>; 2]; 6] = Default::default();
-    for part in args.patient.split('^') {
+    for part in gl.split('^') {
         let first = part.split(['+', '/']).next().unwrap_or("");
         let Some(li) = SEARCH_LOCI.iter().position(|l| {
             first
@@ -137,27 +215,11 @@ pub fn run(args: SearchArgs) -> Result<()> {
             patient[li][p] = Some(c.to_string());
         }
     }
+    Ok(patient)
+}
 
-    let started = Instant::now();
-    let index = match &args.donors {
-        Some(path) => {
-            let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            index_csv(&mut catalog, BufReader::with_capacity(1 << 20, f), today)
-                .with_context(|| format!("reading {}", path.display()))?
-        }
-        None => {
-            let store = SqliteStore::open(&args.db)
-                .with_context(|| format!("opening the registry database {}", args.db.display()))?;
-            let mut donors = Vec::new();
-            store.for_each_donor(&mut |d, s| {
-                donors.push(indexed(&d, &s, today));
-                Ok(())
-            })?;
-            SearchIndex::build(&mut catalog, donors)
-        }
-    };
-    let build = started.elapsed();
-
+fn build_request(args: &SearchArgs, today: NaiveDate) -> Result<SearchRequest> {
+    let patient = parse_patient(args.patient.as_deref().unwrap_or_default())?;
     let mut locus_max = [2u8; 6];
     for spec in &args.locus_mismatches {
         let (l, n) = spec
@@ -184,46 +246,213 @@ pub fn run(args: SearchArgs) -> Result<()> {
             loci.push(required);
         }
     }
-    let request = SearchRequest {
+    loci.sort_unstable();
+    for a in args.abo.iter().chain(&args.patient_abo) {
+        if !["O", "A", "B", "AB"].contains(&a.trim()) {
+            bail!("ABO group {a:?} is not one of O, A, B, AB");
+        }
+    }
+    Ok(SearchRequest {
         patient,
+        patient_facts: PatientFacts {
+            cmv_positive: args.patient_cmv.map(|c| c == CmvArg::Pos),
+            abo: args.patient_abo.clone(),
+            weight_kg: args.patient_weight,
+        },
         loci,
         max_mismatches: args.mismatches,
         locus_max,
+        count: match args.count_mismatches {
+            CountArg::Both => MismatchCount::Both,
+            CountArg::Gvh => MismatchCount::GraftVersusHost,
+            CountArg::Hvg => MismatchCount::HostVersusGraft,
+        },
         cord: args.donor_type.map(|t| t == DonorTypeArg::Cord),
+        filters: Filters {
+            min_age: args.min_age,
+            max_age: args.max_age,
+            male: args.sex.map(|s| s == SexArg::M),
+            cmv_positive: args.cmv.map(|c| c == CmvArg::Pos),
+            abo: args.abo.clone(),
+            registries: args.registry.clone(),
+            populations: args.population.clone(),
+            include_unavailable: args.include_unavailable,
+        },
         limit: args.limit,
-        patient_cmv_positive: None,
-        patient_abo: None,
         today: day_number(today),
+    })
+}
+
+/// The grade summary a stored search keeps per donor.
+fn grade_summary(h: &SearchHit) -> String {
+    let g: Vec<String> = h.grades.iter().map(grade_code).collect();
+    format!("{}/{} {}", h.matched, h.out_of, g.join(" "))
+}
+
+pub fn run(args: SearchArgs) -> Result<()> {
+    let today = args.date.unwrap_or_else(|| Local::now().date_naive());
+    // a repeat runs the stored arguments (with this run's database, date and output)
+    let (args, previous) = match &args.repeat {
+        Some(name) => {
+            let store = SqliteStore::open(&args.db)
+                .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+            let saved = store
+                .saved_search(name)?
+                .with_context(|| format!("no stored search named {name:?}"))?;
+            let stored: Vec<String> = serde_json::from_str(&saved.request)
+                .with_context(|| format!("stored search {name:?}: unreadable request"))?;
+            #[derive(clap::Parser)]
+            struct Stored {
+                #[command(flatten)]
+                search: SearchArgs,
+            }
+            let mut again = <Stored as clap::Parser>::try_parse_from(
+                std::iter::once("search".to_string()).chain(stored),
+            )
+            .with_context(|| format!("stored search {name:?}: arguments no longer valid"))?
+            .search;
+            again.db = args.db.clone();
+            again.format = args.format;
+            again.limit = args.limit;
+            again.repeat = Some(name.clone());
+            (again, Some(saved))
+        }
+        None => (args, None),
     };
+
+    let (release, macs) = args.source.load()?;
+    let reducer = Reducer::new(&release, &macs);
+    let mut catalog = ArdCatalog::new(&reducer);
+    if let Some(dir) = &args.source.imgt {
+        // DPB1 TCE groups of the same release, when it has them
+        if let Ok(text) = std::fs::read_to_string(dir.join("tce/dpb_tce.csv")) {
+            catalog = catalog.with_tce(TceTable::parse(&text));
+        }
+    }
+    let mut request = build_request(&args, today)?;
+    let keep_all = args.save.is_some() || args.repeat.is_some();
+    if keep_all {
+        request.limit = usize::MAX;
+    }
+
+    let started = Instant::now();
+    let index = match &args.donors {
+        Some(path) => {
+            let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            index_csv(&mut catalog, BufReader::with_capacity(1 << 20, f), today)
+                .with_context(|| format!("reading {}", path.display()))?
+        }
+        None => {
+            let store = SqliteStore::open(&args.db)
+                .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+            let mut donors = Vec::new();
+            store.for_each_donor(&mut |d, s| {
+                donors.push(indexed(&d, &s, today));
+                Ok(())
+            })?;
+            SearchIndex::build(&mut catalog, donors)
+        }
+    };
+    let build = started.elapsed();
+
     let t = Instant::now();
-    let result = search(&index, &mut catalog, &request)?;
+    let mut result = search(&index, &mut catalog, &request)?;
     let took = t.elapsed();
 
+    if keep_all {
+        let mut store = SqliteStore::open(&args.db)?;
+        let mut now = Vec::with_capacity(result.hits.len());
+        for h in &result.hits {
+            let id = index.id(h.donor);
+            now.push(SavedMatch {
+                donor_id: id.to_string(),
+                grade: grade_summary(h),
+                content_hash: store.content_hash_of(id)?.unwrap_or_default(),
+            });
+        }
+        let at = Local::now().naive_local();
+        if let Some(name) = &args.save {
+            store.save_search(name, &serde_json::to_string(&stored_arguments())?, at, &now)?;
+            eprintln!("stored search {name:?}: {} matches", now.len());
+        }
+        if let (Some(name), Some(saved)) = (&args.repeat, &previous) {
+            let report = RepeatReport::compare(&saved.matches, &now, &mut |id| {
+                Ok(store.content_hash_of(id)?.is_some())
+            })?;
+            print_repeat(name, &saved.last_run_at, &report);
+            store.save_search(name, &saved.request, at, &now)?;
+        }
+        result.hits.truncate(args.limit);
+    }
+
+    print_hits(
+        &args,
+        &index,
+        &result,
+        build.as_secs_f64(),
+        took.as_secs_f64(),
+    )
+}
+
+fn print_repeat(name: &str, since: &str, r: &RepeatReport) {
+    println!(
+        "repeat of {name:?} (last run {since}): {} new, {} changed, {} no longer matching, {} unchanged",
+        r.new.len(),
+        r.changed.len(),
+        r.gone.len(),
+        r.unchanged
+    );
+    for m in &r.new {
+        println!("  new      {:<16} {}", m.donor_id, m.grade);
+    }
+    for (b, n) in &r.changed {
+        let what = match (b.grade == n.grade, b.content_hash == n.content_hash) {
+            (true, false) => "record changed".to_string(),
+            (false, true) => format!("grade was {}", b.grade),
+            _ => format!("record changed, grade was {}", b.grade),
+        };
+        println!("  changed  {:<16} {}  ({what})", n.donor_id, n.grade);
+    }
+    for (m, why) in &r.gone {
+        let why = match why {
+            Gone::Deleted => "deleted from the registry",
+            Gone::NoLongerMatches => {
+                "no longer within the search (status, age, typing or facts changed)"
+            }
+        };
+        println!("  gone     {:<16} was {}  ({why})", m.donor_id, m.grade);
+    }
+    println!();
+}
+
+fn print_hits(
+    args: &SearchArgs,
+    index: &SearchIndex,
+    result: &SearchResult,
+    build_s: f64,
+    search_s: f64,
+) -> Result<()> {
     match args.format {
         Output::Table => {
             println!(
                 "{} donors indexed in {:.1} s ({} skipped), searched in {:.1} ms: {} within {} mismatch(es), best {} shown",
                 index.len(),
-                build.as_secs_f64(),
+                build_s,
                 index.skipped.len(),
-                took.as_secs_f64() * 1000.0,
+                search_s * 1000.0,
                 result.total,
                 args.mismatches,
                 result.hits.len()
             );
             println!(
-                "{:>4}  {:<16} {:>6} {:>4}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<4} {:<3} {:<3}",
-                "rank", "donor", "match", "pot", "A", "B", "C", "DRB1", "DQB1", "DPB1", "age", "type", "sex", "CMV"
+                "{:>4}  {:<16} {:>6} {:>3}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  why",
+                "rank", "donor", "match", "pot", "A", "B", "C", "DRB1", "DQB1", "DPB1", "age", "type", "sex", "CMV", "ABO"
             );
             for (rank, h) in result.hits.iter().enumerate() {
-                let f = &index.facts[h.donor];
-                let age = if h.age_band == 31 {
-                    "?".to_string()
-                } else {
-                    format!("{}-{}", h.age_band as u32 * 5, h.age_band as u32 * 5 + 4)
-                };
+                let f = index.facts(h.donor);
+                let age = h.age.map_or("?".to_string(), |a| a.to_string());
                 println!(
-                    "{:>4}  {:<16} {:>6} {:>4}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<4} {:<3} {:<3}",
+                    "{:>4}  {:<16} {:>6} {:>3}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  {}",
                     rank + 1,
                     f.id,
                     format!("{}/{}", h.matched, h.out_of),
@@ -238,27 +467,31 @@ pub fn run(args: SearchArgs) -> Result<()> {
                     if f.cord { "cord" } else { "adult" },
                     f.male.map_or("?", |m| if m { "M" } else { "F" }),
                     f.cmv_positive.map_or("?", |c| if c { "pos" } else { "neg" }),
+                    f.abo.as_deref().unwrap_or("?"),
+                    h.explain(&result.loci).join("; "),
                 );
             }
             println!("grades: M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch; DPB1 TCE: p permissive, G/H non-permissive GvH/HvG, ? unknown");
         }
         Output::Csv => {
             println!(
-                "rank,donor,matched,out_of,mismatches,potential,A,B,C,DRB1,DQB1,DPB1,dpb1_tce,age_band"
+                "rank,donor,matched,out_of,mismatches,potential,A,B,C,DRB1,DQB1,DPB1,dpb1_tce,age,cell_dose,why"
             );
             for (rank, h) in result.hits.iter().enumerate() {
                 let g: Vec<String> = h.grades.iter().map(grade_code).collect();
                 println!(
-                    "{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},\"{}\"",
                     rank + 1,
-                    index.facts[h.donor].id,
+                    index.id(h.donor),
                     h.matched,
                     h.out_of,
                     h.mismatches,
                     h.potential,
                     g.join(","),
                     tce_name(h.dpb1),
-                    h.age_band
+                    h.age.map_or(String::new(), |a| a.to_string()),
+                    h.cell_dose.map_or(String::new(), |d| format!("{d:.2}")),
+                    h.explain(&result.loci).join("; "),
                 );
             }
         }
@@ -277,6 +510,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
                                 serde_json::json!({
                                     "positions": g.positions.iter().map(grade_name).collect::<Vec<_>>(),
                                     "mismatches": g.mismatches(),
+                                    "direction": g.direction().map(direction_name),
                                     "crossed": g.crossed,
                                 }),
                             )
@@ -284,13 +518,15 @@ pub fn run(args: SearchArgs) -> Result<()> {
                         .collect();
                     serde_json::json!({
                         "rank": rank + 1,
-                        "donor": index.facts[h.donor].id,
+                        "donor": index.id(h.donor),
                         "match": format!("{}/{}", h.matched, h.out_of),
                         "mismatches": h.mismatches,
                         "potential": h.potential,
-                        "age_band": h.age_band,
+                        "age": h.age,
+                        "cell_dose_tnc_1e7_per_kg": h.cell_dose,
                         "dpb1_tce": tce_name(h.dpb1),
                         "loci": loci,
+                        "why": h.explain(&result.loci),
                     })
                 })
                 .collect();
@@ -305,4 +541,12 @@ pub fn run(args: SearchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn direction_name(d: MismatchDirection) -> &'static str {
+    match d {
+        MismatchDirection::Bidirectional => "bidirectional",
+        MismatchDirection::GraftVersusHost => "graft-versus-host",
+        MismatchDirection::HostVersusGraft => "host-versus-graft",
+    }
 }

@@ -94,3 +94,113 @@ fn a_donor_is_found_by_its_own_typing_in_a_file_and_in_the_registry() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_repeated_search_reports_new_changed_and_gone_donors() {
+    let dir = std::env::temp_dir().join(format!("medulla-repeat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pool = dir.join("pool.csv").display().to_string();
+    let db = dir.join("reg.db").display().to_string();
+    assert!(
+        medulla(&["synth", "--donors", "400", "--seed", "5", "--out", &pool])
+            .status
+            .success()
+    );
+    assert!(medulla(&["donors", "--db", &db, "import", &pool])
+        .status
+        .success());
+    let csv = std::fs::read_to_string(&pool).unwrap();
+    let header = csv.lines().next().unwrap().to_string();
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    // a patient everybody can be compared with: a donor's own two-field typing
+    let own = rows
+        .iter()
+        .find(|f| {
+            f[15..25]
+                .iter()
+                .all(|t| t.contains('*') && !t.contains("XX"))
+                && f[3] == "adult"
+        })
+        .unwrap();
+    let patient = format!(
+        "{}+{}^{}+{}^{}+{}^{}+{}^{}+{}",
+        own[15], own[16], own[17], own[18], own[19], own[20], own[21], own[22], own[23], own[24]
+    );
+    let search = |extra: &[&str]| {
+        let mut args = vec!["search", "--db", &db, "--date", "2026-01-01"];
+        args.extend_from_slice(extra);
+        let o = medulla(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    search(&["--patient", &patient, "--mismatches", "5", "--save", "mine"]);
+    let first = search(&["--repeat", "mine"]);
+    assert!(
+        first.contains("0 new, 0 changed, 0 no longer matching"),
+        "{first}"
+    );
+    // the donor itself reserved (no longer searchable), a twin added, one match changed
+    assert!(medulla(&[
+        "donors",
+        "--db",
+        &db,
+        "set-status",
+        &own[0],
+        "--status",
+        "reserved",
+        "--patient",
+        "P-9",
+        "--until",
+        "2099-01-01",
+        "--by",
+        "test",
+    ])
+    .status
+    .success());
+    let mut twin = own.clone();
+    twin[0] = "TWIN000000001".into();
+    twin[1] = String::new();
+    let matches: Vec<String> = first
+        .lines()
+        .filter(|l| l.contains("/10"))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect();
+    let other = rows
+        .iter()
+        .find(|f| f[0] != own[0] && matches.contains(&f[0]))
+        .expect("another match");
+    let mut changed = other.clone();
+    changed[8] = if changed[8] == "pos" { "neg" } else { "pos" }.into();
+    let update = dir.join("update.csv");
+    std::fs::write(
+        &update,
+        format!("{header}\n{}\n{}\n", twin.join(","), changed.join(",")),
+    )
+    .unwrap();
+    let o = medulla(&["donors", "--db", &db, "import", update.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let second = search(&["--repeat", "mine"]);
+    assert!(
+        second.contains("1 new, 1 changed, 1 no longer matching"),
+        "{second}"
+    );
+    assert!(second.contains("new      TWIN000000001"), "{second}");
+    assert!(
+        second.contains(&format!("changed  {}", other[0])) && second.contains("record changed"),
+        "{second}"
+    );
+    assert!(second.contains(&format!("gone     {}", own[0])), "{second}");
+    // the stored matches are now this run's
+    let third = search(&["--repeat", "mine"]);
+    assert!(
+        third.contains("0 new, 0 changed, 0 no longer matching"),
+        "{third}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

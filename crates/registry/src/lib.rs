@@ -11,6 +11,7 @@ pub mod grid;
 pub mod io;
 pub mod json;
 pub mod model;
+pub mod saved_search;
 pub mod search_index;
 pub mod status;
 pub mod store;

@@ -25,6 +25,9 @@ pub fn indexed(d: &Donor, status: &Status, today: NaiveDate) -> IndexedDonor {
     IndexedDonor {
         facts: DonorFacts {
             id: d.id.clone(),
+            registry: d.registry.clone(),
+            population: d.population.clone(),
+            tnc_1e7: d.cord.and_then(|c| c.tnc_1e7).map(|t| t as f32),
             cord: d.donor_type == DonorType::Cord,
             birth_day: d.birth_date.map(day_number),
             male: d.sex.map(|s| s == Sex::Male),
@@ -59,6 +62,9 @@ pub fn read_csv<R: std::io::Read>(
         col("abo"),
         col("status"),
         col("status_until"),
+        col("registry"),
+        col("population"),
+        col("tnc_1e7"),
     ];
     Ok(reader.into_records().map(move |rec| {
         let rec = rec?;
@@ -67,7 +73,7 @@ pub fn read_csv<R: std::io::Read>(
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
         };
-        let [id, dt, birth, sex, cmv, abo, status, until] = cols;
+        let [id, dt, birth, sex, cmv, abo, status, until, registry, population, tnc] = cols;
         let birth_date = get(birth).and_then(|b| b.parse::<NaiveDate>().ok());
         let cord = get(dt) == Some("cord");
         let until_ok = get(until)
@@ -91,6 +97,9 @@ pub fn read_csv<R: std::io::Read>(
         Ok(IndexedDonor {
             facts: DonorFacts {
                 id: get(id).unwrap_or("").to_string(),
+                registry: get(registry).unwrap_or("").to_string(),
+                population: get(population).map(str::to_string),
+                tnc_1e7: get(tnc).and_then(|t| t.parse().ok()),
                 cord,
                 birth_day: birth_date.map(day_number),
                 male: get(sex).map(|s| s == "M"),

@@ -130,6 +130,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
         ALTER TABLE donors ADD COLUMN dpa1_1 TEXT;
         ALTER TABLE donors ADD COLUMN dpa1_2 TEXT;",
     ),
+    (
+        3,
+        "CREATE TABLE saved_searches (
+            name TEXT PRIMARY KEY,
+            request TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_run_at TEXT NOT NULL
+        );
+        CREATE TABLE saved_search_matches (
+            search TEXT NOT NULL REFERENCES saved_searches(name) ON DELETE CASCADE,
+            donor_id TEXT NOT NULL,
+            grade TEXT NOT NULL,
+            content_hash INTEGER NOT NULL,
+            PRIMARY KEY (search, donor_id)
+        );",
+    ),
 ];
 
 /// The typed columns of a donor row, in `DONOR_LOCI` order.
@@ -757,6 +773,14 @@ impl DonorStore for SqliteStore {
 }
 
 impl SqliteStore {
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     fn donor_in(tx: &Transaction<'_>, id: &str) -> Result<(Donor, Status), StoreError> {
         let mut stmt = tx.prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
         let mut rows = stmt.query([id])?;

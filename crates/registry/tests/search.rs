@@ -114,9 +114,18 @@ fn mismatch_limits_filters_and_ranking() {
         .hits
         .iter()
         .all(|h| h.mismatches <= 2 && h.grades[..5].iter().all(|g| g.mismatches() <= 2)));
-    // ranked by mismatches, then potential matches, then age band
-    for w in r2.hits.windows(2) {
-        let k = |h: &medulla_matching::SearchHit| (h.mismatches, h.potential, h.age_band);
+    // ranked by mismatches, then potential matches, then age band (adults)
+    let mut adults_only = two.clone();
+    adults_only.cord = Some(false);
+    let r2a = search(&index, &mut catalog, &adults_only).unwrap();
+    for w in r2a.hits.windows(2) {
+        let k = |h: &medulla_matching::SearchHit| {
+            (
+                h.mismatches,
+                h.potential,
+                h.age.map_or(31, |a| (a / 5).min(30)),
+            )
+        };
         assert!(k(&w[0]) <= k(&w[1]));
     }
     // adults only / cords only partition the results
