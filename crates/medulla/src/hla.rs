@@ -132,7 +132,7 @@ fn write_line(
 }
 
 /// The README's main job for now: show the hla commands on the shipped release.
-pub fn demo(source: SourceArgs) -> Result<()> {
+pub fn demo(source: &SourceArgs) -> Result<()> {
     let (release, macs) = source.load()?;
     let reducer = Reducer::new(&release, &macs);
     println!(

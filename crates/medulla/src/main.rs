@@ -1,6 +1,7 @@
 //! `medulla`: the command line of the Medulla donor registry and HLA matching engine.
 
 mod bench;
+mod demo;
 mod donors;
 mod hla;
 mod search;
@@ -40,8 +41,9 @@ enum Command {
     Search(search::SearchArgs),
     /// Write a synthetic donor pool (donor CSV) drawn from the NMDP 2007 haplotype frequencies.
     Synth(synth::SynthArgs),
-    /// A short demonstration of the `hla` commands on the shipped release.
-    Demo(hla::SourceArgs),
+    /// The main job in one command: HLA reductions, then a synthetic registry (built on the
+    /// first run) searched for patients of four populations.
+    Demo(demo::DemoArgs),
 }
 
 /// Die quietly on a closed pipe (`medulla search ... | head`), as Unix tools do, instead of
@@ -60,7 +62,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Hla(args) => hla::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Demo(args) => hla::demo(args),
+        Command::Demo(args) => demo::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Donors(args) => donors::run(args),
         Command::Search(args) => search::run(args),

@@ -21,7 +21,7 @@ use medulla_registry::{DonorStore, SqliteStore};
 use crate::hla::SourceArgs;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     Table,
     Json,
     Csv,
@@ -195,7 +195,7 @@ fn grade_name(p: &PositionGrade) -> &'static str {
     }
 }
 
-fn parse_patient(gl: &str) -> Result<[[Option<String>; 2]; 6]> {
+pub(crate) fn parse_patient(gl: &str) -> Result<[[Option<String>; 2]; 6]> {
     let mut patient: [[Option<String>; 2]; 6] = Default::default();
     for part in gl.split('^') {
         let first = part.split(['+', '/']).next().unwrap_or("");
@@ -386,7 +386,8 @@ pub fn run(args: SearchArgs) -> Result<()> {
     }
 
     print_hits(
-        &args,
+        args.format,
+        args.mismatches,
         &index,
         &result,
         build.as_secs_f64(),
@@ -425,14 +426,15 @@ fn print_repeat(name: &str, since: &str, r: &RepeatReport) {
     println!();
 }
 
-fn print_hits(
-    args: &SearchArgs,
+pub(crate) fn print_hits(
+    format: Output,
+    mismatches: u8,
     index: &SearchIndex,
     result: &SearchResult,
     build_s: f64,
     search_s: f64,
 ) -> Result<()> {
-    match args.format {
+    match format {
         Output::Table => {
             println!(
                 "{} donors indexed in {:.1} s ({} skipped), searched in {:.1} ms: {} within {} mismatch(es), best {} shown",
@@ -441,7 +443,7 @@ fn print_hits(
                 index.skipped.len(),
                 search_s * 1000.0,
                 result.total,
-                args.mismatches,
+                mismatches,
                 result.hits.len()
             );
             println!(
