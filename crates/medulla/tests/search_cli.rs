@@ -215,10 +215,17 @@ fn the_demo_builds_its_registry_once_and_searches_four_populations() {
     let out = text(&o);
     assert!(out.contains("imported 3000 donors"), "{out}");
     for pop in ["EUR", "AFA", "API", "HIS"] {
-        assert!(out.contains(&format!("Patient of population {pop}")), "{out}");
+        assert!(
+            out.contains(&format!("Patient of population {pop}")),
+            "{out}"
+        );
     }
     assert!(out.contains("rank  donor"), "{out}");
     let o = medulla(&["demo", "--dir", &d, "--donors", "3000"]);
-    assert!(o.status.success() && text(&o).contains("reusing"), "{}", text(&o));
+    assert!(
+        o.status.success() && text(&o).contains("reusing"),
+        "{}",
+        text(&o)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
