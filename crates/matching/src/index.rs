@@ -129,6 +129,9 @@ struct Interner {
 pub struct SearchIndex {
     /// Distinct position typings (ARD form).
     positions: Vec<PositionTyping>,
+    /// For each distinct position typing, the first text seen for it (typings that reduce
+    /// to the same ARD proteins, antigens and expression share one).
+    texts: Vec<Box<str>>,
     /// Per locus: the distinct locus typings.
     loci: Vec<Vec<LocusKey>>,
     /// Per donor: the distinct locus typing of each locus.
@@ -150,6 +153,7 @@ impl SearchIndex {
     fn empty() -> Self {
         SearchIndex {
             positions: Vec::new(),
+            texts: Vec::new(),
             loci: vec![Vec::new(); 6],
             donors: Vec::new(),
             facts: Vec::new(),
@@ -200,12 +204,14 @@ impl SearchIndex {
                             .map_err(|e| describe(SEARCH_LOCI[li], &e))?;
                         let next = self.positions.len() as u32;
                         let positions = &mut self.positions;
+                        let texts = &mut self.texts;
                         let id =
                             *self
                                 .interner
                                 .position_ids
                                 .entry(t.clone())
                                 .or_insert_with(|| {
+                                    texts.push(text.as_str().into());
                                     positions.push(t);
                                     next
                                 });
@@ -401,6 +407,19 @@ impl SearchIndex {
             key[0].map(|i| &self.positions[i as usize]),
             key[1].map(|i| &self.positions[i as usize]),
         ]
+    }
+
+    /// The typing of donor `i` at each `SEARCH_LOCI` position, as text (the first spelling
+    /// the index saw of each distinct position typing).
+    pub fn donor_typing(&self, i: usize) -> [[Option<&str>; 2]; 6] {
+        let row = &self.donors[i];
+        std::array::from_fn(|l| {
+            let key = self.loci[l][row[l] as usize];
+            [
+                key[0].map(|p| &*self.texts[p as usize]),
+                key[1].map(|p| &*self.texts[p as usize]),
+            ]
+        })
     }
 
     /// The distinct locus typing ids of donor `i`.

@@ -124,6 +124,46 @@ pub struct SearchHit {
     pub male: Option<bool>,
     /// DPB1 T-cell epitope verdict (scored, not filtered).
     pub dpb1: Dpb1Tce,
+    /// Match probabilities from haplotype frequencies, when they were computed.
+    pub probabilities: Option<HitProbabilities>,
+    /// The rank key (lower ranks first).
+    pub rank_key: u64,
+}
+
+/// Match probabilities of a hit (from the match-prediction layer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HitProbabilities {
+    /// P(no mismatch) at each `SEARCH_LOCI` locus the set has.
+    pub p0: [Option<f64>; 6],
+    pub p_10of10: f64,
+    pub p_9of10: f64,
+    pub p_8of8: f64,
+    /// P(exactly 2 mismatches over the ten alleles).
+    pub p_8of10: f64,
+}
+
+/// Rank hits again after their match probabilities are known: mismatches and certainty
+/// first, then the probability that the donor is really at least as good as its grade
+/// (with C and DQB1 counted: P(10/10) for a 10/10, P(10/10) + P(9/10) for a 9/10, and so
+/// on; else P(8/8)), then the rest of the rank key (age or cell dose, CMV, sex, ABO).
+pub fn rank_with_probabilities(hits: &mut [SearchHit], loci: &[usize]) {
+    let ten = loci.contains(&4);
+    for h in hits.iter_mut() {
+        // a hit without probabilities (typing the set cannot explain) ranks after those
+        // with any
+        let mm = h.mismatches;
+        let slot = h.probabilities.map_or(0xffff, |p| {
+            let prob = match (ten, mm) {
+                (false, _) => p.p_8of8,
+                (true, 0) => p.p_10of10,
+                (true, 1) => p.p_10of10 + p.p_9of10,
+                (true, _) => p.p_10of10 + p.p_9of10 + p.p_8of10,
+            };
+            ((1.0 - prob.clamp(0.0, 1.0)) * 65534.0).round() as u64
+        });
+        h.rank_key = (h.rank_key & !(0xffff << PROB_SHIFT)) | (slot << PROB_SHIFT);
+    }
+    hits.sort_by_key(|h| (h.rank_key, h.donor));
 }
 
 impl SearchHit {
@@ -190,6 +230,14 @@ impl SearchHit {
             .into(),
         );
         why.push(cmp("ABO", self.abo));
+        if let Some(p) = &self.probabilities {
+            let text = if loci.contains(&4) {
+                format!("P(10/10) {:.2}, P(9/10) {:.2}", p.p_10of10, p.p_9of10)
+            } else {
+                format!("P(8/8) {:.2}", p.p_8of8)
+            };
+            why.insert(2, text);
+        }
         why
     }
 }
@@ -233,6 +281,7 @@ fn age_years(birth: i32, today: i32) -> u8 {
 // inverse cell dose (cords) in 20 bits, CMV, sex, ABO.
 const MM_SHIFT: u32 = 56;
 const POT_SHIFT: u32 = 51;
+const PROB_SHIFT: u32 = 35;
 const SECOND_SHIFT: u32 = 15;
 
 /// Run a search.
@@ -294,6 +343,14 @@ pub fn search(
         })
         .collect();
 
+    // scan the most selective locus first (fewest distinct typings within its limit), so
+    // most donors are rejected after one lookup
+    let mut scan_order = loci.clone();
+    scan_order.sort_by_key(|&l| {
+        let limit = request.locus_max[l].min(request.max_mismatches);
+        let ok = keys[l].iter().filter(|(m, _)| *m <= limit).count();
+        (ok as f64 / keys[l].len().max(1) as f64 * 1e9) as u64
+    });
     let f = &request.filters;
     let code_set = |names: &[String], find: &dyn Fn(&str) -> Option<u16>| -> Option<Vec<u16>> {
         (!names.is_empty()).then(|| names.iter().filter_map(|n| find(n)).collect())
@@ -322,16 +379,13 @@ pub fn search(
             }
             let row = index.donor_loci(i);
             let (mut mm, mut pot) = (0u8, 0u8);
-            for &l in &loci {
+            for &l in &scan_order {
                 let (m, pt) = keys[l][row[l] as usize];
-                if m > request.locus_max[l] {
+                mm += m;
+                if m > request.locus_max[l] || mm > request.max_mismatches {
                     return None;
                 }
-                mm += m;
                 pot += pt;
-            }
-            if mm > request.max_mismatches {
-                return None;
             }
             let age = p.birth_day().map(|b| age_years(b, today));
             if f.min_age.is_some() || f.max_age.is_some() {
@@ -404,6 +458,8 @@ pub fn search(
                 abo: compare(patient_abo, (p.abo_code() != 0).then_some(p.abo_code())),
                 male: p.male(),
                 dpb1: dpb1[row[5] as usize],
+                probabilities: None,
+                rank_key: key,
             }
         })
         .collect();

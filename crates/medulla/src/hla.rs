@@ -45,7 +45,7 @@ impl SourceArgs {
     }
 }
 
-fn tracing_free_log(msg: &str) {
+pub(crate) fn tracing_free_log(msg: &str) {
     if std::env::var_os("MEDULLA_QUIET").is_none() {
         eprintln!("{msg}");
     }

@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod donors;
 mod hla;
+mod predict;
 mod search;
 mod search_bench;
 mod synth;
@@ -37,8 +38,12 @@ enum Command {
     Donors(donors::DonorsArgs),
     /// Measure index build and search latency over a donor CSV.
     BenchSearch(search_bench::SearchBenchArgs),
+    /// Impute typings (`ID%GL` lines): genotypes with posterior probabilities.
+    Impute(predict::ImputeArgs),
+    /// Match probabilities of every patient-donor pair (`ID%GL` files), as CSV.
+    Predict(predict::PredictArgs),
     /// Search donors for a patient (graded, ranked).
-    Search(search::SearchArgs),
+    Search(Box<search::SearchArgs>),
     /// Write a synthetic donor pool (donor CSV) drawn from the NMDP 2007 haplotype frequencies.
     Synth(synth::SynthArgs),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
@@ -65,7 +70,9 @@ fn main() -> Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Donors(args) => donors::run(args),
-        Command::Search(args) => search::run(args),
+        Command::Search(args) => search::run(*args),
+        Command::Impute(args) => predict::impute(args),
+        Command::Predict(args) => predict::predict(args),
         Command::BenchSearch(args) => search_bench::run(args),
     }
 }

@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
 use medulla_matching::{
-    search, ArdCatalog, Dpb1Tce, Filters, LocusGrade, MismatchCount, MismatchDirection,
-    PatientFacts, PositionGrade, SearchHit, SearchIndex, SearchRequest, SearchResult, TceTable,
-    SEARCH_LOCI,
+    rank_with_probabilities, search, ArdCatalog, Dpb1Tce, Filters, LocusGrade, MismatchCount,
+    MismatchDirection, PatientFacts, PositionGrade, SearchHit, SearchIndex, SearchRequest,
+    SearchResult, TceTable, SEARCH_LOCI,
 };
 use medulla_nomenclature::Reducer;
 use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
@@ -121,6 +121,18 @@ pub struct SearchArgs {
     /// Date of the search (ages, lapsing statuses); default today.
     #[arg(long)]
     date: Option<NaiveDate>,
+    #[command(flatten)]
+    freqs: crate::predict::FreqArgs,
+    /// Patient population for match probabilities (default: the set's registry-wide one).
+    #[arg(long)]
+    patient_population: Option<String>,
+    /// Match probabilities are computed for this many of the best hits, which are then
+    /// ranked again with them.
+    #[arg(long, default_value_t = 1000)]
+    predict_top: usize,
+    /// Skip match probabilities.
+    #[arg(long)]
+    no_probabilities: bool,
     /// Store this search and its matches under a name, to repeat it later.
     #[arg(long)]
     save: Option<String>,
@@ -331,9 +343,16 @@ pub fn run(args: SearchArgs) -> Result<()> {
     }
     let mut request = build_request(&args, today)?;
     let keep_all = args.save.is_some() || args.repeat.is_some();
-    if keep_all {
-        request.limit = usize::MAX;
-    }
+    let predict_top = if args.no_probabilities {
+        0
+    } else {
+        args.predict_top.max(args.limit)
+    };
+    request.limit = if keep_all {
+        usize::MAX
+    } else {
+        args.limit.max(predict_top)
+    };
 
     let started = Instant::now();
     let index = match &args.donors {
@@ -357,7 +376,34 @@ pub fn run(args: SearchArgs) -> Result<()> {
 
     let t = Instant::now();
     let mut result = search(&index, &mut catalog, &request)?;
+    if predict_top > 0 {
+        let freqs = args.freqs.load()?;
+        let imputer = freqs.imputer(&reducer);
+        let n = predict_top.min(result.hits.len());
+        let attached = crate::predict::attach_probabilities(
+            &imputer,
+            &index,
+            &mut result.hits[..n],
+            args.patient.as_deref().unwrap_or_default(),
+            args.patient_population.as_deref(),
+        );
+        match &attached.patient_error {
+            Some(e) => eprintln!("match probabilities: patient: {e}; ranked without them"),
+            None => {
+                rank_with_probabilities(&mut result.hits[..n], &result.loci);
+                if attached.unexplained > 0 {
+                    eprintln!(
+                        "match probabilities: {} of {} donors have typings no haplotype pair of the set explains",
+                        attached.unexplained, attached.hits
+                    );
+                }
+            }
+        }
+    }
     let took = t.elapsed();
+    if !keep_all {
+        result.hits.truncate(args.limit);
+    }
 
     if keep_all {
         let mut store = SqliteStore::open(&args.db)?;
@@ -447,18 +493,20 @@ pub(crate) fn print_hits(
                 result.hits.len()
             );
             println!(
-                "{:>4}  {:<16} {:>6} {:>3}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  why",
-                "rank", "donor", "match", "pot", "A", "B", "C", "DRB1", "DQB1", "DPB1", "age", "type", "sex", "CMV", "ABO"
+                "{:>4}  {:<16} {:>6} {:>3} {:>5}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  why",
+                "rank", "donor", "match", "pot", "P10", "A", "B", "C", "DRB1", "DQB1", "DPB1", "age", "type", "sex", "CMV", "ABO"
             );
             for (rank, h) in result.hits.iter().enumerate() {
                 let f = index.facts(h.donor);
                 let age = h.age.map_or("?".to_string(), |a| a.to_string());
                 println!(
-                    "{:>4}  {:<16} {:>6} {:>3}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  {}",
+                    "{:>4}  {:<16} {:>6} {:>3} {:>5}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  {}",
                     rank + 1,
                     f.id,
                     format!("{}/{}", h.matched, h.out_of),
                     h.potential,
+                    h.probabilities
+                        .map_or("-".to_string(), |p| format!("{:.2}", p.p_10of10)),
                     grade_code(&h.grades[0]),
                     grade_code(&h.grades[1]),
                     grade_code(&h.grades[2]),
@@ -473,16 +521,16 @@ pub(crate) fn print_hits(
                     h.explain(&result.loci).join("; "),
                 );
             }
-            println!("grades: M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch; DPB1 TCE: p permissive, G/H non-permissive GvH/HvG, ? unknown");
+            println!("grades: M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch; DPB1 TCE: p permissive, G/H non-permissive GvH/HvG, ? unknown; P10: probability of a 10/10 match from haplotype frequencies");
         }
         Output::Csv => {
             println!(
-                "rank,donor,matched,out_of,mismatches,potential,A,B,C,DRB1,DQB1,DPB1,dpb1_tce,age,cell_dose,why"
+                "rank,donor,matched,out_of,mismatches,potential,A,B,C,DRB1,DQB1,DPB1,dpb1_tce,age,cell_dose,p_10of10,p_9of10,p_8of8,why"
             );
             for (rank, h) in result.hits.iter().enumerate() {
                 let g: Vec<String> = h.grades.iter().map(grade_code).collect();
                 println!(
-                    "{},{},{},{},{},{},{},{},{},{},\"{}\"",
+                    "{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
                     rank + 1,
                     index.id(h.donor),
                     h.matched,
@@ -493,6 +541,10 @@ pub(crate) fn print_hits(
                     tce_name(h.dpb1),
                     h.age.map_or(String::new(), |a| a.to_string()),
                     h.cell_dose.map_or(String::new(), |d| format!("{d:.2}")),
+                    h.probabilities.map_or(",,".to_string(), |p| format!(
+                        "{:.6},{:.6},{:.6}",
+                        p.p_10of10, p.p_9of10, p.p_8of8
+                    )),
                     h.explain(&result.loci).join("; "),
                 );
             }
@@ -527,6 +579,12 @@ pub(crate) fn print_hits(
                         "age": h.age,
                         "cell_dose_tnc_1e7_per_kg": h.cell_dose,
                         "dpb1_tce": tce_name(h.dpb1),
+                        "probabilities": h.probabilities.map(|p| serde_json::json!({
+                            "p_10of10": p.p_10of10,
+                            "p_9of10": p.p_9of10,
+                            "p_8of8": p.p_8of8,
+                            "p0": SEARCH_LOCI.iter().zip(p.p0).filter_map(|(l, v)| v.map(|v| (l.to_string(), serde_json::json!(v)))).collect::<serde_json::Map<_, _>>(),
+                        })),
                         "loci": loci,
                         "why": h.explain(&result.loci),
                     })

@@ -1,0 +1,487 @@
+//! `medulla impute` and `medulla predict`: haplotype-frequency imputation and match
+//! probabilities, on files of `ID%GL` lines (the format of GRIMM and the WMDA exercises).
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use medulla_haplotypes::{DeclaredResolution, FrequencySet};
+use medulla_nomenclature::Reducer;
+use medulla_prediction::{
+    match_probabilities, ArdDistribution, ImputeError, Imputer, NmdpGroups, Resolution,
+};
+use rayon::prelude::*;
+
+use crate::hla::SourceArgs;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResolutionArg {
+    /// NMDP's own g groups (the NMDP 2007 set), defined by `--g-groups`.
+    NmdpG,
+    /// IPD-IMGT/HLA G groups.
+    #[value(name = "G")]
+    G,
+    /// IPD-IMGT/HLA small g groups.
+    #[value(name = "g")]
+    SmallG,
+    /// Two-field names.
+    TwoField,
+}
+
+/// Where the haplotype frequencies come from.
+#[derive(Args, Clone)]
+pub struct FreqArgs {
+    /// Haplotype frequency files: NMDP CSV (population,haplotype,frequency), a plain
+    /// `haplotype,frequency` file of one population (named by its file stem), or HF-set
+    /// JSON; several side by side. Default: the shipped NMDP 2007 set.
+    #[arg(long = "freqs")]
+    pub freqs: Vec<PathBuf>,
+    /// The set's allele resolution (default: as the file declares, else NMDP g groups for
+    /// an NMDP CSV, else guessed from the names).
+    #[arg(long, value_enum)]
+    pub resolution: Option<ResolutionArg>,
+    /// NMDP g-group definitions (`g-groups-mmc1.csv` layout); default: the shipped ones
+    /// of the NMDP 2007 set.
+    #[arg(long)]
+    pub g_groups: Option<PathBuf>,
+}
+
+/// A loaded frequency set and its resolution.
+pub struct Frequencies {
+    pub set: FrequencySet,
+    pub resolution: Resolution,
+}
+
+impl FreqArgs {
+    pub fn load(&self) -> Result<Frequencies> {
+        let mut set: Option<FrequencySet> = None;
+        let mut nmdp_layout = self.freqs.is_empty();
+        if self.freqs.is_empty() {
+            set = Some(FrequencySet::nmdp_2007());
+        }
+        for path in &self.freqs {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let stem = path
+                .file_stem()
+                .map_or("default".into(), |s| s.to_string_lossy().to_string());
+            let file = path.display().to_string();
+            let one = FrequencySet::parse_any(&text, &file, &stem)?;
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            nmdp_layout |= first.split(',').count() >= 3 && !first.starts_with('{');
+            match &mut set {
+                None => set = Some(one),
+                Some(s) => s
+                    .merge(one)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("adding {file}"))?,
+            }
+        }
+        let set = set.expect("at least the default set");
+        let groups = || -> Result<NmdpGroups> {
+            Ok(match &self.g_groups {
+                Some(p) => NmdpGroups::parse(
+                    &std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                    &p.display().to_string(),
+                )?,
+                None => NmdpGroups::nmdp_2007(),
+            })
+        };
+        let resolution = match (self.resolution, set.declared) {
+            (Some(ResolutionArg::NmdpG), _) => Resolution::NmdpG(groups()?),
+            (Some(ResolutionArg::G), _) => Resolution::GGroup,
+            (Some(ResolutionArg::SmallG), _) => Resolution::SmallG,
+            (Some(ResolutionArg::TwoField), _) => Resolution::TwoField,
+            (None, Some(DeclaredResolution::GGroup)) => Resolution::GGroup,
+            (None, Some(DeclaredResolution::SmallG)) => Resolution::SmallG,
+            (None, Some(DeclaredResolution::TwoField)) => Resolution::TwoField,
+            (None, None) if nmdp_layout => Resolution::NmdpG(groups()?),
+            (None, None) => {
+                let names: Vec<&str> = set
+                    .populations
+                    .iter()
+                    .flat_map(|p| p.haplotypes.iter().flat_map(|h| h.alleles.iter()))
+                    .map(|a| &**a)
+                    .take(10_000)
+                    .collect();
+                Resolution::guess(&names)
+            }
+        };
+        Ok(Frequencies { set, resolution })
+    }
+}
+
+impl Frequencies {
+    /// The imputer, with a registry-wide default population: the only one, or `ALL`, the
+    /// populations' mean.
+    pub fn imputer<'r>(&'r self, reducer: &'r Reducer<'r>) -> Imputer<'r> {
+        let mut imp = Imputer::new(reducer, &self.resolution, &self.set);
+        if self.set.populations.len() == 1 {
+            imp.default_population = Some(self.set.populations[0].code.clone());
+        } else {
+            imp.add_population(&self.set.pooled("ALL", &[]));
+            imp.default_population = Some("ALL".into());
+        }
+        imp
+    }
+}
+
+/// One `ID%GL[%POPULATION]` line.
+pub struct Subject {
+    pub id: String,
+    pub gl: String,
+    pub population: Option<String>,
+}
+
+pub fn read_subjects(path: &Path) -> Result<Vec<Subject>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_subject_lines(BufReader::new(f), &path.display().to_string())
+}
+
+fn read_subject_lines(input: impl BufRead, file: &str) -> Result<Vec<Subject>> {
+    let mut out = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {file}"))?;
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let mut f = l.split('%');
+        let (Some(id), Some(gl)) = (f.next(), f.next()) else {
+            bail!("{file} line {}: expected ID%GL", i + 1);
+        };
+        out.push(Subject {
+            id: id.trim().to_string(),
+            gl: gl.trim().to_string(),
+            population: f
+                .next()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Args)]
+pub struct ImputeArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    freqs: FreqArgs,
+    /// Population of the set to impute with (default: a third `%` field of the line, else
+    /// the registry-wide default).
+    #[arg(long)]
+    population: Option<String>,
+    /// `ID%GL` lines (default: standard input).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Genotypes listed per typing at most (the probability mass left out is reported).
+    #[arg(long, default_value_t = 1000)]
+    max_genotypes: usize,
+    /// Instead of imputing, write each typing as `ID%GL` in the set's own allele names.
+    #[arg(long)]
+    convert: bool,
+}
+
+fn choose<'a>(cli: Option<&'a str>, line: Option<&'a str>) -> Option<&'a str> {
+    cli.or(line)
+}
+
+pub fn impute(args: ImputeArgs) -> Result<()> {
+    let (release, macs) = args.source.load()?;
+    let reducer = Reducer::new(&release, &macs);
+    let freqs = args.freqs.load()?;
+    let imputer = freqs.imputer(&reducer);
+    if let Some(p) = &args.population {
+        imputer.model(Some(p))?;
+    }
+    let subjects = match &args.input {
+        Some(p) => read_subjects(p)?,
+        None => read_subject_lines(std::io::stdin().lock(), "standard input")?,
+    };
+    let started = Instant::now();
+    if args.convert {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        for s in &subjects {
+            match imputer.convert_gl(&s.gl) {
+                Ok(gl) => writeln!(out, "{}%{gl}", s.id)?,
+                Err(e) => eprintln!("{}: {e}", s.id),
+            }
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let results: Vec<(String, Vec<String>)> = subjects
+        .par_iter()
+        .map(|s| {
+            let run = || -> Result<(Vec<String>, String), ImputeError> {
+                let model =
+                    imputer.model(choose(args.population.as_deref(), s.population.as_deref()))?;
+                let t = imputer.typing(&s.gl)?;
+                let r = imputer.impute(model, &t, Some(args.max_genotypes))?;
+                let lines = r
+                    .genotypes
+                    .iter()
+                    .enumerate()
+                    .map(|(rank, g)| {
+                        format!(
+                            "{},{},{},{},{:.6e}",
+                            s.id,
+                            rank + 1,
+                            imputer.haplotype_name(model, g.haplotypes[0]),
+                            imputer.haplotype_name(model, g.haplotypes[1]),
+                            g.probability
+                        )
+                    })
+                    .collect();
+                let note = if r.dropped_mass > 0.0 {
+                    format!(
+                        "{}: {} genotypes, first {} listed, probability mass dropped {:.6}",
+                        s.id,
+                        r.total_genotypes,
+                        r.genotypes.len(),
+                        r.dropped_mass
+                    )
+                } else {
+                    String::new()
+                };
+                Ok((lines, note))
+            };
+            match run() {
+                Ok((lines, note)) => (note, lines),
+                Err(e) => (format!("{}: {e}", s.id), Vec::new()),
+            }
+        })
+        .collect();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let (mut failed, mut genotypes) = (0, 0);
+    for (note, lines) in &results {
+        if lines.is_empty() {
+            failed += 1;
+        }
+        genotypes += lines.len();
+        if !note.is_empty() {
+            eprintln!("{note}");
+        }
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
+    }
+    out.flush()?;
+    let secs = started.elapsed().as_secs_f64();
+    crate::hla::tracing_free_log(&format!(
+        "imputed {} typings ({} not explained) into {} genotype lines in {:.2} s ({:.0} typings/s)",
+        subjects.len(),
+        failed,
+        genotypes,
+        secs,
+        subjects.len() as f64 / secs.max(1e-9)
+    ));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    freqs: FreqArgs,
+    /// Patients, `ID%GL` lines.
+    #[arg(long)]
+    patients: PathBuf,
+    /// Donors, `ID%GL` lines.
+    #[arg(long)]
+    donors: PathBuf,
+    #[arg(long)]
+    patient_population: Option<String>,
+    #[arg(long)]
+    donor_population: Option<String>,
+}
+
+/// A subject's ARD genotype distribution, or why there is none.
+fn distribution(
+    imputer: &Imputer<'_>,
+    s: &Subject,
+    population: Option<&str>,
+) -> Result<ArdDistribution, ImputeError> {
+    let model = imputer.model(choose(population, s.population.as_deref()))?;
+    imputer.ard_distribution(model, &imputer.typing(&s.gl)?)
+}
+
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let (release, macs) = args.source.load()?;
+    let reducer = Reducer::new(&release, &macs);
+    let freqs = args.freqs.load()?;
+    let imputer = freqs.imputer(&reducer);
+    for p in [&args.patient_population, &args.donor_population]
+        .into_iter()
+        .flatten()
+    {
+        imputer.model(Some(p))?;
+    }
+    let patients = read_subjects(&args.patients)?;
+    let donors = read_subjects(&args.donors)?;
+    let started = Instant::now();
+    let impute_all = |subjects: &[Subject], pop: Option<&str>, side: &str| {
+        subjects
+            .par_iter()
+            .map(|s| {
+                distribution(&imputer, s, pop).map_err(|e| {
+                    eprintln!("{side} {}: {e}", s.id);
+                    e
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let pd = impute_all(&patients, args.patient_population.as_deref(), "patient");
+    let dd = impute_all(&donors, args.donor_population.as_deref(), "donor");
+    let imputed = started.elapsed().as_secs_f64();
+    let loci = imputer.loci.clone();
+    let order = ["A", "C", "B", "DRB1", "DQB1"];
+    let rows: Vec<String> = (0..patients.len() * donors.len())
+        .into_par_iter()
+        .map(|k| {
+            let (pi, di) = (k / donors.len(), k % donors.len());
+            let (p, d) = (&patients[pi], &donors[di]);
+            let status = |e: &ImputeError| match e {
+                ImputeError::Unrepresented { .. } => "unrepresented",
+                _ => "invalid",
+            };
+            match (&pd[pi], &dd[di]) {
+                (Ok(a), Ok(b)) => {
+                    let m = match_probabilities(&loci, a, b);
+                    let p0: Vec<String> = order
+                        .iter()
+                        .map(|l| m.p0(l).map_or(String::new(), |v| format!("{v:.6}")))
+                        .collect();
+                    format!(
+                        "{},{},{},{:.6},{:.6},{:.6},ok",
+                        p.id,
+                        d.id,
+                        p0.join(","),
+                        m.p_8of8,
+                        m.p_9of10,
+                        m.p_10of10
+                    )
+                }
+                (a, b) => {
+                    let side = match (a, b) {
+                        (Err(e), Ok(_)) => format!("{}:patient", status(e)),
+                        (Ok(_), Err(e)) => format!("{}:donor", status(e)),
+                        (Err(e), Err(_)) => format!("{}:both", status(e)),
+                        (Ok(_), Ok(_)) => unreachable!("handled above"),
+                    };
+                    format!("{},{},,,,,,,,,{side}", p.id, d.id)
+                }
+            }
+        })
+        .collect();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
+        "patient_id,donor_id,p0_a,p0_c,p0_b,p0_drb1,p0_dqb1,p_8of8,p_9of10,p_10of10,status"
+    )?;
+    for r in &rows {
+        writeln!(out, "{r}")?;
+    }
+    out.flush()?;
+    crate::hla::tracing_free_log(&format!(
+        "{} patients x {} donors: imputed in {:.2} s, {} pairs in {:.2} s",
+        patients.len(),
+        donors.len(),
+        imputed,
+        rows.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// The GL String of an indexed donor over A, B, C, DRB1, DQB1 (the loci of a set).
+fn donor_gl(index: &medulla_matching::SearchIndex, donor: usize) -> String {
+    index.donor_typing(donor)[..5]
+        .iter()
+        .filter_map(|pair| {
+            let parts: Vec<&str> = pair.iter().flatten().copied().collect();
+            (!parts.is_empty()).then(|| parts.join("+"))
+        })
+        .collect::<Vec<_>>()
+        .join("^")
+}
+
+/// What attaching probabilities to search hits did.
+pub struct Attached {
+    pub hits: usize,
+    /// Hits whose typing no haplotype pair of the set explains (left without).
+    pub unexplained: usize,
+    /// The patient's typing could not be explained: nothing attached.
+    pub patient_error: Option<String>,
+}
+
+/// Attach match probabilities to search hits: the patient imputed once, each distinct
+/// donor typing (and population) once, on all cores.
+pub fn attach_probabilities(
+    imputer: &Imputer<'_>,
+    index: &medulla_matching::SearchIndex,
+    hits: &mut [medulla_matching::SearchHit],
+    patient_gl: &str,
+    patient_population: Option<&str>,
+) -> Attached {
+    use medulla_matching::{HitProbabilities, SEARCH_LOCI};
+    use rustc_hash::FxHashMap;
+    let patient = match imputer
+        .model(patient_population)
+        .and_then(|m| imputer.ard_distribution(m, &imputer.typing(patient_gl)?))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            return Attached {
+                hits: hits.len(),
+                unexplained: 0,
+                patient_error: Some(e.to_string()),
+            }
+        }
+    };
+    let keys: Vec<(String, Option<String>)> = hits
+        .iter()
+        .map(|h| (donor_gl(index, h.donor), index.facts(h.donor).population))
+        .collect();
+    let mut distinct: Vec<&(String, Option<String>)> = keys.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    let loci = imputer.loci.clone();
+    let computed: FxHashMap<&(String, Option<String>), Option<HitProbabilities>> = distinct
+        .par_iter()
+        .map(|k| {
+            let model = imputer
+                .model(k.1.as_deref())
+                .or_else(|_| imputer.model(None));
+            let p = model
+                .and_then(|m| imputer.ard_distribution(m, &imputer.typing(&k.0)?))
+                .ok()
+                .map(|d| {
+                    let m = match_probabilities(&loci, &patient, &d);
+                    HitProbabilities {
+                        p0: std::array::from_fn(|i| m.p0(SEARCH_LOCI[i])),
+                        p_10of10: m.p_10of10,
+                        p_9of10: m.p_9of10,
+                        p_8of8: m.p_8of8,
+                        p_8of10: m.overall[2],
+                    }
+                });
+            (*k, p)
+        })
+        .collect();
+    let mut unexplained = 0;
+    for (h, k) in hits.iter_mut().zip(&keys) {
+        h.probabilities = computed[k];
+        unexplained += usize::from(h.probabilities.is_none());
+    }
+    Attached {
+        hits: hits.len(),
+        unexplained,
+        patient_error: None,
+    }
+}
