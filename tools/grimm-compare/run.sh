@@ -14,13 +14,16 @@ python3 "$here/make_inputs.py" "$work/pool.csv" 10000 "$work/donors.txt"
 start=$(date +%s.%N)
 "$medulla" impute --population EUR --input "$work/donors.txt" > "$work/medulla.csv"
 end=$(date +%s.%N)
-medulla_s=$(echo "$end - $start" | bc)
+medulla_s=$(python3 -c "print($end - $start)")
 "$medulla" impute --population EUR --input "$work/donors.txt" --convert > "$work/donors-g.txt"
-(cd "$work" && "$py" "$here/grimm_run.py" "$work/grimm" "$root/data/haplotypes/nmdp-2007/NMDP_2007_FiveLocus_Freqs.csv" "$work/donors-g.txt") | tail -1 > "$work/grimm-times.json"
-python3 - "$work" "$medulla_s" <<'PY'
+for planb in 0 1; do
+  (cd "$work" && GRIMM_PLANB=$planb "$py" "$here/grimm_run.py" "$work/grimm-planb$planb" "$root/data/haplotypes/nmdp-2007/NMDP_2007_FiveLocus_Freqs.csv" "$work/donors-g.txt") | tail -1 > "$work/grimm-times-$planb.json"
+  python3 - "$work" "$medulla_s" "$planb" <<'PY'
 import json, sys
-work, m = sys.argv[1], float(sys.argv[2])
-g = json.load(open(f"{work}/grimm-times.json"))
-json.dump({"medulla_s": m, "grimm_graph_s": g["graph_s"], "grimm_impute_s": g["impute_s"]}, open(f"{work}/times.json", "w"))
+work, m, b = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+g = json.load(open(f"{work}/grimm-times-{b}.json"))
+json.dump({"medulla_s": m, "grimm_graph_s": g["graph_s"], "grimm_impute_s": g["impute_s"]}, open(f"{work}/times-{b}.json", "w"))
 PY
-python3 "$here/compare.py" "$work/medulla.csv" "$work/grimm/out/hap_freqs.csv" "$work/donors.txt" "$work/times.json" | tee "$work/report.json"
+  echo "GRIMM plan B $([ $planb = 1 ] && echo on || echo off):"
+  python3 "$here/compare.py" "$work/medulla.csv" "$work/grimm-planb$planb/out/hap_freqs.csv" "$work/donors.txt" "$work/times-$planb.json" | tee "$work/report-planb$planb.json"
+done

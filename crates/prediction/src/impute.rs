@@ -364,23 +364,31 @@ impl<'r> Imputer<'r> {
         visit: &mut dyn FnMut(u32, u32, f64),
     ) -> Result<(), ImputeError> {
         let nl = self.loci.len();
+        // the fit mask of every allele of each locus, once per typing
+        let tables: Vec<Vec<u16>> = (0..nl)
+            .map(|l| {
+                (0..self.names[l].len())
+                    .map(|a| typing.mask(l, a as u16))
+                    .collect()
+            })
+            .collect();
         let mut cands: Vec<(u128, u32)> = Vec::new();
         let mut fits_locus = [false; MAX_LOCI];
-        for (hi, h) in model.haps.iter().enumerate() {
+        'hap: for (hi, h) in model.haps.iter().enumerate() {
             let mut key = 0u128;
-            let mut ok = true;
             for l in 0..nl {
-                let m = typing.mask(l, h[l]);
+                let m = tables[l][h[l] as usize];
                 if m == 0 {
-                    ok = false;
-                } else {
-                    fits_locus[l] = true;
-                    key |= u128::from(m) << (16 * l);
+                    // still note which loci fit somewhere, to name an unrepresented one
+                    for (k, t) in tables.iter().enumerate().skip(l + 1) {
+                        fits_locus[k] |= t[h[k] as usize] != 0;
+                    }
+                    continue 'hap;
                 }
+                fits_locus[l] = true;
+                key |= u128::from(m) << (16 * l);
             }
-            if ok {
-                cands.push((key, hi as u32));
-            }
+            cands.push((key, hi as u32));
         }
         if let Some(l) = (0..nl).find(|&l| !fits_locus[l]) {
             return Err(ImputeError::Unrepresented {
