@@ -167,6 +167,17 @@ pub fn rank_with_probabilities(hits: &mut [SearchHit], loci: &[usize]) {
 }
 
 impl SearchHit {
+    /// The match count with DPB1 added (`x/12` for a 10/10 search), when both sides are
+    /// typed at DPB1.
+    pub fn with_dpb1(&self) -> Option<(u8, u8)> {
+        (self.dpb1 != Dpb1Tce::Unknown).then(|| {
+            (
+                self.matched + 2 - self.grades[5].mismatches(),
+                self.out_of + 2,
+            )
+        })
+    }
+
     /// Why the hit ranks where it does: the ranking criteria in order, as a coordinator
     /// reads them.
     pub fn explain(&self, loci: &[usize]) -> Vec<String> {

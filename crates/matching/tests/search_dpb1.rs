@@ -62,4 +62,9 @@ fn dpb1_verdicts_follow_the_tce_groups() {
     assert_eq!(verdict("permissive"), Dpb1Tce::Permissive);
     assert_eq!(verdict("hvg"), Dpb1Tce::NonPermissiveHvg);
     assert_eq!(verdict("untyped"), Dpb1Tce::Unknown);
+    // with DPB1 counted: x/12 when both sides are typed there
+    let hit = |id: &str| r.hits.iter().find(|h| index.id(h.donor) == id).unwrap();
+    assert_eq!(hit("same").with_dpb1(), Some((12, 12)));
+    assert_eq!(hit("hvg").with_dpb1(), Some((11, 12)));
+    assert_eq!(hit("untyped").with_dpb1(), None);
 }

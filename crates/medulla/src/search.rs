@@ -574,6 +574,7 @@ pub(crate) fn print_hits(
                         "rank": rank + 1,
                         "donor": index.id(h.donor),
                         "match": format!("{}/{}", h.matched, h.out_of),
+                        "match_with_dpb1": h.with_dpb1().map(|(m, o)| format!("{m}/{o}")),
                         "mismatches": h.mismatches,
                         "potential": h.potential,
                         "age": h.age,
