@@ -12,7 +12,9 @@ use chrono::NaiveDate;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use medulla_haplotypes::FrequencySet;
-use medulla_matching::{search, ArdCatalog, SearchIndex, SearchRequest, SEARCH_LOCI};
+use medulla_matching::{
+    rank_with_probabilities, search, ArdCatalog, SearchIndex, SearchRequest, SEARCH_LOCI,
+};
 use medulla_nomenclature::Reducer;
 use medulla_registry::search_index::{day_number, indexed};
 use medulla_registry::synth::Resolution;
@@ -135,6 +137,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .join(", ")
     );
 
+    let prediction = crate::predict::FreqArgs::default().load()?;
+    let imputer = prediction.imputer(&reducer);
+
     // patients: high-resolution typings drawn from each population's haplotypes
     for pop in ["EUR", "AFA", "API", "HIS"] {
         let synth = Synthesizer::new(
@@ -179,11 +184,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
             counts[0], counts[1], counts[2]
         );
         let mut req = SearchRequest::ten_of_ten(patient, 2, day_number(as_of));
-        req.limit = 5;
+        req.limit = 1000;
         req.patient_facts.cmv_positive = cmv;
         req.patient_facts.abo = abo;
         let t = Instant::now();
-        let result = search(&index, &mut catalog, &req)?;
+        let mut result = search(&index, &mut catalog, &req)?;
+        // match probabilities from the NMDP 2007 frequencies of the patient's population
+        crate::predict::attach_probabilities(&imputer, &index, &mut result.hits, &gl, Some(pop));
+        rank_with_probabilities(&mut result.hits, &result.loci);
+        result.hits.truncate(5);
         print_hits(
             Output::Table,
             2,

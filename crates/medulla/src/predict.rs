@@ -31,7 +31,7 @@ pub enum ResolutionArg {
 }
 
 /// Where the haplotype frequencies come from.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 pub struct FreqArgs {
     /// Haplotype frequency files: NMDP CSV (population,haplotype,frequency), a plain
     /// `haplotype,frequency` file of one population (named by its file stem), or HF-set

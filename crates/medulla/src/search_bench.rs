@@ -116,12 +116,7 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
         );
     }
     if args.predict_top > 0 {
-        let freqs = crate::predict::FreqArgs {
-            freqs: Vec::new(),
-            resolution: None,
-            g_groups: None,
-        }
-        .load()?;
+        let freqs = crate::predict::FreqArgs::default().load()?;
         let t = Instant::now();
         let imputer = freqs.imputer(&reducer);
         println!(
