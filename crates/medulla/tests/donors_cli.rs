@@ -5,25 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{medulla, text};
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("medulla-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).display().to_string()
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{medulla, text, TempDir};
 
 fn synth(n: u64, seed: u64, out: &str) {
     let o = medulla(&[

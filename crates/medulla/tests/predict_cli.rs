@@ -4,33 +4,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{medulla, text};
+use common::{medulla, text, TempDir};
 
 const SET: &str = "haplotype,frequency
 A*01:01~C*07:01~B*08:01~DRB1*03:01~DQB1*02:01,0.5
 A*02:01~C*05:01~B*44:02~DRB1*04:01~DQB1*03:01,0.3
 A*02:01~C*07:01~B*08:01~DRB1*03:01~DQB1*02:01,0.2
 ";
-
-struct Dir(std::path::PathBuf);
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("medulla-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn file(&self, name: &str, content: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).unwrap();
-        p.display().to_string()
-    }
-}
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn with_stdin(args: &[&str], input: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_medulla"))
@@ -52,7 +32,7 @@ fn with_stdin(args: &[&str], input: &str) -> std::process::Output {
 
 #[test]
 fn impute_lists_genotypes_with_posteriors_in_the_documented_format() {
-    let d = Dir::new("impute");
+    let d = TempDir::new("impute");
     let set = d.file("X.csv", SET);
     let o = with_stdin(
         &["impute", "--freqs", &set, "--population", "X"],
@@ -90,7 +70,7 @@ fn impute_lists_genotypes_with_posteriors_in_the_documented_format() {
 
 #[test]
 fn predict_writes_one_row_per_pair_with_status() {
-    let d = Dir::new("predict");
+    let d = TempDir::new("predict");
     let set = d.file("X.csv", SET);
     let patients = d.file(
         "patients.txt",
@@ -126,7 +106,7 @@ fn predict_writes_one_row_per_pair_with_status() {
 
 #[test]
 fn search_hits_carry_match_probabilities() {
-    let d = Dir::new("search-prob");
+    let d = TempDir::new("search-prob");
     let pool = d.0.join("pool.csv").display().to_string();
     assert!(medulla(&[
         "synth", "--donors", "2000", "--seed", "3", "--mix", "EUR=1", "--out", &pool

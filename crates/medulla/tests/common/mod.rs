@@ -20,3 +20,34 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A scratch folder for one test, removed when dropped.
+#[allow(dead_code)] // not every test binary uses it
+pub struct TempDir(pub std::path::PathBuf);
+
+#[allow(dead_code)]
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("medulla-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+
+    /// A path inside the folder.
+    pub fn path(&self, f: &str) -> String {
+        self.0.join(f).display().to_string()
+    }
+
+    /// Write a file inside the folder and return its path.
+    pub fn file(&self, f: &str, content: &str) -> String {
+        std::fs::write(self.0.join(f), content).unwrap();
+        self.path(f)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
