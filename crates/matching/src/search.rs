@@ -142,26 +142,31 @@ pub struct HitProbabilities {
     pub p_8of10: f64,
 }
 
-/// Rank hits again after their match probabilities are known: mismatches and certainty
-/// first, then the probability that the donor is really at least as good as its grade
-/// (with C and DQB1 counted: P(10/10) for a 10/10, P(10/10) + P(9/10) for a 9/10, and so
-/// on; else P(8/8)), then the rest of the rank key (age or cell dose, CMV, sex, ABO).
+/// Rank hits again after their match probabilities are known: mismatches first, then the
+/// probability that the donor is really at least as good as its grade, in 10% bands (with
+/// C and DQB1 counted: P(10/10) for a 10/10, P(10/10) + P(9/10) for a 9/10, and so on;
+/// else P(8/8)), then certainty (potential positions) and the rest of the rank key (age
+/// or cell dose, CMV, sex, ABO). A certain match has probability 1, so certainty still
+/// leads where the probabilities agree; a hit without probabilities (a typing the set
+/// cannot explain) comes after those with any.
 pub fn rank_with_probabilities(hits: &mut [SearchHit], loci: &[usize]) {
     let ten = loci.contains(&4);
     for h in hits.iter_mut() {
         // a hit without probabilities (typing the set cannot explain) ranks after those
         // with any
         let mm = h.mismatches;
-        let slot = h.probabilities.map_or(0xffff, |p| {
+        let slot = h.probabilities.map_or(UNKNOWN_BAND, |p| {
             let prob = match (ten, mm) {
                 (false, _) => p.p_8of8,
                 (true, 0) => p.p_10of10,
                 (true, 1) => p.p_10of10 + p.p_9of10,
                 (true, _) => p.p_10of10 + p.p_9of10 + p.p_8of10,
             };
-            ((1.0 - prob.clamp(0.0, 1.0)) * 65534.0).round() as u64
+            // 100% is band 0, 90-99.99% band 1, ..., under 10% band 10 (rounding noise
+            // of a sum of probabilities must not drop a certain match a band)
+            10 - ((prob.clamp(0.0, 1.0) + 1e-9) * 10.0).floor().min(10.0) as u64
         });
-        h.rank_key = (h.rank_key & !(0xffff << PROB_SHIFT)) | (slot << PROB_SHIFT);
+        h.rank_key = (h.rank_key & !(0x1f << PROB_SHIFT)) | (slot << PROB_SHIFT);
     }
     hits.sort_by_key(|h| (h.rank_key, h.donor));
 }
@@ -287,13 +292,15 @@ fn age_years(birth: i32, today: i32) -> u8 {
         .min(255.0) as u8
 }
 
-// Rank key, most significant first: mismatches (4 bits), potential positions (5), a
-// 16-bit slot for match probability (issue 5; 0 for now), then age band (adults) or
+// Rank key, most significant first: mismatches (4 bits), match-probability band (5 bits;
+// 0 until probabilities are attached), potential positions (5), then age band (adults) or
 // inverse cell dose (cords) in 20 bits, CMV, sex, ABO.
 const MM_SHIFT: u32 = 56;
-const POT_SHIFT: u32 = 51;
-const PROB_SHIFT: u32 = 35;
+const PROB_SHIFT: u32 = 51;
+const POT_SHIFT: u32 = 46;
 const SECOND_SHIFT: u32 = 15;
+/// The probability band of a hit without probabilities.
+const UNKNOWN_BAND: u64 = 11;
 
 /// Run a search.
 pub fn search(

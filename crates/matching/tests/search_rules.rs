@@ -271,3 +271,56 @@ fn the_index_takes_new_changed_and_removed_donors_without_a_rebuild() {
     assert_eq!(ids(&index, &mut catalog), ["d2", "d3"]);
     assert_eq!(index.len(), 3);
 }
+
+#[test]
+fn probabilities_rank_in_10_percent_bands_within_a_mismatch_count() {
+    use medulla_matching::{rank_with_probabilities, HitProbabilities};
+    let e = env();
+    let donors = vec![
+        donor("certain", MATCH, adult(50, false)),
+        donor("p95-few", ["A*01:01", "A*02:AB"], adult(20, true)),
+        donor("p97-more", ["A*01:XX", "A*02:XX"], adult(20, true)),
+        donor("p55", ["A*01:01", "A*02:XX"], adult(20, true)),
+        donor("unexplained", ["A*01:01", "A*02:XX"], adult(21, true)),
+        donor("mismatched", ["A*01:01", "A*03:01"], adult(20, true)),
+    ];
+    let (mut r, ids) = run(&e, &donors, &request(1));
+    let p = |p10: f64| HitProbabilities {
+        p0: [None; 6],
+        p_10of10: p10,
+        p_9of10: 1.0 - p10,
+        p_8of8: p10,
+        p_8of10: 0.0,
+    };
+    for (h, id) in r.hits.iter_mut().zip(&ids) {
+        h.probabilities = match id.as_str() {
+            "certain" => Some(p(1.0)),
+            "p95-few" => Some(p(0.95)),
+            "p97-more" => Some(p(0.97)),
+            "p55" => Some(p(0.55)),
+            "mismatched" => Some(p(0.0)),
+            _ => None,
+        };
+    }
+    let before: Vec<usize> = r.hits.iter().map(|h| h.donor).collect();
+    rank_with_probabilities(&mut r.hits, &r.loci);
+    let order: Vec<&str> = r
+        .hits
+        .iter()
+        .map(|h| ids[before.iter().position(|&d| d == h.donor).unwrap()].as_str())
+        .collect();
+    // 100% first (even though older and female); 95% and 97% share the 90% band, so
+    // fewer potential positions first; then 55%; then no probability; the 1-mismatch
+    // donor last whatever its probability (it is at least a 9/10 for sure: P = 1)
+    assert_eq!(
+        order,
+        [
+            "certain",
+            "p95-few",
+            "p97-more",
+            "p55",
+            "unexplained",
+            "mismatched"
+        ]
+    );
+}
