@@ -341,51 +341,58 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let imputed = started.elapsed().as_secs_f64();
     let loci = imputer.loci.clone();
     let order = ["A", "C", "B", "DRB1", "DQB1"];
-    let rows: Vec<String> = (0..patients.len() * donors.len())
-        .into_par_iter()
-        .map(|k| {
-            let (pi, di) = (k / donors.len(), k % donors.len());
-            let (p, d) = (&patients[pi], &donors[di]);
-            let status = |e: &ImputeError| match e {
-                ImputeError::Unrepresented { .. } => "unrepresented",
-                _ => "invalid",
-            };
-            match (&pd[pi], &dd[di]) {
-                (Ok(a), Ok(b)) => {
-                    let m = match_probabilities(&loci, a, b);
-                    let p0: Vec<String> = order
-                        .iter()
-                        .map(|l| m.p0(l).map_or(String::new(), |v| format!("{v:.6}")))
-                        .collect();
-                    format!(
-                        "{},{},{},{:.6},{:.6},{:.6},ok",
-                        p.id,
-                        d.id,
-                        p0.join(","),
-                        m.p_8of8,
-                        m.p_9of10,
-                        m.p_10of10
-                    )
-                }
-                (a, b) => {
-                    let side = match (a, b) {
-                        (Err(e), Ok(_)) => format!("{}:patient", status(e)),
-                        (Ok(_), Err(e)) => format!("{}:donor", status(e)),
-                        (Err(e), Err(_)) => format!("{}:both", status(e)),
-                        (Ok(_), Ok(_)) => unreachable!("handled above"),
-                    };
-                    format!("{},{},,,,,,,,,{side}", p.id, d.id)
-                }
+    let row = |k: usize| -> String {
+        let (pi, di) = (k / donors.len(), k % donors.len());
+        let (p, d) = (&patients[pi], &donors[di]);
+        let status = |e: &ImputeError| match e {
+            ImputeError::Unrepresented { .. } => "unrepresented",
+            _ => "invalid",
+        };
+        match (&pd[pi], &dd[di]) {
+            (Ok(a), Ok(b)) => {
+                let m = match_probabilities(&loci, a, b);
+                let p0: Vec<String> = order
+                    .iter()
+                    .map(|l| m.p0(l).map_or(String::new(), |v| format!("{v:.6}")))
+                    .collect();
+                format!(
+                    "{},{},{},{:.6},{:.6},{:.6},ok",
+                    p.id,
+                    d.id,
+                    p0.join(","),
+                    m.p_8of8,
+                    m.p_9of10,
+                    m.p_10of10
+                )
             }
-        })
-        .collect();
+            (a, b) => {
+                let side = match (a, b) {
+                    (Err(e), Ok(_)) => format!("{}:patient", status(e)),
+                    (Ok(_), Err(e)) => format!("{}:donor", status(e)),
+                    (Err(e), Err(_)) => format!("{}:both", status(e)),
+                    (Ok(_), Ok(_)) => unreachable!("handled above"),
+                };
+                format!("{},{},,,,,,,,,{side}", p.id, d.id)
+            }
+        }
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     writeln!(
         out,
         "patient_id,donor_id,p0_a,p0_c,p0_b,p0_drb1,p0_dqb1,p_8of8,p_9of10,p_10of10,status"
     )?;
-    for r in &rows {
-        writeln!(out, "{r}")?;
+    // pairs in chunks, each computed on all cores and written in order: memory stays
+    // bounded whatever the number of pairs
+    let pairs = patients.len() * donors.len();
+    const CHUNK: usize = 1 << 16;
+    for start in (0..pairs).step_by(CHUNK) {
+        let rows: Vec<String> = (start..(start + CHUNK).min(pairs))
+            .into_par_iter()
+            .map(row)
+            .collect();
+        for r in &rows {
+            writeln!(out, "{r}")?;
+        }
     }
     out.flush()?;
     crate::hla::tracing_free_log(&format!(
@@ -393,7 +400,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         patients.len(),
         donors.len(),
         imputed,
-        rows.len(),
+        pairs,
         started.elapsed().as_secs_f64()
     ));
     Ok(())

@@ -197,3 +197,37 @@ fn the_nmdp_2007_set_imputes_with_its_own_g_groups() {
     let first = imp.haplotype_name(eur, r.genotypes[0].haplotypes[0]);
     assert!(first.contains("C*") && first.contains("DQB1*"), "{first}");
 }
+
+#[test]
+fn six_locus_sets_impute_dpb1_and_keep_it_out_of_the_ten() {
+    let release = Release::shipped();
+    let macs = MacTable::shipped();
+    let reducer = Reducer::new(&release, &macs);
+    let set = FrequencySet::parse_plain(
+        "A*01:01~C*07:01~B*08:01~DRB1*03:01~DQB1*02:01~DPB1*04:01,0.6\n\
+         A*02:01~C*05:01~B*44:02~DRB1*04:01~DQB1*03:01~DPB1*02:01,0.3\n\
+         A*02:01~C*05:01~B*44:02~DRB1*04:01~DQB1*03:01~DPB1*04:01,0.1\n",
+        "six.csv",
+        "X",
+    )
+    .unwrap();
+    let resolution = Resolution::TwoField;
+    let imp = Imputer::new(&reducer, &resolution, &set);
+    assert_eq!(imp.loci.len(), 6);
+    let model = imp.model(Some("X")).unwrap();
+    let dist = |gl: &str| {
+        imp.ard_distribution(model, &imp.typing(gl).unwrap())
+            .unwrap()
+    };
+    // typed at A and DPB1: h1 with h2 (2 x .6 x .3 = .36) only; h1 with h3 would need
+    // DPB1*02:01 somewhere
+    let patient = dist("A*01:01+A*02:01^DPB1*04:01+DPB1*02:01");
+    assert_eq!(patient.genotypes.len(), 1);
+    // a donor typed at A only: h1h2 (.36) or h1h3 (.12) -> DPB1 matches with 3/4
+    let donor = dist("A*01:01+A*02:01");
+    let p = match_probabilities(&imp.loci, &patient, &donor);
+    assert!(close(p.p0("DPB1").unwrap(), 0.75), "{p:?}");
+    // the ten alleles of A, C, B, DRB1, DQB1 match whatever DPB1 does
+    assert!(close(p.p_10of10, 1.0), "{p:?}");
+    assert_eq!(p.category("DPB1"), Some(LocusCategory::Potential));
+}
