@@ -135,6 +135,10 @@ pub struct ArdDistribution {
     pub dropped_mass: f64,
 }
 
+/// A position's locus in the set, the ids of the set's alleles it may be, and its names at
+/// the set's resolution.
+type PositionAlleles<'c> = (Option<usize>, Vec<u16>, &'c [String]);
+
 /// Haplotype frequency sets compiled for imputation: alleles per locus shared by every
 /// population, each with its ARD identity.
 pub struct Imputer<'r> {
@@ -247,6 +251,30 @@ impl<'r> Imputer<'r> {
             .join("~")
     }
 
+    /// One position's typing as the set's alleles: its locus (`None` when the set does not
+    /// have it) and the sorted ids of the alleles it may be, with the converted names.
+    fn position_alleles<'c>(
+        &self,
+        conv: &'c mut Converter<'r>,
+        text: &str,
+    ) -> Result<PositionAlleles<'c>, ImputeError> {
+        let names = conv.convert(text)?;
+        let l_name = names
+            .first()
+            .and_then(|n| n.split('*').next())
+            .ok_or_else(|| ImputeError::Locus(text.to_string()))?;
+        let Some(l) = self.loci.iter().position(|x| *x == l_name) else {
+            return Ok((None, Vec::new(), names));
+        };
+        let mut found = Vec::new();
+        for n in names {
+            self.set_alleles(l, n, &mut found);
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok((Some(l), found, names))
+    }
+
     /// Read a GL String into a typing over the model's loci; loci the set does not have
     /// (DPB1 in a five-locus set, DRB3/4/5...) are left out.
     pub fn typing(&self, gl: &str) -> Result<Typing, ImputeError> {
@@ -270,22 +298,12 @@ impl<'r> Imputer<'r> {
                 }
                 let mut positions: [Vec<u64>; 2] = Default::default();
                 for (p, text) in copies.iter().enumerate() {
-                    let names = conv.convert(text)?;
-                    let l_name = names
-                        .first()
-                        .and_then(|n| n.split('*').next())
-                        .ok_or_else(|| ImputeError::Locus(text.to_string()))?;
-                    let Some(l) = self.loci.iter().position(|x| *x == l_name) else {
+                    let (Some(l), found, _) = self.position_alleles(&mut conv, text)? else {
                         skip = true;
                         break;
                     };
                     locus = Some(l);
-                    let words = self.names[l].len().div_ceil(64);
-                    let mut bits = vec![0u64; words];
-                    let mut found = Vec::new();
-                    for n in names {
-                        self.set_alleles(l, n, &mut found);
-                    }
+                    let mut bits = vec![0u64; self.names[l].len().div_ceil(64)];
                     for i in found {
                         bits[i as usize / 64] |= 1 << (i as usize % 64);
                     }
@@ -324,18 +342,10 @@ impl<'r> Imputer<'r> {
             for alt in block.split('|') {
                 let mut copies = Vec::new();
                 for text in alt.split('+').map(str::trim) {
-                    let names = conv.convert(text)?;
-                    let locus = names.first().and_then(|n| n.split('*').next());
-                    let Some(l) = locus.and_then(|x| self.loci.iter().position(|y| *y == x)) else {
+                    let (Some(l), found, names) = self.position_alleles(&mut conv, text)? else {
                         keep = false;
                         break;
                     };
-                    let mut found = Vec::new();
-                    for n in names {
-                        self.set_alleles(l, n, &mut found);
-                    }
-                    found.sort_unstable();
-                    found.dedup();
                     let known: Vec<&str> =
                         found.iter().map(|&i| &*self.names[l][i as usize]).collect();
                     copies.push(if known.is_empty() {
