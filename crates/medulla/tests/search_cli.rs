@@ -1,15 +1,13 @@
 //! `medulla search` over a donor CSV and over the registry database.
 
 mod common;
-use common::{medulla, text};
+use common::{medulla, text, TempDir};
 
 #[test]
 fn a_donor_is_found_by_its_own_typing_in_a_file_and_in_the_registry() {
-    let dir = std::env::temp_dir().join(format!("medulla-search-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let pool = dir.join("pool.csv").display().to_string();
-    let db = dir.join("reg.db").display().to_string();
+    let dir = TempDir::new("search");
+    let pool = dir.path("pool.csv");
+    let db = dir.path("reg.db");
     assert!(
         medulla(&["synth", "--donors", "500", "--seed", "12", "--out", &pool])
             .status
@@ -92,16 +90,13 @@ fn a_donor_is_found_by_its_own_typing_in_a_file_and_in_the_registry() {
         "{}",
         text(&o)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_repeated_search_reports_new_changed_and_gone_donors() {
-    let dir = std::env::temp_dir().join(format!("medulla-repeat-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let pool = dir.join("pool.csv").display().to_string();
-    let db = dir.join("reg.db").display().to_string();
+    let dir = TempDir::new("repeat");
+    let pool = dir.path("pool.csv");
+    let db = dir.path("reg.db");
     assert!(
         medulla(&["synth", "--donors", "400", "--seed", "5", "--out", &pool])
             .status
@@ -176,7 +171,7 @@ fn a_repeated_search_reports_new_changed_and_gone_donors() {
         .expect("another match");
     let mut changed = other.clone();
     changed[8] = if changed[8] == "pos" { "neg" } else { "pos" }.into();
-    let update = dir.join("update.csv");
+    let update = dir.0.join("update.csv");
     std::fs::write(
         &update,
         format!("{header}\n{}\n{}\n", twin.join(","), changed.join(",")),
@@ -202,14 +197,12 @@ fn a_repeated_search_reports_new_changed_and_gone_donors() {
         third.contains("0 new, 0 changed, 0 no longer matching"),
         "{third}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn the_demo_builds_its_registry_once_and_searches_four_populations() {
-    let dir = std::env::temp_dir().join(format!("medulla-demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let d = dir.display().to_string();
+    let dir = TempDir::new("demo");
+    let d = dir.path("registry");
     let o = medulla(&["demo", "--dir", &d, "--donors", "3000"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
@@ -227,5 +220,4 @@ fn the_demo_builds_its_registry_once_and_searches_four_populations() {
         "{}",
         text(&o)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
