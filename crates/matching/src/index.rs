@@ -112,8 +112,15 @@ impl Codes {
         self.ids.insert(name.to_string(), c);
         c
     }
-    fn find(&self, name: &str) -> Option<u16> {
-        self.ids.get(name).copied()
+    /// Every code whose name is `name` in any letter case (`synth`, `SYNTH`).
+    fn find(&self, name: &str) -> Vec<u16> {
+        let name = name.trim();
+        self.names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(i, _)| i as u16)
+            .collect()
     }
 }
 
@@ -344,10 +351,12 @@ impl SearchIndex {
     }
 
     /// Codes of registries / populations by name (None: no donor has it).
-    pub(crate) fn registry_code(&self, name: &str) -> Option<u16> {
+    /// The codes of a registry, its name in any letter case.
+    pub(crate) fn registry_codes(&self, name: &str) -> Vec<u16> {
         self.registries.find(name)
     }
-    pub(crate) fn population_code(&self, name: &str) -> Option<u16> {
+    /// The codes of a population, its name in any letter case.
+    pub(crate) fn population_codes(&self, name: &str) -> Vec<u16> {
         self.populations.find(name)
     }
 

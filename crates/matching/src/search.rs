@@ -18,6 +18,51 @@ pub enum SearchError {
     },
     #[error("the patient must be typed at {0} (position 1)")]
     Required(&'static str),
+    /// A request that could return nothing whatever the registry holds.
+    #[error("{option}: {reason}")]
+    Request {
+        option: &'static str,
+        reason: String,
+    },
+}
+
+impl SearchRequest {
+    /// Refuse what no donor could satisfy: an age range upside down, more mismatches than
+    /// the counted loci have positions, an ABO group that does not exist.
+    pub fn check(&self) -> Result<(), SearchError> {
+        let bad = |option, reason: String| Err(SearchError::Request { option, reason });
+        if let (Some(min), Some(max)) = (self.filters.min_age, self.filters.max_age) {
+            if min > max {
+                return bad(
+                    "--min-age",
+                    format!("{min} is above --max-age {max}: no donor can be both"),
+                );
+            }
+        }
+        let positions = 2 * self.loci.len().max(3);
+        if usize::from(self.max_mismatches) > positions {
+            return bad(
+                "--mismatches",
+                format!(
+                    "{} is more than the {positions} positions of the {} loci counted",
+                    self.max_mismatches,
+                    self.loci.len().max(3)
+                ),
+            );
+        }
+        for a in self.filters.abo.iter().chain(&self.patient_facts.abo) {
+            if crate::index::abo_code(a) == 0 {
+                return bad("--abo", format!("{a:?} is not one of O, A, B, AB"));
+            }
+        }
+        if self.patient_facts.weight_kg.is_some_and(|w| !(w > 0.0 && w < 500.0)) {
+            return bad(
+                "--patient-weight",
+                "must be a body weight in kg, above 0".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Who may be returned, besides the HLA limits.
@@ -117,7 +162,9 @@ pub struct SearchHit {
     pub potential: u8,
     /// Donor age in whole years on the search date.
     pub age: Option<u8>,
-    /// Cord units: TNC x 10^7 per kg of patient weight.
+    /// A cord blood unit (else an adult donor).
+    pub cord: bool,
+    /// Cord units: TNC x 10^7 per kg of patient weight (none without the weight).
     pub cell_dose: Option<f32>,
     pub cmv: Comparison,
     pub abo: Comparison,
@@ -155,7 +202,13 @@ pub fn rank_with_probabilities(hits: &mut [SearchHit], loci: &[usize]) {
         // a hit without probabilities (typing the set cannot explain) ranks after those
         // with any
         let mm = h.mismatches;
-        let slot = h.probabilities.map_or(UNKNOWN_BAND, |p| {
+        // a hit certain at every counted position is what its grade says, whatever a
+        // frequency set makes of it (P = 1, also when the set cannot explain the typing)
+        let certain = h.potential == 0;
+        let slot = if certain {
+            0
+        } else {
+            h.probabilities.map_or(UNKNOWN_BAND, |p| {
             let prob = match (ten, mm) {
                 (false, _) => p.p_8of8,
                 (true, 0) => p.p_10of10,
@@ -165,7 +218,8 @@ pub fn rank_with_probabilities(hits: &mut [SearchHit], loci: &[usize]) {
             // 100% is band 0, 90-99.99% band 1, ..., under 10% band 10 (rounding noise
             // of a sum of probabilities must not drop a certain match a band)
             10 - ((prob.clamp(0.0, 1.0) + 1e-9) * 10.0).floor().min(10.0) as u64
-        });
+            })
+        };
         h.rank_key = (h.rank_key & !(0x1f << PROB_SHIFT)) | (slot << PROB_SHIFT);
     }
     hits.sort_by_key(|h| (h.rank_key, h.donor));
@@ -225,6 +279,7 @@ impl SearchHit {
         }
         match (self.cell_dose, self.age) {
             (Some(d), _) => why.push(format!("{d:.1}e7 TNC/kg")),
+            (None, _) if self.cord => why.push("cord, cell dose ? (no patient weight)".into()),
             (None, Some(a)) => {
                 let band = a / 5 * 5;
                 why.push(format!("age {band}-{}", band + 4))
@@ -266,6 +321,9 @@ pub struct SearchResult {
     pub scanned: usize,
     /// Loci counted (the requested ones the patient is typed at).
     pub loci: Vec<usize>,
+    /// What the searcher should know about this result (an unknown filter value, cord
+    /// units whose cell dose could not be judged...).
+    pub warnings: Vec<String>,
 }
 
 fn grade_key(g: &LocusGrade, count: MismatchCount) -> (u8, u8) {
@@ -299,6 +357,8 @@ const MM_SHIFT: u32 = 56;
 const PROB_SHIFT: u32 = 51;
 const POT_SHIFT: u32 = 46;
 const SECOND_SHIFT: u32 = 15;
+/// The age-or-dose slot of a cord unit when the patient's weight is not known.
+const CORD_WITHOUT_DOSE: u64 = 32;
 /// The probability band of a hit without probabilities.
 const UNKNOWN_BAND: u64 = 11;
 
@@ -308,6 +368,7 @@ pub fn search(
     catalog: &mut ArdCatalog<'_>,
     request: &SearchRequest,
 ) -> Result<SearchResult, SearchError> {
+    request.check()?;
     let mut patient: [[Option<PositionTyping>; 2]; 6] = Default::default();
     for (li, pair) in request.patient.iter().enumerate() {
         for (p, t) in pair.iter().enumerate() {
@@ -370,11 +431,32 @@ pub fn search(
         (ok as f64 / keys[l].len().max(1) as f64 * 1e9) as u64
     });
     let f = &request.filters;
-    let code_set = |names: &[String], find: &dyn Fn(&str) -> Option<u16>| -> Option<Vec<u16>> {
-        (!names.is_empty()).then(|| names.iter().filter_map(|n| find(n)).collect())
+    let mut warnings = Vec::new();
+    let mut code_set = |option: &str,
+                        what: &str,
+                        names: &[String],
+                        find: &dyn Fn(&str) -> Vec<u16>|
+     -> Option<Vec<u16>> {
+        (!names.is_empty()).then(|| {
+            let mut codes = Vec::new();
+            for n in names {
+                let found = find(n);
+                if found.is_empty() {
+                    warnings.push(format!(
+                        "{option}: no donor of {what} {n:?} in the registry searched"
+                    ));
+                }
+                codes.extend(found);
+            }
+            codes
+        })
     };
-    let registries = code_set(&f.registries, &|n| index.registry_code(n));
-    let populations = code_set(&f.populations, &|n| index.population_code(n));
+    let registries = code_set("--registry", "registry", &f.registries, &|n| {
+        index.registry_codes(n)
+    });
+    let populations = code_set("--population", "population", &f.populations, &|n| {
+        index.population_codes(n)
+    });
     let abo_allowed: Option<Vec<u8>> =
         (!f.abo.is_empty()).then(|| f.abo.iter().map(|a| abo_code(a)).collect());
     let patient_abo = request.patient_facts.abo.as_deref().map(abo_code);
@@ -429,6 +511,9 @@ pub fn search(
             let second: u64 = match cell_dose(p) {
                 // higher dose first: 0.01e7/kg steps, capped
                 Some(d) => (1 << 20) - 1 - ((d * 100.0).round() as u64).min((1 << 20) - 1),
+                // a cord unit whose dose cannot be judged (no patient weight) comes after
+                // the adult donors of the same grade, whatever their age
+                None if p.cord() => CORD_WITHOUT_DOSE,
                 None => age.map_or(31, |a| u64::from(a / 5).min(30)),
             };
             let cmv = u64::from(compare(patient_cmv, p.cmv_positive()) != Comparison::Same);
@@ -454,7 +539,7 @@ pub fn search(
     }
     found.sort_unstable();
     let out_of = (loci.len() * 2) as u8;
-    let hits = found
+    let hits: Vec<SearchHit> = found
         .into_iter()
         .map(|(key, i)| {
             let i = i as usize;
@@ -471,6 +556,7 @@ pub fn search(
                 out_of,
                 potential: ((key >> POT_SHIFT) & 31) as u8,
                 age: p.birth_day().map(|b| age_years(b, today)),
+                cord: p.cord(),
                 cell_dose: cell_dose(p),
                 cmv: compare(patient_cmv, p.cmv_positive()),
                 abo: compare(patient_abo, (p.abo_code() != 0).then_some(p.abo_code())),
@@ -481,10 +567,19 @@ pub fn search(
             }
         })
         .collect();
+    if weight.is_none() && request.cord != Some(false) {
+        let cords = hits.iter().filter(|h: &&SearchHit| h.cord).count();
+        if cords > 0 {
+            warnings.push(format!(
+                "{cords} cord unit(s) listed: their cell dose could not be judged without the patient's weight (--patient-weight); they rank after the adult donors of the same grade"
+            ));
+        }
+    }
     Ok(SearchResult {
         hits,
         total,
         scanned: index.len(),
         loci,
+        warnings,
     })
 }

@@ -116,7 +116,10 @@ impl<'r> ArdCatalog<'r> {
         if let Some(hit) = self.cache.get(typing) {
             return Ok(hit.clone());
         }
-        let p = self.reducer.reduce(typing, Reduction::P)?;
+        // one reading for every form: `HLA-` prefixes go, so the ARD names interned are
+        // the same whichever way the typing was written
+        let bare = medulla_nomenclature::strip_prefixes(typing);
+        let p = self.reducer.reduce(&bare, Reduction::P)?;
         let (mut ard, mut nulls) = (Vec::new(), 0);
         for name in p.split('/').filter(|n| !n.is_empty()) {
             if name.ends_with('N') {
@@ -130,7 +133,7 @@ impl<'r> ArdCatalog<'r> {
             (false, true) => Expression::MaybeNull,
             (false, false) => Expression::Expressed,
         };
-        let s = self.reducer.reduce(typing, Reduction::S)?;
+        let s = self.reducer.reduce(&bare, Reduction::S)?;
         let all: Vec<&str> = s.split('/').filter(|n| !n.is_empty()).collect();
         let release = self.reducer.release();
         let mut antigens: Vec<u32> = all

@@ -137,11 +137,18 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .join(", ")
     );
 
-    let prediction = crate::predict::FreqArgs::default().load()?;
+    let prediction = crate::predict::FreqArgs::default().load(&reducer)?;
     let imputer = prediction.imputer(&reducer);
 
     // patients: high-resolution typings drawn from each population's haplotypes
-    for pop in ["EUR", "AFA", "API", "HIS"] {
+    // patients differ in CMV and ABO, as real ones do, so the ranking's later criteria show
+    let patients = [
+        ("EUR", false, "O"),
+        ("AFA", true, "B"),
+        ("API", true, "A"),
+        ("HIS", false, "AB"),
+    ];
+    for (n, (pop, cmv_pos, abo)) in patients.into_iter().enumerate() {
         let synth = Synthesizer::new(
             SynthConfig {
                 seed: 77,
@@ -164,11 +171,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .map(|pair| pair.iter().flatten().cloned().collect::<Vec<_>>().join("+"))
             .collect::<Vec<_>>()
             .join("^");
-        let cmv = p.donor.cmv.map(|c| c == medulla_registry::Cmv::Positive);
-        let abo = p.donor.abo.map(|a| a.to_string());
+        let cmv = Some(cmv_pos);
+        let abo = Some(abo.to_string());
         println!(
             "\n== Patient of population {pop}: {gl}, CMV {}, ABO {} ==",
-            cmv.map_or("?", |c| if c { "pos" } else { "neg" }),
+            if cmv_pos { "pos" } else { "neg" },
             abo.as_deref().unwrap_or("?")
         );
         let mut patient: [[Option<String>; 2]; 6] = Default::default();
@@ -193,13 +200,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
         crate::predict::attach_probabilities(&imputer, &index, &mut result.hits, &gl, Some(pop));
         rank_with_probabilities(&mut result.hits, &result.loci);
         result.hits.truncate(5);
+        let typed = [true, true, true, true, true, false];
         print_hits(
             Output::Table,
             2,
             &index,
             &result,
-            build,
+            &typed,
             t.elapsed().as_secs_f64(),
+            n + 1 == patients.len(),
         )?;
     }
     println!(

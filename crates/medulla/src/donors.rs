@@ -21,7 +21,8 @@ use crate::hla::SourceArgs;
 pub struct DonorsArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// Registry database (SQLite file; created when missing).
+    /// Registry database (SQLite file; `import` creates it when missing, the other
+    /// commands need it to exist).
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
     #[command(subcommand)]
@@ -38,9 +39,13 @@ enum Format {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum StatusArg {
+    /// Can be searched and called.
     Available,
+    /// Not now: needs --reason and --until.
     TemporarilyUnavailable,
+    /// Reserved for a patient: needs --patient and --until.
     Reserved,
+    /// Leaves the pool: needs --reason.
     PermanentlyUnavailable,
 }
 
@@ -48,9 +53,10 @@ enum StatusArg {
 enum DonorsCommand {
     /// Import a donor CSV or donor-update JSON file in one transaction.
     Import {
+        /// The donor CSV or donor-update JSON file.
         file: PathBuf,
         /// File format (default: json for *.json files, else csv).
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, ignore_case = true)]
         format: Option<Format>,
         /// Apply nothing when any record is invalid.
         #[arg(long)]
@@ -64,17 +70,24 @@ enum DonorsCommand {
     },
     /// Export every donor.
     Export {
+        /// The file to write.
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, value_enum, default_value = "csv")]
-        format: Format,
+        /// File format (default: json for *.json files, else csv).
+        #[arg(long, value_enum, ignore_case = true)]
+        format: Option<Format>,
     },
     /// Show one donor, its status and status history.
-    Show { id: String },
+    Show {
+        /// The donor's id in this registry.
+        id: String,
+    },
     /// Change a donor's status (kept in its history with who, when and why).
     SetStatus {
+        /// The donor's id in this registry.
         id: String,
-        #[arg(long, value_enum)]
+        /// The new status.
+        #[arg(long, value_enum, ignore_case = true)]
         status: StatusArg,
         /// Reason (temporarily unavailable: free text; permanently unavailable: too-old,
         /// medical, withdrew, deceased, unreachable, other).
@@ -86,16 +99,26 @@ enum DonorsCommand {
         /// Patient a reservation is for.
         #[arg(long)]
         patient: Option<String>,
+        /// Who changes the status (kept in the history).
         #[arg(long)]
         by: String,
+        /// A note kept with the change.
         #[arg(long, default_value = "")]
         note: String,
     },
 }
 
 pub fn run(args: DonorsArgs) -> Result<()> {
-    let mut store = SqliteStore::open(&args.db)
-        .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+    // only an import may create the database; every other command needs it to exist
+    let mut store = if matches!(args.command, DonorsCommand::Import { .. }) {
+        if !args.db.exists() {
+            eprintln!("creating a new registry database at {}", args.db.display());
+        }
+        SqliteStore::open(&args.db)
+    } else {
+        SqliteStore::open_existing(&args.db)
+    }
+    .with_context(|| format!("opening the registry database {}", args.db.display()))?;
     match args.command {
         DonorsCommand::Import {
             file,
@@ -164,6 +187,11 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             }
         }
         DonorsCommand::Export { out, format } => {
+            let format = format.unwrap_or(if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                Format::Json
+            } else {
+                Format::Csv
+            });
             let f = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
             let n = match format {
                 Format::Csv => export_csv(BufWriter::new(f), &store)?,
@@ -222,10 +250,14 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             println!("status       {status}");
             println!("history");
             for h in store.history(&id)? {
-                println!(
-                    "  {}  {:<14} {}  ({})",
-                    h.changed_at, h.changed_by, h.status, h.note
-                );
+                // to the second, and no empty brackets when there is no note
+                let at = h.changed_at.format("%Y-%m-%d %H:%M:%S");
+                let note = if h.note.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", h.note)
+                };
+                println!("  {at}  {:<14} {}{note}", h.changed_by, h.status);
             }
         }
         DonorsCommand::SetStatus {

@@ -70,9 +70,15 @@ enum HlaCommand {
         typings: Vec<String>,
     },
     /// Check typings; prints `ok` or the error for each.
-    Validate { typings: Vec<String> },
+    Validate {
+        /// Typings; none: read one per line from standard input.
+        typings: Vec<String>,
+    },
     /// Expand MACs, XX codes, serology and short nulls into allele lists.
-    Expand { typings: Vec<String> },
+    Expand {
+        /// Typings; none: read one per line from standard input.
+        typings: Vec<String>,
+    },
 }
 
 /// One line's work: a typing in, its result or its error out.
@@ -93,9 +99,10 @@ pub fn run(args: HlaArgs) -> Result<()> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut errors = 0usize;
     if !typings.is_empty() {
         for t in &typings {
-            write_line(&mut out, t, op(t))?;
+            errors += usize::from(write_line(&mut out, t, op(t))?);
         }
     } else {
         // stream standard input in ordered batches, each batch reduced on all cores
@@ -111,24 +118,33 @@ pub fn run(args: HlaArgs) -> Result<()> {
                 .map(|l| op(l.trim_end_matches('\r')))
                 .collect();
             for (l, r) in batch.iter().zip(results) {
-                write_line(&mut out, l.trim_end_matches('\r'), r)?;
+                errors += usize::from(write_line(&mut out, l.trim_end_matches('\r'), r)?);
             }
         }
     }
     out.flush()?;
+    if errors > 0 {
+        // every line is written; the exit status tells scripts that some were errors
+        eprintln!("{errors} typing(s) with errors");
+        std::process::exit(1);
+    }
     Ok(())
 }
 
+/// Write one line; true when it was an error.
 fn write_line(
     out: &mut impl Write,
     input: &str,
     result: Result<String, TypingError>,
-) -> Result<()> {
+) -> Result<bool> {
     match result {
         Ok(r) => writeln!(out, "{input}\t{r}")?,
-        Err(e) => writeln!(out, "{input}\terror: {e}")?,
+        Err(e) => {
+            writeln!(out, "{input}\terror: {e}")?;
+            return Ok(true);
+        }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The README's main job for now: show the hla commands on the shipped release.
@@ -143,7 +159,7 @@ pub fn demo(source: &SourceArgs) -> Result<()> {
         "A*01:01:01:01",
         "A*01:01:01:02N",
         "A*24:02:01:01",
-        "B*35:AFJ",
+        "B*35:AH",
         "A*02:AB",
         "DRB1*15:01",
         "A*0101",

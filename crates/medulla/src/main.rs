@@ -63,6 +63,9 @@ fn restore_sigpipe() {
 
 fn main() -> Result<()> {
     restore_sigpipe();
+    medulla_registry::store::on_writer_wait(|| {
+        eprintln!("waiting for another writer to finish with the registry database...")
+    });
     let cli = Cli::parse();
     match cli.command {
         Command::Hla(args) => hla::run(args),

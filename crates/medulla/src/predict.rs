@@ -48,6 +48,18 @@ pub struct FreqArgs {
     pub g_groups: Option<PathBuf>,
 }
 
+/// Say once, with the likely cause and the fix, when most typings of a run were
+/// unrepresented: the usual reason is a set read at the wrong resolution.
+pub fn warn_if_mostly_unrepresented(unrepresented: usize, total: usize, f: &Frequencies) {
+    if total > 0 && unrepresented * 2 > total {
+        eprintln!(
+            "warning: {unrepresented} of {total} typings are unrepresented in the frequency set (no haplotype pair explains them). \
+             The set is read at {} resolution; if its names are written otherwise, say so with --resolution nmdp-g|G|g|two-field",
+            f.resolution.name()
+        );
+    }
+}
+
 /// A loaded frequency set and its resolution.
 pub struct Frequencies {
     pub set: FrequencySet,
@@ -55,7 +67,7 @@ pub struct Frequencies {
 }
 
 impl FreqArgs {
-    pub fn load(&self) -> Result<Frequencies> {
+    pub fn load(&self, reducer: &Reducer<'_>) -> Result<Frequencies> {
         let mut set: Option<FrequencySet> = None;
         let mut nmdp_layout = self.freqs.is_empty();
         if self.freqs.is_empty() {
@@ -107,7 +119,12 @@ impl FreqArgs {
                     .map(|a| &**a)
                     .take(10_000)
                     .collect();
-                Resolution::guess(&names)
+                let guessed = Resolution::guess(&names, reducer, groups()?);
+                eprintln!(
+                    "frequency set: resolution guessed from its names: {} (--resolution to say otherwise)",
+                    guessed.name()
+                );
+                guessed
             }
         };
         Ok(Frequencies { set, resolution })
@@ -136,9 +153,62 @@ pub struct Subject {
     pub population: Option<String>,
 }
 
+/// Subjects from a file: `ID%GL` lines, or a donor CSV (docs/donor-csv.md, per-position
+/// columns or one `gl` column), told apart by the first line.
 pub fn read_subjects(path: &Path) -> Result<Vec<Subject>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    read_subject_lines(BufReader::new(f), &path.display().to_string())
+    let mut input = BufReader::new(f);
+    let first = {
+        let buf = input.fill_buf().with_context(|| format!("reading {}", path.display()))?;
+        let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).to_string()
+    };
+    let is_donor_csv = !first.contains('%')
+        && first.split(',').any(|c| c.trim() == "id")
+        && first.contains(',');
+    if is_donor_csv {
+        let today = chrono::Local::now().date_naive();
+        let mut out = Vec::new();
+        for d in medulla_registry::search_index::read_csv(input, today)? {
+            let d = d.with_context(|| format!("reading {}", path.display()))?;
+            out.push(subject_of(&d));
+        }
+        return Ok(out);
+    }
+    read_subject_lines(input, &path.display().to_string())
+}
+
+/// A donor of the registry or of a donor CSV as a subject: its typing at the search loci.
+fn subject_of(d: &medulla_matching::IndexedDonor) -> Subject {
+    let gl = d
+        .typing
+        .iter()
+        .filter_map(|pair| {
+            let parts: Vec<&str> = pair.iter().flatten().map(String::as_str).collect();
+            (!parts.is_empty()).then(|| parts.join("+"))
+        })
+        .collect::<Vec<_>>()
+        .join("^");
+    Subject {
+        id: d.facts.id.clone(),
+        gl,
+        population: d.facts.population.clone(),
+    }
+}
+
+/// Every donor of a registry database as a subject.
+pub fn registry_subjects(db: &Path) -> Result<Vec<Subject>> {
+    let store = medulla_registry::SqliteStore::open_existing(db)
+        .with_context(|| format!("opening the registry database {}", db.display()))?;
+    let today = chrono::Local::now().date_naive();
+    let mut out = Vec::new();
+    medulla_registry::DonorStore::for_each_donor(&store, &mut |d, s| {
+        out.push(subject_of(&medulla_registry::search_index::indexed(
+            &d, &s, today,
+        )));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 fn read_subject_lines(input: impl BufRead, file: &str) -> Result<Vec<Subject>> {
@@ -175,9 +245,12 @@ pub struct ImputeArgs {
     /// the registry-wide default).
     #[arg(long)]
     population: Option<String>,
-    /// `ID%GL` lines (default: standard input).
-    #[arg(long)]
+    /// `ID%GL` lines or a donor CSV (default: standard input, `ID%GL` lines).
+    #[arg(long, conflicts_with = "db")]
     input: Option<PathBuf>,
+    /// Impute every donor of this registry database instead.
+    #[arg(long)]
+    db: Option<PathBuf>,
     /// Genotypes listed per typing at most (the probability mass left out is reported).
     #[arg(long, default_value_t = 1000)]
     max_genotypes: usize,
@@ -193,14 +266,15 @@ fn choose<'a>(cli: Option<&'a str>, line: Option<&'a str>) -> Option<&'a str> {
 pub fn impute(args: ImputeArgs) -> Result<()> {
     let (release, macs) = args.source.load()?;
     let reducer = Reducer::new(&release, &macs);
-    let freqs = args.freqs.load()?;
+    let freqs = args.freqs.load(&reducer)?;
     let imputer = freqs.imputer(&reducer);
     if let Some(p) = &args.population {
         imputer.model(Some(p))?;
     }
-    let subjects = match &args.input {
-        Some(p) => read_subjects(p)?,
-        None => read_subject_lines(std::io::stdin().lock(), "standard input")?,
+    let subjects = match (&args.input, &args.db) {
+        (Some(p), _) => read_subjects(p)?,
+        (None, Some(db)) => registry_subjects(db)?,
+        (None, None) => read_subject_lines(std::io::stdin().lock(), "standard input")?,
     };
     let started = Instant::now();
     if args.convert {
@@ -271,6 +345,7 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
         }
     }
     out.flush()?;
+    warn_if_mostly_unrepresented(failed, subjects.len(), &freqs);
     let secs = started.elapsed().as_secs_f64();
     crate::hla::tracing_free_log(&format!(
         "imputed {} typings ({} not explained) into {} genotype lines in {:.2} s ({:.0} typings/s)",
@@ -289,14 +364,19 @@ pub struct PredictArgs {
     source: SourceArgs,
     #[command(flatten)]
     freqs: FreqArgs,
-    /// Patients, `ID%GL` lines.
+    /// Patients, `ID%GL` lines (or a donor-CSV layout file).
     #[arg(long)]
     patients: PathBuf,
-    /// Donors, `ID%GL` lines.
+    /// Donors: `ID%GL` lines or a donor CSV.
+    #[arg(long, required_unless_present = "db", conflicts_with = "db")]
+    donors: Option<PathBuf>,
+    /// Donors: every donor of this registry database.
     #[arg(long)]
-    donors: PathBuf,
+    db: Option<PathBuf>,
+    /// Population of every patient (default: a third `%` field, else the set's mean).
     #[arg(long)]
     patient_population: Option<String>,
+    /// Population of every donor (default: the donor's own, else the set's mean).
     #[arg(long)]
     donor_population: Option<String>,
 }
@@ -314,7 +394,7 @@ fn distribution(
 pub fn predict(args: PredictArgs) -> Result<()> {
     let (release, macs) = args.source.load()?;
     let reducer = Reducer::new(&release, &macs);
-    let freqs = args.freqs.load()?;
+    let freqs = args.freqs.load(&reducer)?;
     let imputer = freqs.imputer(&reducer);
     for p in [&args.patient_population, &args.donor_population]
         .into_iter()
@@ -323,7 +403,11 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         imputer.model(Some(p))?;
     }
     let patients = read_subjects(&args.patients)?;
-    let donors = read_subjects(&args.donors)?;
+    let donors = match (&args.donors, &args.db) {
+        (Some(p), _) => read_subjects(p)?,
+        (None, Some(db)) => registry_subjects(db)?,
+        (None, None) => bail!("--donors FILE or --db PATH is required"),
+    };
     let started = Instant::now();
     let impute_all = |subjects: &[Subject], pop: Option<&str>, side: &str| {
         subjects
@@ -338,9 +422,16 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     };
     let pd = impute_all(&patients, args.patient_population.as_deref(), "patient");
     let dd = impute_all(&donors, args.donor_population.as_deref(), "donor");
+    let unrepresented = pd
+        .iter()
+        .chain(&dd)
+        .filter(|r| matches!(r, Err(ImputeError::Unrepresented { .. })))
+        .count();
+    warn_if_mostly_unrepresented(unrepresented, pd.len() + dd.len(), &freqs);
     let imputed = started.elapsed().as_secs_f64();
     let loci = imputer.loci.clone();
-    let order = ["A", "C", "B", "DRB1", "DQB1"];
+    // loci in the one order of every output (search's table, CSV and JSON)
+    let order = ["A", "B", "C", "DRB1", "DQB1"];
     let row = |k: usize| -> String {
         let (pi, di) = (k / donors.len(), k % donors.len());
         let (p, d) = (&patients[pi], &donors[di]);
@@ -379,7 +470,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     writeln!(
         out,
-        "patient_id,donor_id,p0_a,p0_c,p0_b,p0_drb1,p0_dqb1,p_8of8,p_9of10,p_10of10,status"
+        "patient_id,donor_id,p0_a,p0_b,p0_c,p0_drb1,p0_dqb1,p_8of8,p_9of10,p_10of10,status"
     )?;
     // pairs in chunks, each computed on all cores and written in order: memory stays
     // bounded whatever the number of pairs

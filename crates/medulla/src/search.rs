@@ -29,7 +29,9 @@ pub(crate) enum Output {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DonorTypeArg {
+    /// Adult volunteer donors.
     Adult,
+    /// Cord blood units.
     Cord,
 }
 
@@ -45,13 +47,19 @@ enum CountArg {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum CmvArg {
+    /// Seropositive.
     Pos,
+    /// Seronegative.
     Neg,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SexArg {
+    /// Male.
+    #[value(name = "M")]
     M,
+    /// Female.
+    #[value(name = "F")]
     F,
 }
 
@@ -78,12 +86,13 @@ pub struct SearchArgs {
     #[arg(long, value_delimiter = ',', default_value = "A,B,C,DRB1,DQB1")]
     loci: Vec<String>,
     /// Which mismatches count against the limits at homozygous loci.
-    #[arg(long, value_enum, default_value = "both")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "both")]
     count_mismatches: CountArg,
-    #[arg(long, value_enum)]
+    /// Adult donors or cord blood units only (default both).
+    #[arg(long, value_enum, ignore_case = true)]
     donor_type: Option<DonorTypeArg>,
     /// Patient CMV serostatus (ranking prefers the same).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     patient_cmv: Option<CmvArg>,
     /// Patient ABO group (ranking prefers the same).
     #[arg(long)]
@@ -94,29 +103,32 @@ pub struct SearchArgs {
     /// Donor age range in years, inclusive.
     #[arg(long)]
     min_age: Option<u8>,
+    /// Oldest donor age in years, inclusive.
     #[arg(long)]
     max_age: Option<u8>,
-    /// Donor sex.
-    #[arg(long, value_enum)]
+    /// Donor sex (either case).
+    #[arg(long, value_enum, ignore_case = true)]
     sex: Option<SexArg>,
     /// Donor CMV serostatus.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     cmv: Option<CmvArg>,
     /// Donor ABO groups allowed, e.g. `O,A`.
     #[arg(long, value_delimiter = ',')]
     abo: Vec<String>,
-    /// Registries allowed.
+    /// Registries allowed (codes in either case).
     #[arg(long, value_delimiter = ',')]
     registry: Vec<String>,
-    /// Donor populations allowed.
+    /// Donor populations allowed (codes in either case).
     #[arg(long, value_delimiter = ',')]
     population: Vec<String>,
     /// Also list donors that are not available now.
     #[arg(long)]
     include_unavailable: bool,
+    /// Hits shown.
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    #[arg(long, value_enum, default_value = "table")]
+    /// Output: a table to read, or JSON / CSV with every column of the table.
+    #[arg(long, value_enum, ignore_case = true, default_value = "table")]
     format: Output,
     /// Date of the search (ages, lapsing statuses); default today.
     #[arg(long)]
@@ -207,24 +219,28 @@ fn grade_name(p: &PositionGrade) -> &'static str {
     }
 }
 
+/// The patient's typing by search locus, read as every command reads a typing
+/// (`HLA-` prefixes, serology, MACs, XX codes, lists...). Loci search does not grade
+/// (DRB3/4/5, DQA1...) are named on standard error and left out.
 pub(crate) fn parse_patient(gl: &str) -> Result<[[Option<String>; 2]; 6]> {
     let mut patient: [[Option<String>; 2]; 6] = Default::default();
-    for part in gl.split('^') {
-        let first = part.split(['+', '/']).next().unwrap_or("");
-        let Some(li) = SEARCH_LOCI.iter().position(|l| {
-            first
-                .strip_prefix("HLA-")
-                .unwrap_or(first)
-                .starts_with(&format!("{l}*"))
-        }) else {
-            bail!("patient: {part:?} is not a typing of A, B, C, DRB1, DQB1 or DPB1");
+    let blocks = medulla_nomenclature::split_loci(gl).map_err(|e| anyhow::anyhow!("patient: {e}"))?;
+    if blocks.is_empty() {
+        bail!("patient: the typing is empty");
+    }
+    for block in blocks {
+        let Some(li) = SEARCH_LOCI.iter().position(|l| *l == block.locus) else {
+            eprintln!(
+                "patient: locus {} is not graded by search (A, B, C, DRB1, DQB1, DPB1); left out",
+                block.locus
+            );
+            continue;
         };
-        let copies: Vec<&str> = part.split('+').collect();
-        if copies.len() > 2 {
-            bail!("patient: {part:?} has more than two copies");
+        if block.copies.is_empty() {
+            bail!("patient: {:?}: genotype lists (|) are not searched; give the two copies", block.text);
         }
-        for (p, c) in copies.iter().enumerate() {
-            patient[li][p] = Some(c.to_string());
+        for (p, c) in block.copies.iter().enumerate() {
+            patient[li][p] = Some(c.clone());
         }
     }
     Ok(patient)
@@ -259,16 +275,11 @@ fn build_request(args: &SearchArgs, today: NaiveDate) -> Result<SearchRequest> {
         }
     }
     loci.sort_unstable();
-    for a in args.abo.iter().chain(&args.patient_abo) {
-        if !["O", "A", "B", "AB"].contains(&a.trim()) {
-            bail!("ABO group {a:?} is not one of O, A, B, AB");
-        }
-    }
     Ok(SearchRequest {
         patient,
         patient_facts: PatientFacts {
             cmv_positive: args.patient_cmv.map(|c| c == CmvArg::Pos),
-            abo: args.patient_abo.clone(),
+            abo: args.patient_abo.as_ref().map(|a| a.trim().to_ascii_uppercase()),
             weight_kg: args.patient_weight,
         },
         loci,
@@ -285,7 +296,7 @@ fn build_request(args: &SearchArgs, today: NaiveDate) -> Result<SearchRequest> {
             max_age: args.max_age,
             male: args.sex.map(|s| s == SexArg::M),
             cmv_positive: args.cmv.map(|c| c == CmvArg::Pos),
-            abo: args.abo.clone(),
+            abo: args.abo.iter().map(|a| a.trim().to_ascii_uppercase()).collect(),
             registries: args.registry.clone(),
             populations: args.population.clone(),
             include_unavailable: args.include_unavailable,
@@ -306,7 +317,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     // a repeat runs the stored arguments (with this run's database, date and output)
     let (args, previous) = match &args.repeat {
         Some(name) => {
-            let store = SqliteStore::open(&args.db)
+            let store = SqliteStore::open_existing(&args.db)
                 .with_context(|| format!("opening the registry database {}", args.db.display()))?;
             let saved = store
                 .saved_search(name)?
@@ -362,7 +373,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
                 .with_context(|| format!("reading {}", path.display()))?
         }
         None => {
-            let store = SqliteStore::open(&args.db)
+            let store = SqliteStore::open_existing(&args.db)
                 .with_context(|| format!("opening the registry database {}", args.db.display()))?;
             let mut donors = Vec::new();
             store.for_each_donor(&mut |d, s| {
@@ -373,11 +384,19 @@ pub fn run(args: SearchArgs) -> Result<()> {
         }
     };
     let build = started.elapsed();
+    if args.format == Output::Table {
+        println!(
+            "{} donors indexed in {:.1} s ({} skipped: typing unreadable)",
+            index.len(),
+            build.as_secs_f64(),
+            index.skipped.len()
+        );
+    }
 
     let t = Instant::now();
     let mut result = search(&index, &mut catalog, &request)?;
     if predict_top > 0 {
-        let freqs = args.freqs.load()?;
+        let freqs = args.freqs.load(&reducer)?;
         let imputer = freqs.imputer(&reducer);
         let n = predict_top.min(result.hits.len());
         let attached = crate::predict::attach_probabilities(
@@ -391,6 +410,11 @@ pub fn run(args: SearchArgs) -> Result<()> {
             Some(e) => eprintln!("match probabilities: patient: {e}; ranked without them"),
             None => {
                 rank_with_probabilities(&mut result.hits[..n], &result.loci);
+                crate::predict::warn_if_mostly_unrepresented(
+                    attached.unexplained,
+                    attached.hits,
+                    &freqs,
+                );
                 if attached.unexplained > 0 {
                     eprintln!(
                         "match probabilities: {} of {} donors have typings no haplotype pair of the set explains",
@@ -406,7 +430,8 @@ pub fn run(args: SearchArgs) -> Result<()> {
     }
 
     if keep_all {
-        let mut store = SqliteStore::open(&args.db)?;
+        let mut store = SqliteStore::open_existing(&args.db)
+            .with_context(|| format!("opening the registry database {}", args.db.display()))?;
         let mut now = Vec::with_capacity(result.hits.len());
         for h in &result.hits {
             let id = index.id(h.donor);
@@ -431,13 +456,15 @@ pub fn run(args: SearchArgs) -> Result<()> {
         result.hits.truncate(args.limit);
     }
 
+    let patient_typed: [bool; 6] = std::array::from_fn(|l| request.patient[l][0].is_some());
     print_hits(
         args.format,
         args.mismatches,
         &index,
         &result,
-        build.as_secs_f64(),
+        &patient_typed,
         took.as_secs_f64(),
+        true,
     )
 }
 
@@ -472,89 +499,192 @@ fn print_repeat(name: &str, since: &str, r: &RepeatReport) {
     println!();
 }
 
+/// One hit with every column a coordinator reads, as the table, CSV and JSON carry it.
+#[derive(serde::Serialize)]
+pub(crate) struct HitRow {
+    rank: usize,
+    donor: String,
+    donor_type: &'static str,
+    registry: String,
+    population: Option<String>,
+    age: Option<u8>,
+    sex: Option<&'static str>,
+    cmv: Option<&'static str>,
+    abo: Option<String>,
+    #[serde(rename = "match")]
+    matched: String,
+    match_with_dpb1: Option<String>,
+    mismatches: u8,
+    potential: u8,
+    /// Grade letters per locus (A, B, C, DRB1, DQB1, DPB1); `-` untyped on a side.
+    grades: Vec<(&'static str, String)>,
+    dpb1_tce: &'static str,
+    cell_dose_tnc_1e7_per_kg: Option<f32>,
+    p_10of10: Option<f64>,
+    p_9of10: Option<f64>,
+    p_8of8: Option<f64>,
+    why: Vec<String>,
+}
+
+/// The letters of one locus, `-` when the donor or the patient is untyped there (an
+/// untyped locus is a potential match, not a grade to read).
+fn locus_cell(index: &SearchIndex, patient_typed: &[bool; 6], h: &SearchHit, l: usize) -> String {
+    let donor_typed = index.donor_typing(h.donor)[l].iter().any(Option::is_some);
+    if !donor_typed || !patient_typed[l] {
+        return "-".into();
+    }
+    let mut g = grade_code(&h.grades[l]);
+    if l == 5 {
+        g.push_str(tce_code(h.dpb1));
+    }
+    g
+}
+
+pub(crate) fn hit_rows(
+    index: &SearchIndex,
+    result: &SearchResult,
+    patient_typed: &[bool; 6],
+) -> Vec<HitRow> {
+    result
+        .hits
+        .iter()
+        .enumerate()
+        .map(|(rank, h)| {
+            let f = index.facts(h.donor);
+            HitRow {
+                rank: rank + 1,
+                donor: f.id,
+                donor_type: if f.cord { "cord" } else { "adult" },
+                registry: f.registry,
+                population: f.population,
+                age: h.age,
+                sex: f.male.map(|m| if m { "M" } else { "F" }),
+                cmv: f.cmv_positive.map(|c| if c { "pos" } else { "neg" }),
+                abo: f.abo,
+                matched: format!("{}/{}", h.matched, h.out_of),
+                match_with_dpb1: h.with_dpb1().map(|(m, o)| format!("{m}/{o}")),
+                mismatches: h.mismatches,
+                potential: h.potential,
+                grades: SEARCH_LOCI
+                    .iter()
+                    .enumerate()
+                    .map(|(l, name)| (*name, locus_cell(index, patient_typed, h, l)))
+                    .collect(),
+                dpb1_tce: tce_name(h.dpb1),
+                cell_dose_tnc_1e7_per_kg: h.cell_dose,
+                p_10of10: h.probabilities.map(|p| p.p_10of10),
+                p_9of10: h.probabilities.map(|p| p.p_9of10),
+                p_8of8: h.probabilities.map(|p| p.p_8of8),
+                why: h.explain(&result.loci),
+            }
+        })
+        .collect()
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map_or(String::new(), T::to_string)
+}
+
 pub(crate) fn print_hits(
     format: Output,
     mismatches: u8,
     index: &SearchIndex,
     result: &SearchResult,
-    build_s: f64,
+    patient_typed: &[bool; 6],
     search_s: f64,
+    legend: bool,
 ) -> Result<()> {
+    for w in &result.warnings {
+        eprintln!("warning: {w}");
+    }
+    let rows = hit_rows(index, result, patient_typed);
     match format {
         Output::Table => {
             println!(
-                "{} donors indexed in {:.1} s ({} skipped), searched in {:.1} ms: {} within {} mismatch(es), best {} shown",
-                index.len(),
-                build_s,
-                index.skipped.len(),
-                search_s * 1000.0,
+                "{} of {} donors within {} mismatch(es), searched in {:.1} ms; best {} shown",
                 result.total,
+                index.len(),
                 mismatches,
+                search_s * 1000.0,
                 result.hits.len()
             );
             println!(
                 "{:>4}  {:<16} {:>6} {:>3} {:>5}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  why",
                 "rank", "donor", "match", "pot", "P10", "A", "B", "C", "DRB1", "DQB1", "DPB1", "age", "type", "sex", "CMV", "ABO"
             );
-            for (rank, h) in result.hits.iter().enumerate() {
-                let f = index.facts(h.donor);
-                let age = h.age.map_or("?".to_string(), |a| a.to_string());
+            for r in &rows {
+                let g = |l: usize| r.grades[l].1.as_str();
                 println!(
                     "{:>4}  {:<16} {:>6} {:>3} {:>5}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  {}",
-                    rank + 1,
-                    f.id,
-                    format!("{}/{}", h.matched, h.out_of),
-                    h.potential,
-                    h.probabilities
-                        .map_or("-".to_string(), |p| format!("{:.2}", p.p_10of10)),
-                    grade_code(&h.grades[0]),
-                    grade_code(&h.grades[1]),
-                    grade_code(&h.grades[2]),
-                    grade_code(&h.grades[3]),
-                    grade_code(&h.grades[4]),
-                    format!("{}{}", grade_code(&h.grades[5]), tce_code(h.dpb1)),
-                    age,
-                    if f.cord { "cord" } else { "adult" },
-                    f.male.map_or("?", |m| if m { "M" } else { "F" }),
-                    f.cmv_positive.map_or("?", |c| if c { "pos" } else { "neg" }),
-                    f.abo.as_deref().unwrap_or("?"),
-                    h.explain(&result.loci).join("; "),
+                    r.rank,
+                    r.donor,
+                    r.matched,
+                    r.potential,
+                    r.p_10of10.map_or("-".to_string(), |p| format!("{p:.2}")),
+                    g(0),
+                    g(1),
+                    g(2),
+                    g(3),
+                    g(4),
+                    g(5),
+                    r.age.map_or("?".to_string(), |a| a.to_string()),
+                    r.donor_type,
+                    r.sex.unwrap_or("?"),
+                    r.cmv.unwrap_or("?"),
+                    r.abo.as_deref().unwrap_or("?"),
+                    r.why.join("; "),
                 );
             }
-            println!("grades: M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch; DPB1 TCE: p permissive, G/H non-permissive GvH/HvG, ? unknown; P10: probability of a 10/10 match from haplotype frequencies");
+            if legend {
+                println!("{LEGEND}");
+            }
         }
         Output::Csv => {
-            println!(
-                "rank,donor,matched,out_of,mismatches,potential,A,B,C,DRB1,DQB1,DPB1,dpb1_tce,age,cell_dose,p_10of10,p_9of10,p_8of8,why"
-            );
-            for (rank, h) in result.hits.iter().enumerate() {
-                let g: Vec<String> = h.grades.iter().map(grade_code).collect();
-                println!(
-                    "{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
-                    rank + 1,
-                    index.id(h.donor),
-                    h.matched,
-                    h.out_of,
-                    h.mismatches,
-                    h.potential,
-                    g.join(","),
-                    tce_name(h.dpb1),
-                    h.age.map_or(String::new(), |a| a.to_string()),
-                    h.cell_dose.map_or(String::new(), |d| format!("{d:.2}")),
-                    h.probabilities.map_or(",,".to_string(), |p| format!(
-                        "{:.6},{:.6},{:.6}",
-                        p.p_10of10, p.p_9of10, p.p_8of8
-                    )),
-                    h.explain(&result.loci).join("; "),
-                );
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            let mut header: Vec<&str> = vec![
+                "rank", "donor", "donor_type", "registry", "population", "age", "sex", "cmv", "abo",
+                "match", "match_with_dpb1", "mismatches", "potential",
+            ];
+            header.extend(SEARCH_LOCI);
+            header.extend([
+                "dpb1_tce", "cell_dose_tnc_1e7_per_kg", "p_10of10", "p_9of10", "p_8of8", "why",
+            ]);
+            w.write_record(&header)?;
+            for r in &rows {
+                let mut rec: Vec<String> = vec![
+                    r.rank.to_string(),
+                    r.donor.clone(),
+                    r.donor_type.into(),
+                    r.registry.clone(),
+                    opt(&r.population),
+                    opt(&r.age),
+                    opt(&r.sex),
+                    opt(&r.cmv),
+                    opt(&r.abo),
+                    r.matched.clone(),
+                    opt(&r.match_with_dpb1),
+                    r.mismatches.to_string(),
+                    r.potential.to_string(),
+                ];
+                rec.extend(r.grades.iter().map(|(_, g)| g.clone()));
+                rec.extend([
+                    r.dpb1_tce.to_string(),
+                    r.cell_dose_tnc_1e7_per_kg.map_or(String::new(), |d| format!("{d:.2}")),
+                    r.p_10of10.map_or(String::new(), |p| format!("{p:.6}")),
+                    r.p_9of10.map_or(String::new(), |p| format!("{p:.6}")),
+                    r.p_8of8.map_or(String::new(), |p| format!("{p:.6}")),
+                    r.why.join("; "),
+                ]);
+                w.write_record(&rec)?;
             }
+            w.flush()?;
         }
         Output::Json => {
-            let hits: Vec<serde_json::Value> = result
-                .hits
+            let hits: Vec<serde_json::Value> = rows
                 .iter()
-                .enumerate()
-                .map(|(rank, h)| {
+                .zip(&result.hits)
+                .map(|(r, h)| {
+                    let mut v = serde_json::to_value(r).expect("a hit row serializes");
                     let loci: serde_json::Map<String, serde_json::Value> = SEARCH_LOCI
                         .iter()
                         .zip(&h.grades)
@@ -570,25 +700,20 @@ pub(crate) fn print_hits(
                             )
                         })
                         .collect();
-                    serde_json::json!({
-                        "rank": rank + 1,
-                        "donor": index.id(h.donor),
-                        "match": format!("{}/{}", h.matched, h.out_of),
-                        "match_with_dpb1": h.with_dpb1().map(|(m, o)| format!("{m}/{o}")),
-                        "mismatches": h.mismatches,
-                        "potential": h.potential,
-                        "age": h.age,
-                        "cell_dose_tnc_1e7_per_kg": h.cell_dose,
-                        "dpb1_tce": tce_name(h.dpb1),
-                        "probabilities": h.probabilities.map(|p| serde_json::json!({
-                            "p_10of10": p.p_10of10,
-                            "p_9of10": p.p_9of10,
-                            "p_8of8": p.p_8of8,
-                            "p0": SEARCH_LOCI.iter().zip(p.p0).filter_map(|(l, v)| v.map(|v| (l.to_string(), serde_json::json!(v)))).collect::<serde_json::Map<_, _>>(),
-                        })),
-                        "loci": loci,
-                        "why": h.explain(&result.loci),
-                    })
+                    v["grades"] = serde_json::Value::Object(
+                        r.grades
+                            .iter()
+                            .map(|(l, g)| (l.to_string(), serde_json::json!(g)))
+                            .collect(),
+                    );
+                    v["loci"] = serde_json::Value::Object(loci);
+                    v["probabilities"] = serde_json::json!(h.probabilities.map(|p| serde_json::json!({
+                        "p_10of10": p.p_10of10,
+                        "p_9of10": p.p_9of10,
+                        "p_8of8": p.p_8of8,
+                        "p0": SEARCH_LOCI.iter().zip(p.p0).filter_map(|(l, v)| v.map(|v| (l.to_string(), serde_json::json!(v)))).collect::<serde_json::Map<_, _>>(),
+                    })));
+                    v
                 })
                 .collect();
             println!(
@@ -596,6 +721,7 @@ pub(crate) fn print_hits(
                 serde_json::to_string_pretty(&serde_json::json!({
                     "total": result.total,
                     "scanned": result.scanned,
+                    "warnings": result.warnings,
                     "hits": hits,
                 }))?
             );
@@ -603,6 +729,14 @@ pub(crate) fn print_hits(
     }
     Ok(())
 }
+
+/// What every column and letter of the table means.
+pub(crate) const LEGEND: &str = "\
+columns: match = positions matched (certain or potential) of those counted; pot = positions only potentially matched (ambiguous typing);
+         P10 = probability of a 10/10 match from haplotype frequencies; A..DPB1 = grade per position; age in years; type adult|cord;
+         sex M|F; CMV pos|neg; ABO; ? = not known; why = the ranking criteria in order
+grades:  M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch, - untyped (donor or patient);
+         DPB1 TCE: p permissive, G/H non-permissive GvH/HvG, ? TCE group unknown";
 
 fn direction_name(d: MismatchDirection) -> &'static str {
     match d {

@@ -116,7 +116,7 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
         );
     }
     if args.predict_top > 0 {
-        let freqs = crate::predict::FreqArgs::default().load()?;
+        let freqs = crate::predict::FreqArgs::default().load(&reducer)?;
         let t = Instant::now();
         let imputer = freqs.imputer(&reducer);
         println!(

@@ -94,7 +94,7 @@ fn predict_writes_one_row_per_pair_with_status() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "patient_id,donor_id,p0_a,p0_c,p0_b,p0_drb1,p0_dqb1,p_8of8,p_9of10,p_10of10,status"
+        "patient_id,donor_id,p0_a,p0_b,p0_c,p0_drb1,p0_dqb1,p_8of8,p_9of10,p_10of10,status"
     );
     // D1 is h1/h2 (5/7) or h3/h2 (2/7, one A mismatch)
     assert_eq!(

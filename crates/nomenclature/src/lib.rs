@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod gl;
+pub mod locus;
 pub mod mac;
 pub mod name;
 pub mod reduce;
@@ -19,7 +20,8 @@ pub mod release;
 
 pub use error::{LoadError, Reason, TypingError};
 pub use gl::{Gl, Op};
+pub use locus::{split_loci, strip_prefixes, token_locus, LocusBlock, LocusError};
 pub use mac::MacTable;
 pub use name::AlleleName;
-pub use reduce::{Reducer, Reduction, TokenKind};
+pub use reduce::{is_who_specificity, Reducer, Reduction, TokenKind};
 pub use release::{Release, SHIPPED_VERSION};

@@ -116,6 +116,20 @@ pub enum TokenKind {
     OtherLocus,
 }
 
+/// The WHO's public and cellular specificities that name no antigen of `rel_dna_ser.txt`:
+/// `Bw4` and `Bw6` (public epitopes of B and some A antigens), `Dw1`-`Dw26` (HLA-D
+/// cellular types) and `DPw1`-`DPw6`. Valid names, as py-ard reads them, expressing no
+/// allele: every reduction of one is empty.
+pub fn is_who_specificity(t: &str) -> bool {
+    let number = |prefix: &str, max: u32| {
+        t.strip_prefix(prefix)
+            .filter(|n| !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=max).contains(&n))
+    };
+    t == "Bw4" || t == "Bw6" || number("Dw", 26) || number("DPw", 6)
+}
+
 /// Reduces typings on one release with one MAC table.
 ///
 /// Each token is reduced once per level and remembered: a registry's typings repeat the
@@ -398,7 +412,7 @@ impl<'r> Reducer<'r> {
             }
         } else if t.contains(':') {
             Err(err(Reason::BadSyntax("no '*' between locus and fields")))
-        } else if rel.serology_names.contains(t) {
+        } else if rel.serology_names.contains(t) || is_who_specificity(t) {
             Ok(TokenKind::Serology)
         } else if t.starts_with(|c: char| c.is_ascii_alphabetic())
             && t.ends_with(|c: char| c.is_ascii_digit())

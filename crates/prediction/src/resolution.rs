@@ -115,12 +115,40 @@ impl Resolution {
         }
     }
 
-    /// Guess from a set's allele names: `...G` G groups, `...g` small g, else two fields.
-    pub fn guess(names: &[&str]) -> Resolution {
-        if names.iter().any(|n| n.ends_with('G')) {
-            Resolution::GGroup
-        } else if names.iter().any(|n| n.ends_with('g')) {
+    /// Guess from a set's allele names: the resolution under which most of the names are
+    /// what that resolution writes. NMDP g groups (`A*01:01g` from the NMDP table, other
+    /// alleles at two fields, as in the WMDA validation sets), IPD-IMGT/HLA small g (every
+    /// name `...g`, the release's own), G groups (`...G`), or plain two-field names.
+    pub fn guess(names: &[&str], reducer: &Reducer<'_>, nmdp: NmdpGroups) -> Resolution {
+        let valid = |n: &str| reducer.validate(n).is_ok();
+        let (mut g_big, mut small_g, mut nmdp_g, mut two) = (0usize, 0usize, 0usize, 0usize);
+        for n in names {
+            let n = n.strip_prefix("HLA-").unwrap_or(n);
+            if n.ends_with('G') {
+                g_big += usize::from(valid(n));
+            } else if n.ends_with('g') {
+                // the release's small g: the lg reduction of the group is itself
+                small_g += usize::from(
+                    reducer
+                        .reduce(n, Reduction::Lg)
+                        .is_ok_and(|r| r.split('/').any(|x| x == n)),
+                );
+                nmdp_g += usize::from(nmdp.members(n).is_some());
+            } else if valid(n) {
+                two += 1;
+                // an NMDP g set writes an allele in no group at two fields
+                nmdp_g += usize::from(nmdp.group_of(&two_field(n)).is_none());
+            }
+        }
+        let best = [g_big, small_g, nmdp_g, two].into_iter().max().unwrap_or(0);
+        if best == 0 || two == best {
+            Resolution::TwoField
+        } else if nmdp_g == best {
+            Resolution::NmdpG(nmdp)
+        } else if small_g == best {
             Resolution::SmallG
+        } else if g_big == best {
+            Resolution::GGroup
         } else {
             Resolution::TwoField
         }
@@ -175,6 +203,8 @@ impl<'r> Converter<'r> {
     }
 
     fn compute(&self, typing: &str) -> Result<Vec<String>, TypingError> {
+        let bare = medulla_nomenclature::strip_prefixes(typing);
+        let typing: &str = &bare;
         let split = |s: String| -> Vec<String> {
             s.split('/')
                 .filter(|n| !n.is_empty())

@@ -114,7 +114,8 @@ pub fn import_csv<R: Read>(
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
     let file = options.file_name;
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    // rows of the wrong length are rejected one by one (not the whole file): flexible
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers = reader
         .headers()
         .map_err(|e| ImportError::Header {
@@ -150,35 +151,73 @@ pub fn import_csv<R: Read>(
     let mut seen_ids = std::collections::HashSet::new();
     let mut records = reader.records();
     let mut line: u64 = 1;
+    let width = headers.len();
     loop {
-        // read a chunk, validate it on all cores, apply it in order
-        let mut chunk: Vec<(u64, csv::StringRecord)> = Vec::with_capacity(8192);
+        // read a chunk, validate it on all cores, apply it in order; a row that is not
+        // well-formed (wrong number of fields, not UTF-8) is one rejected record
+        let mut chunk: Vec<(u64, Result<csv::StringRecord, FieldError>)> =
+            Vec::with_capacity(8192);
         for r in records.by_ref().take(8192) {
             line += 1;
-            let rec = r.map_err(|source| ImportError::Csv {
-                file: file.into(),
-                line,
-                source,
-            })?;
-            chunk.push((line, rec));
+            let row = match r {
+                Ok(rec) => {
+                    if let Some(p) = rec.position() {
+                        line = p.line();
+                    }
+                    if rec.len() == width {
+                        Ok(rec)
+                    } else {
+                        Err(FieldError {
+                            field: "row".into(),
+                            reason: format!("expected {width} fields, found {}", rec.len()),
+                        })
+                    }
+                }
+                Err(e) => {
+                    if let Some(p) = e.position() {
+                        line = p.line();
+                    }
+                    if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                        return Err(ImportError::Csv {
+                            file: file.into(),
+                            line,
+                            source: e,
+                        });
+                    }
+                    Err(FieldError {
+                        field: "row".into(),
+                        reason: "not valid UTF-8 text".into(),
+                    })
+                }
+            };
+            chunk.push((line, row));
         }
         if chunk.is_empty() {
             break;
         }
         let checked: Vec<Result<StoredRecord, Vec<FieldError>>> = chunk
             .par_iter()
-            .map(|(_, rec)| {
-                let row = Row {
-                    index: &index,
-                    record: rec,
-                };
-                validator.validate(&row).map(|v| to_stored(reducer, v))
+            .map(|(_, rec)| match rec {
+                Ok(rec) => {
+                    let row = Row {
+                        index: &index,
+                        record: rec,
+                    };
+                    validator.validate(&row).map(|v| to_stored(reducer, v))
+                }
+                Err(e) => Err(vec![e.clone()]),
             })
             .collect();
         for ((line, rec), result) in chunk.iter().zip(checked) {
             report.records += 1;
-            let id = rec.get(index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1));
-            let id = id.unwrap_or("").trim().to_string();
+            let id_col = index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1);
+            let id = rec
+                .as_ref()
+                .ok()
+                .and_then(|r| r.get(id_col))
+                .unwrap_or("")
+                .trim()
+                .to_string();
             let result = result.and_then(|r| {
                 if seen_ids.insert(r.donor.id.clone()) {
                     Ok(r)

@@ -15,7 +15,7 @@
 //! antigen numbers (`1` at locus a is `A1`). Medulla's own fields (birth date, sex, ABO...)
 //! are optional extensions, written by `export_json` so that an export re-imports exactly.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap as HashMap; // sorted keys: exports are byte-identical run to run
 use std::io::{Read, Write};
 
 use medulla_nomenclature::Reducer;

@@ -97,7 +97,9 @@ impl SqliteStore {
         matches: &[SavedMatch],
     ) -> Result<(), StoreError> {
         let at = timestamp(at);
-        let tx = self.conn_mut().transaction()?;
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO saved_searches (name, request, created_at, last_run_at)
              VALUES (?1, ?2, ?3, ?3)

@@ -66,6 +66,7 @@ pub fn read_csv<R: std::io::Read>(
         col("population"),
         col("tnc_1e7"),
     ];
+    let gl_col = col("gl");
     Ok(reader.into_records().map(move |rec| {
         let rec = rec?;
         let get = |c: Option<usize>| {
@@ -74,8 +75,9 @@ pub fn read_csv<R: std::io::Read>(
                 .filter(|s| !s.is_empty())
         };
         let [id, dt, birth, sex, cmv, abo, status, until, registry, population, tnc] = cols;
+        let is = |c: Option<usize>, v: &str| get(c).is_some_and(|x| x.eq_ignore_ascii_case(v));
         let birth_date = get(birth).and_then(|b| b.parse::<NaiveDate>().ok());
-        let cord = get(dt) == Some("cord");
+        let cord = is(dt, "cord");
         let until_ok = get(until)
             .and_then(|u| u.parse::<NaiveDate>().ok())
             .is_some_and(|u| today >= u);
@@ -88,12 +90,24 @@ pub fn read_csv<R: std::io::Read>(
             || birth_date
                 .and_then(|b| b.checked_add_months(chrono::Months::new(12 * 61)))
                 .is_none_or(|d| today < d);
-        let typing = std::array::from_fn(|i| {
+        let mut typing: [[Option<String>; 2]; 6] = std::array::from_fn(|i| {
             [
                 get(typing_cols[i][0]).map(str::to_string),
                 get(typing_cols[i][1]).map(str::to_string),
             ]
         });
+        // the typing as one GL String column, read as import reads it
+        if let Some(gl) = get(gl_col) {
+            if let Ok(blocks) = medulla_nomenclature::split_loci(gl) {
+                for b in blocks {
+                    if let Some(l) = SEARCH_LOCI.iter().position(|x| *x == b.locus) {
+                        for (p, c) in b.copies.iter().enumerate() {
+                            typing[l][p].get_or_insert_with(|| c.clone());
+                        }
+                    }
+                }
+            }
+        }
         Ok(IndexedDonor {
             facts: DonorFacts {
                 id: get(id).unwrap_or("").to_string(),
@@ -102,8 +116,8 @@ pub fn read_csv<R: std::io::Read>(
                 tnc_1e7: get(tnc).and_then(|t| t.parse().ok()),
                 cord,
                 birth_day: birth_date.map(day_number),
-                male: get(sex).map(|s| s == "M"),
-                cmv_positive: get(cmv).map(|c| c == "pos"),
+                male: get(sex).map(|s| s.eq_ignore_ascii_case("M")),
+                cmv_positive: get(cmv).map(|c| c.eq_ignore_ascii_case("pos")),
                 abo: get(abo).map(str::to_string),
                 searchable: status_ok && age_ok,
             },

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::donor::{CordUnit, Donor, Typing, DONOR_LOCI};
 use crate::model::DonorType;
@@ -17,6 +17,8 @@ use crate::status::{PermanentReason, Status, StatusChange};
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("no registry database at {0} (import donors first, or give --db / MEDULLA_DB)")]
+    NoDatabase(String),
     #[error("donor {0} is not in the registry")]
     NoSuchDonor(String),
     #[error("donor {id}: {reason}")]
@@ -389,10 +391,47 @@ pub fn content_hash(r: &StoredRecord) -> i64 {
     h as i64
 }
 
+/// Called once when a writer has to wait for another (set by the command line to say so).
+static WAIT_NOTICE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Have `notice` called when a write must wait for another writer's transaction.
+pub fn on_writer_wait(notice: fn()) {
+    let _ = WAIT_NOTICE.set(notice);
+}
+
+/// SQLite's busy handler: writers wait their turn (up to ten minutes) instead of failing
+/// with "database is locked".
+fn wait_turn(tries: i32) -> bool {
+    if tries == 0 {
+        if let Some(notice) = WAIT_NOTICE.get() {
+            notice();
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    tries < 30_000
+}
+
 impl SqliteStore {
-    /// Open (creating if needed) the database file and bring its schema up to date.
+    /// Open (creating if needed) the database file and bring its schema up to date: for
+    /// commands that write.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        Self::setup(Connection::open(path)?)
+    }
+
+    /// Open an existing database; a missing file is an error and nothing is created: for
+    /// commands that only read (a mistyped path must not look like an empty registry).
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::NoDatabase(path.display().to_string()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::setup(Connection::open_with_flags(path, flags)?)
+    }
+
+    fn setup(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_handler(Some(wait_turn))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Self::init(conn)
@@ -417,7 +456,18 @@ impl SqliteStore {
                 )
                 .optional()?;
             if done.is_none() {
-                let tx = conn.transaction()?;
+                // another process may be migrating: take the write lock, then look again
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let done: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM schema_migrations WHERE version = ?1",
+                        [version],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if done.is_some() {
+                    continue;
+                }
                 tx.execute_batch(sql)?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, datetime('now'))",
@@ -639,7 +689,7 @@ impl SqliteStore {
 impl DonorStore for SqliteStore {
     fn session(&mut self) -> Result<Box<dyn ImportSession + '_>, StoreError> {
         Ok(Box::new(SqliteSession {
-            tx: self.conn.transaction()?,
+            tx: self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
         }))
     }
 
@@ -721,7 +771,7 @@ impl DonorStore for SqliteStore {
             })?;
         let (code, reason, until, patient) = status_columns(&change.status);
         let at = timestamp(change.changed_at);
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE donors SET status = ?2, status_reason = ?3, status_until = ?4,
                 status_patient = ?5, updated_at = ?6 WHERE id = ?1",

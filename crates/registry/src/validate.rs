@@ -34,28 +34,9 @@ pub struct ValidRecord {
     pub status: Status,
 }
 
-/// The locus a serological antigen belongs to (`Cw3` -> C, `DR52` -> DRB3).
-fn serology_locus(s: &str) -> Option<&'static str> {
-    let prefix: String = s.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    let number = &s[prefix.len()..];
-    Some(match prefix.as_str() {
-        "A" => "A",
-        "B" | "Bw" => "B",
-        "C" | "Cw" => "C",
-        "DR" => match number {
-            "51" => "DRB5",
-            "52" => "DRB3",
-            "53" => "DRB4",
-            _ => "DRB1",
-        },
-        "DQ" => "DQB1",
-        "DP" | "DPw" => "DPB1",
-        _ => return None,
-    })
-}
-
 /// Split a GL String typing (`A*01:01+A*02:01^B*08:01+B44^...`) into per-position cells
-/// (`A_1`, `A_2`, ...), the locus read from each locus part's first name.
+/// (`A_1`, `A_2`, ...), each locus read as every command reads it
+/// ([`medulla_nomenclature::split_loci`]).
 fn split_gl(gl: &str) -> Result<Vec<(String, String)>, String> {
     if gl.contains('|') {
         return Err("genotype lists (|) cannot be stored per position".into());
@@ -64,28 +45,12 @@ fn split_gl(gl: &str) -> Result<Vec<(String, String)>, String> {
         return Err("phased haplotypes (~) cannot be stored per position".into());
     }
     let mut cells = Vec::new();
-    for part in gl.split('^') {
-        let first = part.split(['+', '/']).next().unwrap_or("");
-        let first = first.strip_prefix("HLA-").unwrap_or(first);
-        let locus = match first.split_once('*') {
-            Some((l, _)) => Some(l),
-            None => serology_locus(first),
+    for block in medulla_nomenclature::split_loci(gl).map_err(|e| e.to_string())? {
+        let Some(locus) = DONOR_LOCI.iter().find(|d| **d == block.locus) else {
+            return Err(format!("{:?}: no locus of a donor record", block.text));
         };
-        let Some(locus) = locus.and_then(|l| DONOR_LOCI.iter().find(|d| **d == l)) else {
-            return Err(format!("{part:?}: no locus of a donor record"));
-        };
-        if cells
-            .iter()
-            .any(|(c, _): &(String, String)| c.starts_with(&format!("{locus}_")))
-        {
-            return Err(format!("locus {locus} appears twice"));
-        }
-        let copies: Vec<&str> = part.split('+').collect();
-        if copies.len() > 2 {
-            return Err(format!("{part:?}: more than two copies of {locus}"));
-        }
-        for (i, c) in copies.iter().enumerate() {
-            cells.push((format!("{locus}_{}", i + 1), c.to_string()));
+        for (i, c) in block.copies.iter().enumerate() {
+            cells.push((format!("{locus}_{}", i + 1), c.clone()));
         }
     }
     Ok(cells)
@@ -261,11 +226,7 @@ impl<'a> RecordValidator<'a> {
                     Err(e) => err(&col, e.to_string()),
                     Ok(gl) => {
                         let wrong = gl.tokens().into_iter().find_map(|(tok, _)| {
-                            let tok = tok.strip_prefix("HLA-").unwrap_or(tok);
-                            let l = match tok.split_once('*') {
-                                Some((l, _)) => Some(l),
-                                None => serology_locus(tok),
-                            };
+                            let l = medulla_nomenclature::token_locus(tok);
                             (l != Some(*locus)).then(|| tok.to_string())
                         });
                         match wrong {
@@ -277,7 +238,11 @@ impl<'a> RecordValidator<'a> {
                             {
                                 err(&col, "one position holds one allele or allele list".into())
                             }
-                            None => typing.positions[li][pos] = Some(t.to_string()),
+                            // stored without `HLA-` prefixes: one spelling per typing
+                            None => {
+                                typing.positions[li][pos] =
+                                    Some(medulla_nomenclature::strip_prefixes(t).into_owned())
+                            }
                         }
                     }
                 }
