@@ -56,6 +56,10 @@ for line in open(os.path.join(d, "wmda", "rel_ser_ser.txt")):
             if s:
                 add(p + s)
 
+# the WHO public and cellular specificities (valid names without alleles)
+for w in ["Bw4", "Bw6"] + [f"Dw{i}" for i in range(1, 27)] + [f"DPw{i}" for i in range(1, 7)]:
+    add(w)
+
 for x in alleles + xx + sero:
     print(x)
 print(f"{len(alleles)} alleles, {len(xx)} XX codes, {len(sero)} serology names", file=sys.stderr)

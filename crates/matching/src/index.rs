@@ -203,6 +203,10 @@ impl SearchIndex {
             let mut key: LocusKey = [None, None];
             for (p, text) in pair.iter().enumerate() {
                 let Some(text) = text else { continue };
+                // a WHO specificity alone (Bw4) names no allele: the position is untyped
+                if medulla_nomenclature::names_no_allele(text) {
+                    continue;
+                }
                 let id = match self.interner.text_ids.get(text.as_str()) {
                     Some(&id) => id,
                     None => {

@@ -55,7 +55,11 @@ impl SearchRequest {
                 return bad("--abo", format!("{a:?} is not one of O, A, B, AB"));
             }
         }
-        if self.patient_facts.weight_kg.is_some_and(|w| !(w > 0.0 && w < 500.0)) {
+        if self
+            .patient_facts
+            .weight_kg
+            .is_some_and(|w| !(w > 0.0 && w < 500.0))
+        {
             return bad(
                 "--patient-weight",
                 "must be a body weight in kg, above 0".into(),
@@ -209,15 +213,15 @@ pub fn rank_with_probabilities(hits: &mut [SearchHit], loci: &[usize]) {
             0
         } else {
             h.probabilities.map_or(UNKNOWN_BAND, |p| {
-            let prob = match (ten, mm) {
-                (false, _) => p.p_8of8,
-                (true, 0) => p.p_10of10,
-                (true, 1) => p.p_10of10 + p.p_9of10,
-                (true, _) => p.p_10of10 + p.p_9of10 + p.p_8of10,
-            };
-            // 100% is band 0, 90-99.99% band 1, ..., under 10% band 10 (rounding noise
-            // of a sum of probabilities must not drop a certain match a band)
-            10 - ((prob.clamp(0.0, 1.0) + 1e-9) * 10.0).floor().min(10.0) as u64
+                let prob = match (ten, mm) {
+                    (false, _) => p.p_8of8,
+                    (true, 0) => p.p_10of10,
+                    (true, 1) => p.p_10of10 + p.p_9of10,
+                    (true, _) => p.p_10of10 + p.p_9of10 + p.p_8of10,
+                };
+                // 100% is band 0, 90-99.99% band 1, ..., under 10% band 10 (rounding noise
+                // of a sum of probabilities must not drop a certain match a band)
+                10 - ((prob.clamp(0.0, 1.0) + 1e-9) * 10.0).floor().min(10.0) as u64
             })
         };
         h.rank_key = (h.rank_key & !(0x1f << PROB_SHIFT)) | (slot << PROB_SHIFT);
@@ -372,7 +376,10 @@ pub fn search(
     let mut patient: [[Option<PositionTyping>; 2]; 6] = Default::default();
     for (li, pair) in request.patient.iter().enumerate() {
         for (p, t) in pair.iter().enumerate() {
-            if let Some(t) = t {
+            if let Some(t) = t
+                .as_ref()
+                .filter(|t| !medulla_nomenclature::names_no_allele(t))
+            {
                 patient[li][p] =
                     Some(catalog.position(t).map_err(|source| SearchError::Typing {
                         locus: SEARCH_LOCI[li],

@@ -187,11 +187,16 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             }
         }
         DonorsCommand::Export { out, format } => {
-            let format = format.unwrap_or(if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-                Format::Json
-            } else {
-                Format::Csv
-            });
+            let format = format.unwrap_or(
+                if out
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+                {
+                    Format::Json
+                } else {
+                    Format::Csv
+                },
+            );
             let f = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
             let n = match format {
                 Format::Csv => export_csv(BufWriter::new(f), &store)?,

@@ -159,13 +159,14 @@ pub fn read_subjects(path: &Path) -> Result<Vec<Subject>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut input = BufReader::new(f);
     let first = {
-        let buf = input.fill_buf().with_context(|| format!("reading {}", path.display()))?;
+        let buf = input
+            .fill_buf()
+            .with_context(|| format!("reading {}", path.display()))?;
         let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
         String::from_utf8_lossy(&buf[..end]).to_string()
     };
-    let is_donor_csv = !first.contains('%')
-        && first.split(',').any(|c| c.trim() == "id")
-        && first.contains(',');
+    let is_donor_csv =
+        !first.contains('%') && first.split(',').any(|c| c.trim() == "id") && first.contains(',');
     if is_donor_csv {
         let today = chrono::Local::now().date_naive();
         let mut out = Vec::new();

@@ -224,7 +224,8 @@ fn grade_name(p: &PositionGrade) -> &'static str {
 /// (DRB3/4/5, DQA1...) are named on standard error and left out.
 pub(crate) fn parse_patient(gl: &str) -> Result<[[Option<String>; 2]; 6]> {
     let mut patient: [[Option<String>; 2]; 6] = Default::default();
-    let blocks = medulla_nomenclature::split_loci(gl).map_err(|e| anyhow::anyhow!("patient: {e}"))?;
+    let blocks =
+        medulla_nomenclature::split_loci(gl).map_err(|e| anyhow::anyhow!("patient: {e}"))?;
     if blocks.is_empty() {
         bail!("patient: the typing is empty");
     }
@@ -237,7 +238,10 @@ pub(crate) fn parse_patient(gl: &str) -> Result<[[Option<String>; 2]; 6]> {
             continue;
         };
         if block.copies.is_empty() {
-            bail!("patient: {:?}: genotype lists (|) are not searched; give the two copies", block.text);
+            bail!(
+                "patient: {:?}: genotype lists (|) are not searched; give the two copies",
+                block.text
+            );
         }
         for (p, c) in block.copies.iter().enumerate() {
             patient[li][p] = Some(c.clone());
@@ -279,7 +283,10 @@ fn build_request(args: &SearchArgs, today: NaiveDate) -> Result<SearchRequest> {
         patient,
         patient_facts: PatientFacts {
             cmv_positive: args.patient_cmv.map(|c| c == CmvArg::Pos),
-            abo: args.patient_abo.as_ref().map(|a| a.trim().to_ascii_uppercase()),
+            abo: args
+                .patient_abo
+                .as_ref()
+                .map(|a| a.trim().to_ascii_uppercase()),
             weight_kg: args.patient_weight,
         },
         loci,
@@ -296,7 +303,11 @@ fn build_request(args: &SearchArgs, today: NaiveDate) -> Result<SearchRequest> {
             max_age: args.max_age,
             male: args.sex.map(|s| s == SexArg::M),
             cmv_positive: args.cmv.map(|c| c == CmvArg::Pos),
-            abo: args.abo.iter().map(|a| a.trim().to_ascii_uppercase()).collect(),
+            abo: args
+                .abo
+                .iter()
+                .map(|a| a.trim().to_ascii_uppercase())
+                .collect(),
             registries: args.registry.clone(),
             populations: args.population.clone(),
             include_unavailable: args.include_unavailable,
@@ -642,12 +653,28 @@ pub(crate) fn print_hits(
         Output::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
             let mut header: Vec<&str> = vec![
-                "rank", "donor", "donor_type", "registry", "population", "age", "sex", "cmv", "abo",
-                "match", "match_with_dpb1", "mismatches", "potential",
+                "rank",
+                "donor",
+                "donor_type",
+                "registry",
+                "population",
+                "age",
+                "sex",
+                "cmv",
+                "abo",
+                "match",
+                "match_with_dpb1",
+                "mismatches",
+                "potential",
             ];
             header.extend(SEARCH_LOCI);
             header.extend([
-                "dpb1_tce", "cell_dose_tnc_1e7_per_kg", "p_10of10", "p_9of10", "p_8of8", "why",
+                "dpb1_tce",
+                "cell_dose_tnc_1e7_per_kg",
+                "p_10of10",
+                "p_9of10",
+                "p_8of8",
+                "why",
             ]);
             w.write_record(&header)?;
             for r in &rows {
@@ -669,7 +696,8 @@ pub(crate) fn print_hits(
                 rec.extend(r.grades.iter().map(|(_, g)| g.clone()));
                 rec.extend([
                     r.dpb1_tce.to_string(),
-                    r.cell_dose_tnc_1e7_per_kg.map_or(String::new(), |d| format!("{d:.2}")),
+                    r.cell_dose_tnc_1e7_per_kg
+                        .map_or(String::new(), |d| format!("{d:.2}")),
                     r.p_10of10.map_or(String::new(), |p| format!("{p:.6}")),
                     r.p_9of10.map_or(String::new(), |p| format!("{p:.6}")),
                     r.p_8of8.map_or(String::new(), |p| format!("{p:.6}")),

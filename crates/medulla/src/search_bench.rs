@@ -27,8 +27,10 @@ pub struct SearchBenchArgs {
     /// Patients: high-resolution donors of a synthetic pool with this seed (not the pool's).
     #[arg(long, default_value_t = 100)]
     patients: usize,
+    /// Seed of the patients drawn from the NMDP 2007 haplotypes.
     #[arg(long, default_value_t = 777)]
     patient_seed: u64,
+    /// Date of the searches (donor ages, lapsing statuses).
     #[arg(long, default_value = "2026-01-01")]
     date: NaiveDate,
     /// Also time attaching match probabilities (NMDP 2007 set) to this many best hits of

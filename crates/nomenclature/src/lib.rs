@@ -20,7 +20,7 @@ pub mod release;
 
 pub use error::{LoadError, Reason, TypingError};
 pub use gl::{Gl, Op};
-pub use locus::{split_loci, strip_prefixes, token_locus, LocusBlock, LocusError};
+pub use locus::{names_no_allele, split_loci, strip_prefixes, token_locus, LocusBlock, LocusError};
 pub use mac::MacTable;
 pub use name::AlleleName;
 pub use reduce::{is_who_specificity, Reducer, Reduction, TokenKind};

@@ -69,6 +69,19 @@ pub fn strip_prefixes(gl: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Whether a position typing names only WHO specificities (`Bw4`, `Dw3`, `DPw2`...):
+/// valid, but no allele, so matching reads the position as untyped.
+pub fn names_no_allele(position: &str) -> bool {
+    let mut any = false;
+    for t in position.split('/').map(|t| bare(t.trim())) {
+        if !crate::reduce::is_who_specificity(t) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 /// Why a GL String cannot be read locus by locus.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocusError {
@@ -155,7 +168,10 @@ mod tests {
             "A*01:01+A*02:01^B*08:01/B*08:02"
         );
         assert_eq!(strip_prefixes("A*01:01"), "A*01:01");
-        assert_eq!(strip_prefixes("HLA-A*01:01 + HLA-A*02:01"), "A*01:01 + A*02:01");
+        assert_eq!(
+            strip_prefixes("HLA-A*01:01 + HLA-A*02:01"),
+            "A*01:01 + A*02:01"
+        );
     }
 
     #[test]

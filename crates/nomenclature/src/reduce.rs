@@ -123,7 +123,9 @@ pub enum TokenKind {
 pub fn is_who_specificity(t: &str) -> bool {
     let number = |prefix: &str, max: u32| {
         t.strip_prefix(prefix)
-            .filter(|n| !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|n| {
+                !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
+            })
             .and_then(|n| n.parse::<u32>().ok())
             .is_some_and(|n| (1..=max).contains(&n))
     };

@@ -155,23 +155,20 @@ pub fn import_csv<R: Read>(
     loop {
         // read a chunk, validate it on all cores, apply it in order; a row that is not
         // well-formed (wrong number of fields, not UTF-8) is one rejected record
-        let mut chunk: Vec<(u64, Result<csv::StringRecord, FieldError>)> =
+        let mut chunk: Vec<(u64, Option<csv::StringRecord>, Option<FieldError>)> =
             Vec::with_capacity(8192);
         for r in records.by_ref().take(8192) {
             line += 1;
-            let row = match r {
+            let (rec, problem) = match r {
                 Ok(rec) => {
                     if let Some(p) = rec.position() {
                         line = p.line();
                     }
-                    if rec.len() == width {
-                        Ok(rec)
-                    } else {
-                        Err(FieldError {
-                            field: "row".into(),
-                            reason: format!("expected {width} fields, found {}", rec.len()),
-                        })
-                    }
+                    let problem = (rec.len() != width).then(|| FieldError {
+                        field: "row".into(),
+                        reason: format!("expected {width} fields, found {}", rec.len()),
+                    });
+                    (Some(rec), problem)
                 }
                 Err(e) => {
                     if let Some(p) = e.position() {
@@ -184,36 +181,40 @@ pub fn import_csv<R: Read>(
                             source: e,
                         });
                     }
-                    Err(FieldError {
+                    let problem = FieldError {
                         field: "row".into(),
                         reason: "not valid UTF-8 text".into(),
-                    })
+                    };
+                    (None, Some(problem))
                 }
             };
-            chunk.push((line, row));
+            chunk.push((line, rec, problem));
         }
         if chunk.is_empty() {
             break;
         }
         let checked: Vec<Result<StoredRecord, Vec<FieldError>>> = chunk
             .par_iter()
-            .map(|(_, rec)| match rec {
-                Ok(rec) => {
+            .map(|(_, rec, problem)| match (rec, problem) {
+                (Some(rec), None) => {
                     let row = Row {
                         index: &index,
                         record: rec,
                     };
                     validator.validate(&row).map(|v| to_stored(reducer, v))
                 }
-                Err(e) => Err(vec![e.clone()]),
+                (_, Some(e)) => Err(vec![e.clone()]),
+                (None, None) => Err(vec![FieldError {
+                    field: "row".into(),
+                    reason: "unreadable".into(),
+                }]),
             })
             .collect();
-        for ((line, rec), result) in chunk.iter().zip(checked) {
+        for ((line, rec, _), result) in chunk.iter().zip(checked) {
             report.records += 1;
             let id_col = index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1);
             let id = rec
                 .as_ref()
-                .ok()
                 .and_then(|r| r.get(id_col))
                 .unwrap_or("")
                 .trim()

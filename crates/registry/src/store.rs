@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 
 use crate::donor::{CordUnit, Donor, Typing, DONOR_LOCI};
 use crate::model::DonorType;
@@ -689,7 +691,9 @@ impl SqliteStore {
 impl DonorStore for SqliteStore {
     fn session(&mut self) -> Result<Box<dyn ImportSession + '_>, StoreError> {
         Ok(Box::new(SqliteSession {
-            tx: self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
         }))
     }
 
@@ -771,7 +775,9 @@ impl DonorStore for SqliteStore {
             })?;
         let (code, reason, until, patient) = status_columns(&change.status);
         let at = timestamp(change.changed_at);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE donors SET status = ?2, status_reason = ?3, status_until = ?4,
                 status_patient = ?5, updated_at = ?6 WHERE id = ?1",
