@@ -48,9 +48,9 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
-    crate::hla::demo(&args.source)?;
     let (release, macs) = args.source.load()?;
     let reducer = Reducer::new(&release, &macs);
+    crate::hla::demo(&reducer)?;
     let freqs = FrequencySet::nmdp_2007();
     let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
 
@@ -143,12 +143,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // patients: high-resolution typings drawn from each population's haplotypes
     // patients differ in CMV and ABO, as real ones do, so the ranking's later criteria show
     let patients = [
-        ("EUR", false, "O"),
-        ("AFA", true, "B"),
-        ("API", true, "A"),
-        ("HIS", false, "AB"),
+        ("EUR", false, "O", 72.0),
+        ("AFA", true, "B", 64.0),
+        ("API", true, "A", 55.0),
+        ("HIS", false, "AB", 80.0),
     ];
-    for (n, (pop, cmv_pos, abo)) in patients.into_iter().enumerate() {
+    for (n, (pop, cmv_pos, abo, weight)) in patients.into_iter().enumerate() {
         let synth = Synthesizer::new(
             SynthConfig {
                 seed: 77,
@@ -174,7 +174,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let cmv = Some(cmv_pos);
         let abo = Some(abo.to_string());
         println!(
-            "\n== Patient of population {pop}: {gl}, CMV {}, ABO {} ==",
+            "\n== Patient of population {pop}: {gl}, CMV {}, ABO {}, {weight} kg ==",
             if cmv_pos { "pos" } else { "neg" },
             abo.as_deref().unwrap_or("?")
         );
@@ -194,6 +194,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         req.limit = 1000;
         req.patient_facts.cmv_positive = cmv;
         req.patient_facts.abo = abo;
+        req.patient_facts.weight_kg = Some(weight);
         let t = Instant::now();
         let mut result = search(&index, &mut catalog, &req)?;
         // match probabilities from the NMDP 2007 frequencies of the patient's population

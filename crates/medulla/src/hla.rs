@@ -148,12 +148,10 @@ fn write_line(
 }
 
 /// The README's main job for now: show the hla commands on the shipped release.
-pub fn demo(source: &SourceArgs) -> Result<()> {
-    let (release, macs) = source.load()?;
-    let reducer = Reducer::new(&release, &macs);
+pub fn demo(reducer: &Reducer<'_>) -> Result<()> {
     println!(
         "Medulla: HLA nomenclature on IPD-IMGT/HLA {}\n",
-        release.version()
+        reducer.release().version()
     );
     let examples = [
         "A*01:01:01:01",
