@@ -366,12 +366,11 @@ const CORD_WITHOUT_DOSE: u64 = 32;
 /// The probability band of a hit without probabilities.
 const UNKNOWN_BAND: u64 = 11;
 
-/// Run a search.
-pub fn search(
-    index: &SearchIndex,
-    catalog: &mut ArdCatalog<'_>,
+/// The patient's positions read through `position` (a catalog, mutable or shared).
+fn resolve_patient(
     request: &SearchRequest,
-) -> Result<SearchResult, SearchError> {
+    mut position: impl FnMut(&str) -> Result<PositionTyping, medulla_nomenclature::TypingError>,
+) -> Result<[[Option<PositionTyping>; 2]; 6], SearchError> {
     request.check()?;
     let mut patient: [[Option<PositionTyping>; 2]; 6] = Default::default();
     for (li, pair) in request.patient.iter().enumerate() {
@@ -380,15 +379,44 @@ pub fn search(
                 .as_ref()
                 .filter(|t| !medulla_nomenclature::names_no_allele(t))
             {
-                patient[li][p] =
-                    Some(catalog.position(t).map_err(|source| SearchError::Typing {
-                        locus: SEARCH_LOCI[li],
-                        position: p + 1,
-                        source,
-                    })?);
+                patient[li][p] = Some(position(t).map_err(|source| SearchError::Typing {
+                    locus: SEARCH_LOCI[li],
+                    position: p + 1,
+                    source,
+                })?);
             }
         }
     }
+    Ok(patient)
+}
+
+/// Run a search.
+pub fn search(
+    index: &SearchIndex,
+    catalog: &mut ArdCatalog<'_>,
+    request: &SearchRequest,
+) -> Result<SearchResult, SearchError> {
+    let patient = resolve_patient(request, |t| catalog.position(t))?;
+    search_resolved(index, catalog, patient, request)
+}
+
+/// Run a search with a catalog shared with other searches (a service's live index):
+/// nothing is interned, so any number of searches run side by side under a read lock.
+pub fn search_shared(
+    index: &SearchIndex,
+    catalog: &ArdCatalog<'_>,
+    request: &SearchRequest,
+) -> Result<SearchResult, SearchError> {
+    let patient = resolve_patient(request, |t| catalog.position_shared(t))?;
+    search_resolved(index, catalog, patient, request)
+}
+
+fn search_resolved(
+    index: &SearchIndex,
+    catalog: &ArdCatalog<'_>,
+    patient: [[Option<PositionTyping>; 2]; 6],
+    request: &SearchRequest,
+) -> Result<SearchResult, SearchError> {
     for li in [0, 1, 3] {
         if patient[li][0].is_none() {
             return Err(SearchError::Required(SEARCH_LOCI[li]));

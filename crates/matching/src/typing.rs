@@ -96,19 +96,30 @@ impl<'r> ArdCatalog<'r> {
         self.tce.group_of(&names)
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push(name.into());
-        self.ids.insert(name.into(), id);
-        id
+    /// The name behind an id (a P group, an allele or an antigen).
+    /// Ids of names a shared lookup did not intern have no name here: empty.
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| &**n)
     }
 
-    /// The name behind an id (a P group, an allele or an antigen).
-    pub fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
+    /// Reduce one position's typing without changing the catalog: names it has not
+    /// interned (no indexed donor carries them) get ids of their own far above the
+    /// interned ones, so they match nothing indexed.
+    pub fn position_shared(&self, typing: &str) -> Result<PositionTyping, TypingError> {
+        if let Some(hit) = self.cache.get(typing) {
+            return Ok(hit.clone());
+        }
+        let ids = &self.ids;
+        self.compute(typing, &mut |name: &str| {
+            ids.get(name).copied().unwrap_or_else(|| {
+                // FNV-1a into the top of the id space
+                let mut h: u32 = 0x811c_9dc5;
+                for b in name.bytes() {
+                    h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+                }
+                0xF000_0000 | (h & 0x0FFF_FFFF)
+            })
+        })
     }
 
     /// Reduce one position's typing (allele, list, MAC, XX code, serology).
@@ -116,6 +127,29 @@ impl<'r> ArdCatalog<'r> {
         if let Some(hit) = self.cache.get(typing) {
             return Ok(hit.clone());
         }
+        let mut interned = std::mem::take(&mut self.ids);
+        let mut names = std::mem::take(&mut self.names);
+        let t = self.compute(typing, &mut |name: &str| {
+            if let Some(&id) = interned.get(name) {
+                return id;
+            }
+            let id = names.len() as u32;
+            names.push(name.into());
+            interned.insert(name.into(), id);
+            id
+        });
+        self.ids = interned;
+        self.names = names;
+        let t = t?;
+        self.cache.insert(typing.into(), t.clone());
+        Ok(t)
+    }
+
+    fn compute(
+        &self,
+        typing: &str,
+        intern: &mut dyn FnMut(&str) -> u32,
+    ) -> Result<PositionTyping, TypingError> {
         // one reading for every form: `HLA-` prefixes go, so the ARD names interned are
         // the same whichever way the typing was written
         let bare = medulla_nomenclature::strip_prefixes(typing);
@@ -125,7 +159,7 @@ impl<'r> ArdCatalog<'r> {
             if name.ends_with('N') {
                 nulls += 1;
             } else {
-                ard.push(self.intern(name));
+                ard.push(intern(name));
             }
         }
         let expression = match (ard.is_empty(), nulls > 0) {
@@ -139,18 +173,16 @@ impl<'r> ArdCatalog<'r> {
         let mut antigens: Vec<u32> = all
             .iter()
             .filter(|a| !release.is_broad_antigen(a) || all.len() == 1)
-            .map(|a| self.intern(a))
+            .map(|a| intern(a))
             .collect();
         ard.sort_unstable();
         ard.dedup();
         antigens.sort_unstable();
         antigens.dedup();
-        let t = PositionTyping {
+        Ok(PositionTyping {
             ard,
             antigens,
             expression,
-        };
-        self.cache.insert(typing.into(), t.clone());
-        Ok(t)
+        })
     }
 }

@@ -12,9 +12,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use medulla_haplotypes::FrequencySet;
-use medulla_matching::{
-    rank_with_probabilities, search, ArdCatalog, SearchIndex, SearchRequest, SEARCH_LOCI,
-};
+use medulla_matching::{search, ArdCatalog, SearchIndex, SearchRequest, SEARCH_LOCI};
 use medulla_nomenclature::Reducer;
 use medulla_registry::search_index::{day_number, indexed};
 use medulla_registry::synth::Resolution;
@@ -171,7 +169,6 @@ pub fn run(args: DemoArgs) -> Result<()> {
             .map(|pair| pair.iter().flatten().cloned().collect::<Vec<_>>().join("+"))
             .collect::<Vec<_>>()
             .join("^");
-        let cmv = Some(cmv_pos);
         let abo = Some(abo.to_string());
         println!(
             "\n== Patient of population {pop}: {gl}, CMV {}, ABO {}, {weight} kg ==",
@@ -190,24 +187,36 @@ pub fn run(args: DemoArgs) -> Result<()> {
             "available donors within 0 / 1 / 2 mismatches (10/10 search): {} / {} / {}",
             counts[0], counts[1], counts[2]
         );
-        let mut req = SearchRequest::ten_of_ten(patient, 2, day_number(as_of));
-        req.limit = 1000;
-        req.patient_facts.cmv_positive = cmv;
-        req.patient_facts.abo = abo;
-        req.patient_facts.weight_kg = Some(weight);
+        // the search a coordinator runs, through the application layer as every
+        // interface does: probabilities from the patient's population, best 5 shown
+        let mut options = medulla_app::SearchOptions::new(gl.clone());
+        options.mismatches = 2;
+        options.patient_cmv = Some(if cmv_pos {
+            medulla_app::search::CmvChoice::Pos
+        } else {
+            medulla_app::search::CmvChoice::Neg
+        });
+        options.patient_abo = abo;
+        options.patient_weight = Some(weight);
+        options.patient_population = Some(pop.to_string());
+        options.limit = 5;
+        options.date = Some(as_of);
+        let mut req = options.to_request().map_err(crate::search::cli_error)?;
+        req.limit = options.predict_top;
         let t = Instant::now();
-        let mut result = search(&index, &mut catalog, &req)?;
-        // match probabilities from the NMDP 2007 frequencies of the patient's population
-        crate::predict::attach_probabilities(&imputer, &index, &mut result.hits, &gl, Some(pop));
-        rank_with_probabilities(&mut result.hits, &result.loci);
-        result.hits.truncate(5);
-        let typed = [true, true, true, true, true, false];
+        let result = search(&index, &mut catalog, &req)?;
+        let outcome = medulla_app::search::finish(
+            result,
+            &options,
+            &index,
+            Some((&imputer, &prediction)),
+            false,
+        );
         print_hits(
             Output::Table,
             2,
             &index,
-            &result,
-            &typed,
+            &outcome,
             t.elapsed().as_secs_f64(),
             n + 1 == patients.len(),
         )?;

@@ -7,6 +7,7 @@ mod hla;
 mod predict;
 mod search;
 mod search_bench;
+mod serve;
 mod synth;
 
 use anyhow::Result;
@@ -46,6 +47,12 @@ enum Command {
     Search(Box<search::SearchArgs>),
     /// Write a synthetic donor pool (donor CSV) drawn from the NMDP 2007 haplotype frequencies.
     Synth(synth::SynthArgs),
+    /// Run the registry as an HTTP service (JSON API under /api/v1).
+    Serve(Box<serve::ServeArgs>),
+    /// Accounts of the service: add, list, disable.
+    Users(serve::UsersArgs),
+    /// The audit trail: verify its hash chain.
+    Audit(serve::AuditArgs),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
     /// first run) searched for patients of four populations.
     Demo(demo::DemoArgs),
@@ -77,6 +84,9 @@ fn main() -> Result<()> {
         Command::Impute(args) => predict::impute(args),
         Command::Predict(args) => predict::predict(args),
         Command::BenchSearch(args) => search_bench::run(args),
+        Command::Serve(args) => serve::serve(*args),
+        Command::Users(args) => serve::users(args),
+        Command::Audit(args) => serve::audit(args),
     }
 }
 

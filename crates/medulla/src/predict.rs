@@ -7,11 +7,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use medulla_haplotypes::{DeclaredResolution, FrequencySet};
 use medulla_nomenclature::Reducer;
-use medulla_prediction::{
-    match_probabilities, ArdDistribution, ImputeError, Imputer, NmdpGroups, Resolution,
-};
+use medulla_prediction::{match_probabilities, ArdDistribution, ImputeError, Imputer};
 use rayon::prelude::*;
 
 use crate::hla::SourceArgs;
@@ -48,101 +45,35 @@ pub struct FreqArgs {
     pub g_groups: Option<PathBuf>,
 }
 
-/// Say once, with the likely cause and the fix, when most typings of a run were
-/// unrepresented: the usual reason is a set read at the wrong resolution.
-pub fn warn_if_mostly_unrepresented(unrepresented: usize, total: usize, f: &Frequencies) {
-    if total > 0 && unrepresented * 2 > total {
-        eprintln!(
-            "warning: {unrepresented} of {total} typings are unrepresented in the frequency set (no haplotype pair explains them). \
-             The set is read at {} resolution; if its names are written otherwise, say so with --resolution nmdp-g|G|g|two-field",
-            f.resolution.name()
-        );
-    }
-}
+pub use medulla_app::freqs::Frequencies;
 
-/// A loaded frequency set and its resolution.
-pub struct Frequencies {
-    pub set: FrequencySet,
-    pub resolution: Resolution,
+/// Say once, with the likely cause and the fix, when most typings of a run were
+/// unrepresented.
+pub fn warn_if_mostly_unrepresented(unrepresented: usize, total: usize, f: &Frequencies) {
+    if let Some(w) = f.unrepresented_warning(unrepresented, total) {
+        eprintln!("warning: {w}");
+    }
 }
 
 impl FreqArgs {
+    /// The frequency set these options name, read by the application layer.
     pub fn load(&self, reducer: &Reducer<'_>) -> Result<Frequencies> {
-        let mut set: Option<FrequencySet> = None;
-        let mut nmdp_layout = self.freqs.is_empty();
-        if self.freqs.is_empty() {
-            set = Some(FrequencySet::nmdp_2007());
-        }
-        for path in &self.freqs {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let stem = path
-                .file_stem()
-                .map_or("default".into(), |s| s.to_string_lossy().to_string());
-            let file = path.display().to_string();
-            let one = FrequencySet::parse_any(&text, &file, &stem)?;
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            nmdp_layout |= first.split(',').count() >= 3 && !first.starts_with('{');
-            match &mut set {
-                None => set = Some(one),
-                Some(s) => s
-                    .merge(one)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("adding {file}"))?,
-            }
-        }
-        let set = set.expect("at least the default set");
-        let groups = || -> Result<NmdpGroups> {
-            Ok(match &self.g_groups {
-                Some(p) => NmdpGroups::parse(
-                    &std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?,
-                    &p.display().to_string(),
-                )?,
-                None => NmdpGroups::nmdp_2007(),
-            })
+        use medulla_app::freqs::{FreqSource, ResolutionChoice};
+        let source = FreqSource {
+            files: self.freqs.clone(),
+            resolution: self.resolution.map(|r| match r {
+                ResolutionArg::NmdpG => ResolutionChoice::NmdpG,
+                ResolutionArg::G => ResolutionChoice::G,
+                ResolutionArg::SmallG => ResolutionChoice::SmallG,
+                ResolutionArg::TwoField => ResolutionChoice::TwoField,
+            }),
+            g_groups: self.g_groups.clone(),
         };
-        let resolution = match (self.resolution, set.declared) {
-            (Some(ResolutionArg::NmdpG), _) => Resolution::NmdpG(groups()?),
-            (Some(ResolutionArg::G), _) => Resolution::GGroup,
-            (Some(ResolutionArg::SmallG), _) => Resolution::SmallG,
-            (Some(ResolutionArg::TwoField), _) => Resolution::TwoField,
-            (None, Some(DeclaredResolution::GGroup)) => Resolution::GGroup,
-            (None, Some(DeclaredResolution::SmallG)) => Resolution::SmallG,
-            (None, Some(DeclaredResolution::TwoField)) => Resolution::TwoField,
-            (None, None) if nmdp_layout => Resolution::NmdpG(groups()?),
-            (None, None) => {
-                let names: Vec<&str> = set
-                    .populations
-                    .iter()
-                    .flat_map(|p| p.haplotypes.iter().flat_map(|h| h.alleles.iter()))
-                    .map(|a| &**a)
-                    .take(10_000)
-                    .collect();
-                let guessed = Resolution::guess(&names, reducer, groups()?);
-                eprintln!(
-                    "frequency set: resolution guessed from its names: {} (--resolution to say otherwise)",
-                    guessed.name()
-                );
-                guessed
-            }
-        };
-        Ok(Frequencies { set, resolution })
-    }
-}
-
-impl Frequencies {
-    /// The imputer, with a registry-wide default population: the only one, or `ALL`, the
-    /// populations' mean.
-    pub fn imputer<'r>(&'r self, reducer: &'r Reducer<'r>) -> Imputer<'r> {
-        let mut imp = Imputer::new(reducer, &self.resolution, &self.set);
-        if self.set.populations.len() == 1 {
-            imp.default_population = Some(self.set.populations[0].code.clone());
-        } else {
-            imp.add_population(&self.set.pooled("ALL", &[]));
-            imp.default_population = Some("ALL".into());
+        let f = source.load(reducer)?;
+        for n in &f.notes {
+            eprintln!("{n}");
         }
-        imp
+        Ok(f)
     }
 }
 
@@ -496,91 +427,4 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
-}
-
-/// The GL String of an indexed donor over A, B, C, DRB1, DQB1 (the loci of a set).
-fn donor_gl(index: &medulla_matching::SearchIndex, donor: usize) -> String {
-    index.donor_typing(donor)[..5]
-        .iter()
-        .filter_map(|pair| {
-            let parts: Vec<&str> = pair.iter().flatten().copied().collect();
-            (!parts.is_empty()).then(|| parts.join("+"))
-        })
-        .collect::<Vec<_>>()
-        .join("^")
-}
-
-/// What attaching probabilities to search hits did.
-pub struct Attached {
-    pub hits: usize,
-    /// Hits whose typing no haplotype pair of the set explains (left without).
-    pub unexplained: usize,
-    /// The patient's typing could not be explained: nothing attached.
-    pub patient_error: Option<String>,
-}
-
-/// Attach match probabilities to search hits: the patient imputed once, each distinct
-/// donor typing (and population) once, on all cores.
-pub fn attach_probabilities(
-    imputer: &Imputer<'_>,
-    index: &medulla_matching::SearchIndex,
-    hits: &mut [medulla_matching::SearchHit],
-    patient_gl: &str,
-    patient_population: Option<&str>,
-) -> Attached {
-    use medulla_matching::{HitProbabilities, SEARCH_LOCI};
-    use rustc_hash::FxHashMap;
-    let patient = match imputer
-        .model(patient_population)
-        .and_then(|m| imputer.ard_distribution(m, &imputer.typing(patient_gl)?))
-    {
-        Ok(d) => d,
-        Err(e) => {
-            return Attached {
-                hits: hits.len(),
-                unexplained: 0,
-                patient_error: Some(e.to_string()),
-            }
-        }
-    };
-    let keys: Vec<(String, Option<String>)> = hits
-        .iter()
-        .map(|h| (donor_gl(index, h.donor), index.facts(h.donor).population))
-        .collect();
-    let mut distinct: Vec<&(String, Option<String>)> = keys.iter().collect();
-    distinct.sort();
-    distinct.dedup();
-    let loci = imputer.loci.clone();
-    let computed: FxHashMap<&(String, Option<String>), Option<HitProbabilities>> = distinct
-        .par_iter()
-        .map(|k| {
-            let model = imputer
-                .model(k.1.as_deref())
-                .or_else(|_| imputer.model(None));
-            let p = model
-                .and_then(|m| imputer.ard_distribution(m, &imputer.typing(&k.0)?))
-                .ok()
-                .map(|d| {
-                    let m = match_probabilities(&loci, &patient, &d);
-                    HitProbabilities {
-                        p0: std::array::from_fn(|i| m.p0(SEARCH_LOCI[i])),
-                        p_10of10: m.p_10of10,
-                        p_9of10: m.p_9of10,
-                        p_8of8: m.p_8of8,
-                        p_8of10: m.overall[2],
-                    }
-                });
-            (*k, p)
-        })
-        .collect();
-    let mut unexplained = 0;
-    for (h, k) in hits.iter_mut().zip(&keys) {
-        h.probabilities = computed[k];
-        unexplained += usize::from(h.probabilities.is_none());
-    }
-    Attached {
-        hits: hits.len(),
-        unexplained,
-        patient_error: None,
-    }
 }

@@ -5,18 +5,19 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
-use medulla_matching::{
-    rank_with_probabilities, search, ArdCatalog, Dpb1Tce, Filters, LocusGrade, MismatchCount,
-    MismatchDirection, PatientFacts, PositionGrade, SearchHit, SearchIndex, SearchRequest,
-    SearchResult, TceTable, SEARCH_LOCI,
+use medulla_app::search::{
+    finish, grade_summary, hit_views, CmvChoice, CountMismatches, DonorKind, SearchOutcome,
+    SexChoice,
 };
+use medulla_app::{AppError, SearchOptions};
+use medulla_matching::{search, ArdCatalog, SearchIndex, TceTable, SEARCH_LOCI};
 use medulla_nomenclature::Reducer;
 use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
-use medulla_registry::search_index::{day_number, index_csv, indexed};
-use medulla_registry::{DonorStore, SqliteStore};
+use medulla_registry::search_index::{for_each_indexed, index_csv};
+use medulla_registry::SqliteStore;
 
 use crate::hla::SourceArgs;
 
@@ -153,206 +154,108 @@ pub struct SearchArgs {
     repeat: Option<String>,
 }
 
-/// The search's own command-line arguments, as stored with a saved search.
-fn stored_arguments() -> Vec<String> {
-    let mut out = Vec::new();
-    let mut skip = false;
-    for a in std::env::args().skip(2) {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if a == "--save" || a == "--date" || a == "--format" || a == "--limit" {
-            skip = true;
-            continue;
-        }
-        if a.starts_with("--save=")
-            || a.starts_with("--date=")
-            || a.starts_with("--format=")
-            || a.starts_with("--limit=")
-        {
-            continue;
-        }
-        out.push(a);
-    }
-    out
-}
-
-fn grade_code(g: &LocusGrade) -> String {
-    g.positions
-        .iter()
-        .map(|p| match p {
-            PositionGrade::AlleleMatch => 'M',
-            PositionGrade::PotentialMatch => 'P',
-            PositionGrade::AntigenMatchAlleleMismatch => 'a',
-            PositionGrade::AntigenMismatch => 'X',
-        })
-        .collect()
-}
-
-fn tce_code(t: Dpb1Tce) -> &'static str {
-    match t {
-        Dpb1Tce::Matched => "",
-        Dpb1Tce::Permissive => "p",
-        Dpb1Tce::NonPermissiveGvh => "G",
-        Dpb1Tce::NonPermissiveHvg => "H",
-        Dpb1Tce::Unknown => "?",
-    }
-}
-
-fn tce_name(t: Dpb1Tce) -> &'static str {
-    match t {
-        Dpb1Tce::Matched => "matched",
-        Dpb1Tce::Permissive => "permissive",
-        Dpb1Tce::NonPermissiveGvh => "non-permissive (graft-versus-host)",
-        Dpb1Tce::NonPermissiveHvg => "non-permissive (host-versus-graft)",
-        Dpb1Tce::Unknown => "unknown",
-    }
-}
-
-fn grade_name(p: &PositionGrade) -> &'static str {
-    match p {
-        PositionGrade::AlleleMatch => "allele match",
-        PositionGrade::PotentialMatch => "potential match",
-        PositionGrade::AntigenMatchAlleleMismatch => "antigen match, allele mismatch",
-        PositionGrade::AntigenMismatch => "antigen mismatch",
-    }
-}
-
-/// The patient's typing by search locus, read as every command reads a typing
-/// (`HLA-` prefixes, serology, MACs, XX codes, lists...). Loci search does not grade
-/// (DRB3/4/5, DQA1...) are named on standard error and left out.
-pub(crate) fn parse_patient(gl: &str) -> Result<[[Option<String>; 2]; 6]> {
-    let mut patient: [[Option<String>; 2]; 6] = Default::default();
-    let blocks =
-        medulla_nomenclature::split_loci(gl).map_err(|e| anyhow::anyhow!("patient: {e}"))?;
-    if blocks.is_empty() {
-        bail!("patient: the typing is empty");
-    }
-    for block in blocks {
-        let Some(li) = SEARCH_LOCI.iter().position(|l| *l == block.locus) else {
-            eprintln!(
-                "patient: locus {} is not graded by search (A, B, C, DRB1, DQB1, DPB1); left out",
-                block.locus
-            );
-            continue;
-        };
-        if block.copies.is_empty() {
-            bail!(
-                "patient: {:?}: genotype lists (|) are not searched; give the two copies",
-                block.text
-            );
-        }
-        for (p, c) in block.copies.iter().enumerate() {
-            patient[li][p] = Some(c.clone());
-        }
-    }
-    Ok(patient)
-}
-
-fn build_request(args: &SearchArgs, today: NaiveDate) -> Result<SearchRequest> {
-    let patient = parse_patient(args.patient.as_deref().unwrap_or_default())?;
-    let mut locus_max = [2u8; 6];
+/// The search options these arguments stand for (the application layer reads them the
+/// one way every interface shares).
+fn options_of(args: &SearchArgs) -> Result<SearchOptions> {
+    let mut o = SearchOptions::new(args.patient.clone().unwrap_or_default());
+    o.mismatches = args.mismatches;
     for spec in &args.locus_mismatches {
         let (l, n) = spec
             .split_once('=')
             .with_context(|| format!("--locus-mismatches: {spec:?} is not LOCUS=N"))?;
-        let li = SEARCH_LOCI
-            .iter()
-            .position(|x| *x == l.trim())
-            .with_context(|| format!("--locus-mismatches: unknown locus {l:?}"))?;
-        locus_max[li] = n
+        let n: u8 = n
             .trim()
             .parse()
-            .with_context(|| format!("--locus-mismatches: {n:?}"))?;
+            .with_context(|| format!("--locus-mismatches: {n:?} is not a number"))?;
+        o.locus_mismatches.insert(l.trim().to_string(), n);
     }
-    let mut loci = Vec::new();
-    for l in &args.loci {
-        match SEARCH_LOCI[..5].iter().position(|x| *x == l.trim()) {
-            Some(i) => loci.push(i),
-            None => bail!("--loci: {l:?} is not one of A, B, C, DRB1, DQB1"),
-        }
-    }
-    for required in [0, 1, 3] {
-        if !loci.contains(&required) {
-            loci.push(required);
-        }
-    }
-    loci.sort_unstable();
-    Ok(SearchRequest {
-        patient,
-        patient_facts: PatientFacts {
-            cmv_positive: args.patient_cmv.map(|c| c == CmvArg::Pos),
-            abo: args
-                .patient_abo
-                .as_ref()
-                .map(|a| a.trim().to_ascii_uppercase()),
-            weight_kg: args.patient_weight,
-        },
-        loci,
-        max_mismatches: args.mismatches,
-        locus_max,
-        count: match args.count_mismatches {
-            CountArg::Both => MismatchCount::Both,
-            CountArg::Gvh => MismatchCount::GraftVersusHost,
-            CountArg::Hvg => MismatchCount::HostVersusGraft,
-        },
-        cord: args.donor_type.map(|t| t == DonorTypeArg::Cord),
-        filters: Filters {
-            min_age: args.min_age,
-            max_age: args.max_age,
-            male: args.sex.map(|s| s == SexArg::M),
-            cmv_positive: args.cmv.map(|c| c == CmvArg::Pos),
-            abo: args
-                .abo
-                .iter()
-                .map(|a| a.trim().to_ascii_uppercase())
-                .collect(),
-            registries: args.registry.clone(),
-            populations: args.population.clone(),
-            include_unavailable: args.include_unavailable,
-        },
-        limit: args.limit,
-        today: day_number(today),
-    })
+    o.loci = args.loci.clone();
+    o.count_mismatches = match args.count_mismatches {
+        CountArg::Both => CountMismatches::Both,
+        CountArg::Gvh => CountMismatches::Gvh,
+        CountArg::Hvg => CountMismatches::Hvg,
+    };
+    o.donor_type = args.donor_type.map(|t| match t {
+        DonorTypeArg::Adult => DonorKind::Adult,
+        DonorTypeArg::Cord => DonorKind::Cord,
+    });
+    let cmv = |c: CmvArg| match c {
+        CmvArg::Pos => CmvChoice::Pos,
+        CmvArg::Neg => CmvChoice::Neg,
+    };
+    o.patient_cmv = args.patient_cmv.map(cmv);
+    o.patient_abo = args.patient_abo.clone();
+    o.patient_weight = args.patient_weight;
+    o.min_age = args.min_age;
+    o.max_age = args.max_age;
+    o.sex = args.sex.map(|s| match s {
+        SexArg::M => SexChoice::M,
+        SexArg::F => SexChoice::F,
+    });
+    o.cmv = args.cmv.map(cmv);
+    o.abo = args.abo.clone();
+    o.registry = args.registry.clone();
+    o.population = args.population.clone();
+    o.include_unavailable = args.include_unavailable;
+    o.limit = args.limit;
+    o.patient_population = args.patient_population.clone();
+    o.predict_top = args.predict_top;
+    o.no_probabilities = args.no_probabilities;
+    o.date = args.date;
+    Ok(o)
 }
 
-/// The grade summary a stored search keeps per donor.
-fn grade_summary(h: &SearchHit) -> String {
-    let g: Vec<String> = h.grades.iter().map(grade_code).collect();
-    format!("{}/{} {}", h.matched, h.out_of, g.join(" "))
+/// An application error as the command line says it: options by their flag.
+pub(crate) fn cli_error(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::Invalid { field, reason } if field != "patient" && field != "body" => {
+            anyhow::anyhow!("--{}: {reason}", field.replace('_', "-"))
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// The options a stored search was saved with: JSON (this version, and the API), or the
+/// command-line arguments earlier versions kept.
+fn stored_options(name: &str, request: &str) -> Result<SearchOptions> {
+    if let Ok(o) = serde_json::from_str::<SearchOptions>(request) {
+        return Ok(o);
+    }
+    let stored: Vec<String> = serde_json::from_str(request)
+        .with_context(|| format!("stored search {name:?}: unreadable request"))?;
+    #[derive(clap::Parser)]
+    struct Stored {
+        #[command(flatten)]
+        search: SearchArgs,
+    }
+    let again = <Stored as clap::Parser>::try_parse_from(
+        std::iter::once("search".to_string()).chain(stored),
+    )
+    .with_context(|| format!("stored search {name:?}: arguments no longer valid"))?
+    .search;
+    options_of(&again)
 }
 
 pub fn run(args: SearchArgs) -> Result<()> {
-    let today = args.date.unwrap_or_else(|| Local::now().date_naive());
-    // a repeat runs the stored arguments (with this run's database, date and output)
-    let (args, previous) = match &args.repeat {
+    let open_db = || {
+        SqliteStore::open_existing(&args.db)
+            .with_context(|| format!("opening the registry database {}", args.db.display()))
+    };
+    // a repeat runs the stored options (with this run's date, limit and output)
+    let (mut options, previous) = match &args.repeat {
         Some(name) => {
-            let store = SqliteStore::open_existing(&args.db)
-                .with_context(|| format!("opening the registry database {}", args.db.display()))?;
-            let saved = store
+            let saved = open_db()?
                 .saved_search(name)?
                 .with_context(|| format!("no stored search named {name:?}"))?;
-            let stored: Vec<String> = serde_json::from_str(&saved.request)
-                .with_context(|| format!("stored search {name:?}: unreadable request"))?;
-            #[derive(clap::Parser)]
-            struct Stored {
-                #[command(flatten)]
-                search: SearchArgs,
-            }
-            let mut again = <Stored as clap::Parser>::try_parse_from(
-                std::iter::once("search".to_string()).chain(stored),
-            )
-            .with_context(|| format!("stored search {name:?}: arguments no longer valid"))?
-            .search;
-            again.db = args.db.clone();
-            again.format = args.format;
-            again.limit = args.limit;
-            again.repeat = Some(name.clone());
-            (again, Some(saved))
+            let mut o = stored_options(name, &saved.request)?;
+            o.date = args.date;
+            o.limit = args.limit;
+            (o, Some(saved))
         }
-        None => (args, None),
+        None => (options_of(&args)?, None),
     };
+    let today = options.today();
+    options.date = Some(today);
 
     let (release, macs) = args.source.load()?;
     let reducer = Reducer::new(&release, &macs);
@@ -363,17 +266,17 @@ pub fn run(args: SearchArgs) -> Result<()> {
             catalog = catalog.with_tce(TceTable::parse(&text));
         }
     }
-    let mut request = build_request(&args, today)?;
+    let mut request = options.to_request().map_err(cli_error)?;
     let keep_all = args.save.is_some() || args.repeat.is_some();
-    let predict_top = if args.no_probabilities {
+    let predict_top = if options.no_probabilities {
         0
     } else {
-        args.predict_top.max(args.limit)
+        options.predict_top.max(options.limit)
     };
     request.limit = if keep_all {
         usize::MAX
     } else {
-        args.limit.max(predict_top)
+        options.limit.max(predict_top)
     };
 
     let started = Instant::now();
@@ -384,13 +287,9 @@ pub fn run(args: SearchArgs) -> Result<()> {
                 .with_context(|| format!("reading {}", path.display()))?
         }
         None => {
-            let store = SqliteStore::open_existing(&args.db)
-                .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+            let store = open_db()?;
             let mut donors = Vec::new();
-            store.for_each_donor(&mut |d, s| {
-                donors.push(indexed(&d, &s, today));
-                Ok(())
-            })?;
+            for_each_indexed(&store, today, &mut |d| donors.push(d))?;
             SearchIndex::build(&mut catalog, donors)
         }
     };
@@ -405,46 +304,21 @@ pub fn run(args: SearchArgs) -> Result<()> {
     }
 
     let t = Instant::now();
-    let mut result = search(&index, &mut catalog, &request)?;
-    if predict_top > 0 {
-        let freqs = args.freqs.load(&reducer)?;
-        let imputer = freqs.imputer(&reducer);
-        let n = predict_top.min(result.hits.len());
-        let attached = crate::predict::attach_probabilities(
-            &imputer,
-            &index,
-            &mut result.hits[..n],
-            args.patient.as_deref().unwrap_or_default(),
-            args.patient_population.as_deref(),
-        );
-        match &attached.patient_error {
-            Some(e) => eprintln!("match probabilities: patient: {e}; ranked without them"),
-            None => {
-                rank_with_probabilities(&mut result.hits[..n], &result.loci);
-                crate::predict::warn_if_mostly_unrepresented(
-                    attached.unexplained,
-                    attached.hits,
-                    &freqs,
-                );
-                if attached.unexplained > 0 {
-                    eprintln!(
-                        "match probabilities: {} of {} donors have typings no haplotype pair of the set explains",
-                        attached.unexplained, attached.hits
-                    );
-                }
-            }
-        }
-    }
+    let result = search(&index, &mut catalog, &request).map_err(|e| cli_error(e.into()))?;
+    let freqs = if predict_top > 0 {
+        Some(args.freqs.load(&reducer)?)
+    } else {
+        None
+    };
+    let imputer = freqs.as_ref().map(|f| f.imputer(&reducer));
+    let probabilities = imputer.as_ref().zip(freqs.as_ref());
+    let mut outcome = finish(result, &options, &index, probabilities, keep_all);
     let took = t.elapsed();
-    if !keep_all {
-        result.hits.truncate(args.limit);
-    }
 
     if keep_all {
-        let mut store = SqliteStore::open_existing(&args.db)
-            .with_context(|| format!("opening the registry database {}", args.db.display()))?;
-        let mut now = Vec::with_capacity(result.hits.len());
-        for h in &result.hits {
+        let mut store = open_db()?;
+        let mut now = Vec::with_capacity(outcome.result.hits.len());
+        for h in &outcome.result.hits {
             let id = index.id(h.donor);
             now.push(SavedMatch {
                 donor_id: id.to_string(),
@@ -453,8 +327,13 @@ pub fn run(args: SearchArgs) -> Result<()> {
             });
         }
         let at = Local::now().naive_local();
+        // kept without the run's date, limit and output: a repeat runs it on its own day
+        let mut kept = options.clone();
+        kept.date = None;
+        kept.limit = SearchOptions::new("").limit;
+        let kept = serde_json::to_string(&kept)?;
         if let Some(name) = &args.save {
-            store.save_search(name, &serde_json::to_string(&stored_arguments())?, at, &now)?;
+            store.save_search(name, &kept, at, &now)?;
             eprintln!("stored search {name:?}: {} matches", now.len());
         }
         if let (Some(name), Some(saved)) = (&args.repeat, &previous) {
@@ -464,16 +343,14 @@ pub fn run(args: SearchArgs) -> Result<()> {
             print_repeat(name, &saved.last_run_at, &report);
             store.save_search(name, &saved.request, at, &now)?;
         }
-        result.hits.truncate(args.limit);
+        outcome.result.hits.truncate(options.limit);
     }
 
-    let patient_typed: [bool; 6] = std::array::from_fn(|l| request.patient[l][0].is_some());
     print_hits(
         args.format,
-        args.mismatches,
+        options.mismatches,
         &index,
-        &result,
-        &patient_typed,
+        &outcome,
         took.as_secs_f64(),
         true,
     )
@@ -510,88 +387,6 @@ fn print_repeat(name: &str, since: &str, r: &RepeatReport) {
     println!();
 }
 
-/// One hit with every column a coordinator reads, as the table, CSV and JSON carry it.
-#[derive(serde::Serialize)]
-pub(crate) struct HitRow {
-    rank: usize,
-    donor: String,
-    donor_type: &'static str,
-    registry: String,
-    population: Option<String>,
-    age: Option<u8>,
-    sex: Option<&'static str>,
-    cmv: Option<&'static str>,
-    abo: Option<String>,
-    #[serde(rename = "match")]
-    matched: String,
-    match_with_dpb1: Option<String>,
-    mismatches: u8,
-    potential: u8,
-    /// Grade letters per locus (A, B, C, DRB1, DQB1, DPB1); `-` untyped on a side.
-    grades: Vec<(&'static str, String)>,
-    dpb1_tce: &'static str,
-    cell_dose_tnc_1e7_per_kg: Option<f32>,
-    p_10of10: Option<f64>,
-    p_9of10: Option<f64>,
-    p_8of8: Option<f64>,
-    why: Vec<String>,
-}
-
-/// The letters of one locus, `-` when the donor or the patient is untyped there (an
-/// untyped locus is a potential match, not a grade to read).
-fn locus_cell(index: &SearchIndex, patient_typed: &[bool; 6], h: &SearchHit, l: usize) -> String {
-    let donor_typed = index.donor_typing(h.donor)[l].iter().any(Option::is_some);
-    if !donor_typed || !patient_typed[l] {
-        return "-".into();
-    }
-    let mut g = grade_code(&h.grades[l]);
-    if l == 5 {
-        g.push_str(tce_code(h.dpb1));
-    }
-    g
-}
-
-pub(crate) fn hit_rows(
-    index: &SearchIndex,
-    result: &SearchResult,
-    patient_typed: &[bool; 6],
-) -> Vec<HitRow> {
-    result
-        .hits
-        .iter()
-        .enumerate()
-        .map(|(rank, h)| {
-            let f = index.facts(h.donor);
-            HitRow {
-                rank: rank + 1,
-                donor: f.id,
-                donor_type: if f.cord { "cord" } else { "adult" },
-                registry: f.registry,
-                population: f.population,
-                age: h.age,
-                sex: f.male.map(|m| if m { "M" } else { "F" }),
-                cmv: f.cmv_positive.map(|c| if c { "pos" } else { "neg" }),
-                abo: f.abo,
-                matched: format!("{}/{}", h.matched, h.out_of),
-                match_with_dpb1: h.with_dpb1().map(|(m, o)| format!("{m}/{o}")),
-                mismatches: h.mismatches,
-                potential: h.potential,
-                grades: SEARCH_LOCI
-                    .iter()
-                    .enumerate()
-                    .map(|(l, name)| (*name, locus_cell(index, patient_typed, h, l)))
-                    .collect(),
-                dpb1_tce: tce_name(h.dpb1),
-                cell_dose_tnc_1e7_per_kg: h.cell_dose,
-                p_10of10: h.probabilities.map(|p| p.p_10of10),
-                p_9of10: h.probabilities.map(|p| p.p_9of10),
-                p_8of8: h.probabilities.map(|p| p.p_8of8),
-                why: h.explain(&result.loci),
-            }
-        })
-        .collect()
-}
-
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map_or(String::new(), T::to_string)
 }
@@ -600,15 +395,15 @@ pub(crate) fn print_hits(
     format: Output,
     mismatches: u8,
     index: &SearchIndex,
-    result: &SearchResult,
-    patient_typed: &[bool; 6],
+    outcome: &SearchOutcome,
     search_s: f64,
     legend: bool,
 ) -> Result<()> {
-    for w in &result.warnings {
+    for w in &outcome.warnings {
         eprintln!("warning: {w}");
     }
-    let rows = hit_rows(index, result, patient_typed);
+    let rows = hit_views(index, outcome, &mut |_| None);
+    let result = &outcome.result;
     match format {
         Output::Table => {
             println!(
@@ -624,26 +419,28 @@ pub(crate) fn print_hits(
                 "rank", "donor", "match", "pot", "P10", "A", "B", "C", "DRB1", "DQB1", "DPB1", "age", "type", "sex", "CMV", "ABO"
             );
             for r in &rows {
-                let g = |l: usize| r.grades[l].1.as_str();
+                let g = |l: &str| r.loci[l].grade.as_str();
                 println!(
                     "{:>4}  {:<16} {:>6} {:>3} {:>5}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  {}",
                     r.rank,
-                    r.donor,
+                    r.donor_id,
                     r.matched,
                     r.potential,
-                    r.p_10of10.map_or("-".to_string(), |p| format!("{p:.2}")),
-                    g(0),
-                    g(1),
-                    g(2),
-                    g(3),
-                    g(4),
-                    g(5),
+                    r.probabilities
+                        .as_ref()
+                        .map_or("-".to_string(), |p| format!("{:.2}", p.p_10of10)),
+                    g("A"),
+                    g("B"),
+                    g("C"),
+                    g("DRB1"),
+                    g("DQB1"),
+                    g("DPB1"),
                     r.age.map_or("?".to_string(), |a| a.to_string()),
                     r.donor_type,
                     r.sex.unwrap_or("?"),
                     r.cmv.unwrap_or("?"),
                     r.abo.as_deref().unwrap_or("?"),
-                    r.why.join("; "),
+                    r.explain,
                 );
             }
             if legend {
@@ -654,7 +451,7 @@ pub(crate) fn print_hits(
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
             let mut header: Vec<&str> = vec![
                 "rank",
-                "donor",
+                "donor_id",
                 "donor_type",
                 "registry",
                 "population",
@@ -678,9 +475,10 @@ pub(crate) fn print_hits(
             ]);
             w.write_record(&header)?;
             for r in &rows {
+                let p = r.probabilities.as_ref();
                 let mut rec: Vec<String> = vec![
                     r.rank.to_string(),
-                    r.donor.clone(),
+                    r.donor_id.clone(),
                     r.donor_type.into(),
                     r.registry.clone(),
                     opt(&r.population),
@@ -693,64 +491,28 @@ pub(crate) fn print_hits(
                     r.mismatches.to_string(),
                     r.potential.to_string(),
                 ];
-                rec.extend(r.grades.iter().map(|(_, g)| g.clone()));
+                rec.extend(SEARCH_LOCI.iter().map(|l| r.loci[*l].grade.clone()));
                 rec.extend([
                     r.dpb1_tce.to_string(),
                     r.cell_dose_tnc_1e7_per_kg
                         .map_or(String::new(), |d| format!("{d:.2}")),
-                    r.p_10of10.map_or(String::new(), |p| format!("{p:.6}")),
-                    r.p_9of10.map_or(String::new(), |p| format!("{p:.6}")),
-                    r.p_8of8.map_or(String::new(), |p| format!("{p:.6}")),
-                    r.why.join("; "),
+                    p.map_or(String::new(), |p| format!("{:.6}", p.p_10of10)),
+                    p.map_or(String::new(), |p| format!("{:.6}", p.p_9of10)),
+                    p.map_or(String::new(), |p| format!("{:.6}", p.p_8of8)),
+                    r.explain.clone(),
                 ]);
                 w.write_record(&rec)?;
             }
             w.flush()?;
         }
         Output::Json => {
-            let hits: Vec<serde_json::Value> = rows
-                .iter()
-                .zip(&result.hits)
-                .map(|(r, h)| {
-                    let mut v = serde_json::to_value(r).expect("a hit row serializes");
-                    let loci: serde_json::Map<String, serde_json::Value> = SEARCH_LOCI
-                        .iter()
-                        .zip(&h.grades)
-                        .map(|(l, g)| {
-                            (
-                                l.to_string(),
-                                serde_json::json!({
-                                    "positions": g.positions.iter().map(grade_name).collect::<Vec<_>>(),
-                                    "mismatches": g.mismatches(),
-                                    "direction": g.direction().map(direction_name),
-                                    "crossed": g.crossed,
-                                }),
-                            )
-                        })
-                        .collect();
-                    v["grades"] = serde_json::Value::Object(
-                        r.grades
-                            .iter()
-                            .map(|(l, g)| (l.to_string(), serde_json::json!(g)))
-                            .collect(),
-                    );
-                    v["loci"] = serde_json::Value::Object(loci);
-                    v["probabilities"] = serde_json::json!(h.probabilities.map(|p| serde_json::json!({
-                        "p_10of10": p.p_10of10,
-                        "p_9of10": p.p_9of10,
-                        "p_8of8": p.p_8of8,
-                        "p0": SEARCH_LOCI.iter().zip(p.p0).filter_map(|(l, v)| v.map(|v| (l.to_string(), serde_json::json!(v)))).collect::<serde_json::Map<_, _>>(),
-                    })));
-                    v
-                })
-                .collect();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "total": result.total,
                     "scanned": result.scanned,
-                    "warnings": result.warnings,
-                    "hits": hits,
+                    "warnings": outcome.warnings,
+                    "hits": rows,
                 }))?
             );
         }
@@ -765,11 +527,3 @@ columns: match = positions matched (certain or potential) of those counted; pot 
          sex M|F; CMV pos|neg; ABO; ? = not known; why = the ranking criteria in order
 grades:  M allele match, P potential match, a antigen match / allele mismatch, X antigen mismatch, - untyped (donor or patient);
          DPB1 TCE: p permissive, G/H non-permissive GvH/HvG, ? TCE group unknown";
-
-fn direction_name(d: MismatchDirection) -> &'static str {
-    match d {
-        MismatchDirection::Bidirectional => "bidirectional",
-        MismatchDirection::GraftVersusHost => "graft-versus-host",
-        MismatchDirection::HostVersusGraft => "host-versus-graft",
-    }
-}

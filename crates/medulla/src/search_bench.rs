@@ -136,7 +136,7 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join("^");
             let t = Instant::now();
-            let a = crate::predict::attach_probabilities(
+            let a = medulla_app::freqs::attach_probabilities(
                 &imputer,
                 &index,
                 &mut r.hits,

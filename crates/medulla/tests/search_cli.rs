@@ -53,7 +53,7 @@ fn a_donor_is_found_by_its_own_typing_in_a_file_and_in_the_registry() {
         .find(|l| l.split(',').nth(1) == Some(row[0]))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        own.contains(",10,10,0,0,MM,MM,MM,MM,MM,PP,unknown,"),
+        own.contains(",10/10,,0,0,MM,MM,MM,MM,MM,-,unknown,"),
         "{own}"
     );
 

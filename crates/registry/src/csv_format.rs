@@ -6,7 +6,9 @@ pub const REQUIRED_COLUMNS: [&str; 4] = ["id", "registry", "donor_type", "birth_
 
 /// Whether a column name is part of the donor CSV layout (the export header, or `gl`).
 pub fn is_known_column(column: &str) -> bool {
-    column == "gl" || EXPORT_HEADER.contains(&column)
+    column == "gl"
+        || EXPORT_HEADER.contains(&column)
+        || crate::identity::IDENTITY_COLUMNS.contains(&column)
 }
 
 /// The donor CSV header, as `medulla donors export` and `medulla synth` write it.

@@ -73,6 +73,7 @@ pub(crate) fn to_stored(reducer: &Reducer<'_>, v: ValidRecord) -> StoredRecord {
         imgt_version: reducer.release().version().to_string(),
         donor: v.donor,
         status: v.status,
+        identity: v.identity,
     }
 }
 
@@ -105,13 +106,32 @@ pub(crate) fn gl_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
     reducer.normalize(&loci.join("^")).unwrap_or_default()
 }
 
+/// A donor an import wrote or deleted.
+pub enum Change<'a> {
+    Written(&'a StoredRecord),
+    Deleted(&'a str),
+}
+
 /// Import a donor CSV into `store`; `progress` is called with the records read so far.
 pub fn import_csv<R: Read>(
     input: R,
     store: &mut dyn DonorStore,
     reducer: &Reducer<'_>,
     options: &ImportOptions<'_>,
+    progress: impl FnMut(u64),
+) -> Result<ImportReport, ImportError> {
+    import_csv_observed(input, store, reducer, options, progress, &mut |_| {})
+}
+
+/// [`import_csv`], telling `observer` of every donor written (before the commit: an
+/// observer keeps them until the report says `applied`).
+pub fn import_csv_observed<R: Read>(
+    input: R,
+    store: &mut dyn DonorStore,
+    reducer: &Reducer<'_>,
+    options: &ImportOptions<'_>,
     mut progress: impl FnMut(u64),
+    observer: &mut dyn FnMut(Change<'_>),
 ) -> Result<ImportReport, ImportError> {
     let file = options.file_name;
     // rows of the wrong length are rejected one by one (not the whole file): flexible
@@ -231,8 +251,14 @@ pub fn import_csv<R: Read>(
             });
             match result {
                 Ok(r) => match session.apply(&r, options.by, options.at)? {
-                    Applied::New => report.new += 1,
-                    Applied::Updated => report.updated += 1,
+                    Applied::New => {
+                        observer(Change::Written(&r));
+                        report.new += 1
+                    }
+                    Applied::Updated => {
+                        observer(Change::Written(&r));
+                        report.updated += 1
+                    }
                     Applied::Unchanged => report.unchanged += 1,
                 },
                 Err(errors) => {

@@ -219,6 +219,18 @@ pub fn import_json<R: Read>(
     reducer: &Reducer<'_>,
     options: &ImportOptions<'_>,
 ) -> Result<(UpdateMode, ImportReport), ImportError> {
+    import_json_observed(input, store, reducer, options, &mut |_| {})
+}
+
+/// [`import_json`], telling `observer` of every donor written or deleted (before the
+/// commit: an observer keeps them until the report says `applied`).
+pub fn import_json_observed<R: Read>(
+    input: R,
+    store: &mut dyn DonorStore,
+    reducer: &Reducer<'_>,
+    options: &ImportOptions<'_>,
+    observer: &mut dyn FnMut(crate::io::Change<'_>),
+) -> Result<(UpdateMode, ImportReport), ImportError> {
     let file = options.file_name;
     let parsed: File = serde_json::from_reader(input).map_err(|e| ImportError::Header {
         file: file.into(),
@@ -328,6 +340,7 @@ pub fn import_json<R: Read>(
             ("D", _) => {
                 if mode == UpdateMode::Diff {
                     session.delete(&id)?;
+                    observer(crate::io::Change::Deleted(&id));
                 }
                 report.deleted += 1;
             }
@@ -348,6 +361,9 @@ pub fn import_json<R: Read>(
                 } else {
                     session.apply(&r, options.by, options.at)?
                 };
+                if mode != UpdateMode::Check && applied != Applied::Unchanged {
+                    observer(crate::io::Change::Written(&r));
+                }
                 match applied {
                     Applied::New => report.new += 1,
                     Applied::Updated => report.updated += 1,
@@ -362,6 +378,7 @@ pub fn import_json<R: Read>(
             for id in session.ids_of_registry(reg)? {
                 if !seen.contains(&id) {
                     session.delete(&id)?;
+                    observer(crate::io::Change::Deleted(&id));
                     report.deleted += 1;
                 }
             }

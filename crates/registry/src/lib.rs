@@ -5,9 +5,12 @@
 //! embedded backend (`store`), CSV import and export (`io`), and `synth`, the generator of
 //! realistic donor pools for scale tests.
 
+pub mod accounts;
+pub mod audit;
 pub mod csv_format;
 pub mod donor;
 pub mod grid;
+pub mod identity;
 pub mod io;
 pub mod json;
 pub mod model;
@@ -20,8 +23,12 @@ pub mod validate;
 
 pub use donor::{CordUnit, Donor, Typing, DONOR_LOCI};
 pub use grid::Grid;
-pub use io::{export_csv, import_csv, write_rejections, ImportOptions, ImportReport};
-pub use json::{export_json, import_json, UpdateMode};
+pub use identity::Identity;
+pub use io::{
+    export_csv, import_csv, import_csv_observed, write_rejections, Change, ImportOptions,
+    ImportReport,
+};
+pub use json::{export_json, import_json, import_json_observed, UpdateMode};
 pub use model::{Abo, Cmv, DonorType, Rh, Sex};
 pub use status::{PermanentReason, Status, StatusChange};
 pub use store::{DonorStore, SqliteStore, StoreError};

@@ -21,6 +21,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("no registry database at {0} (import donors first, or give --db / MEDULLA_DB)")]
     NoDatabase(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("donor {0} is not in the registry")]
     NoSuchDonor(String),
     #[error("donor {id}: {reason}")]
@@ -150,7 +152,52 @@ const MIGRATIONS: &[(i64, &str)] = &[
             PRIMARY KEY (search, donor_id)
         );",
     ),
+    (
+        4,
+        "CREATE TABLE donor_identity (
+            donor_id TEXT PRIMARY KEY REFERENCES donors(id) ON DELETE CASCADE,
+            name TEXT, address TEXT, phone TEXT, email TEXT
+        );",
+    ),
 ];
+
+/// The schema of the security database beside the registry (`NAME.security.db`): accounts,
+/// sessions and the audit trail. Kept in a file of its own so that a long import holding
+/// the registry's write lock never delays a login or the audit entry of a search.
+const SECURITY_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            password_hash TEXT,
+            api_key_hash TEXT UNIQUE,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            last_failed_at TEXT
+        );
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL REFERENCES users(name),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_actor ON audit(actor);
+        CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+)];
 
 /// The typed columns of a donor row, in `DONOR_LOCI` order.
 const HLA_COLUMNS: [[&str; 2]; 11] = [
@@ -295,6 +342,8 @@ pub struct StoredRecord {
     /// the release named by `imgt_version`.
     pub hla_gl: String,
     pub imgt_version: String,
+    /// Name and contact details, stored apart (the `donor_identity` table).
+    pub identity: Option<crate::identity::Identity>,
 }
 
 /// SQLite: one file, or in memory.
@@ -443,13 +492,42 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        Self::init_with(conn, MIGRATIONS)
+    }
+
+    /// The security database of a registry database: created beside it when missing.
+    pub fn security_path(registry: &Path) -> std::path::PathBuf {
+        let mut name = registry
+            .file_stem()
+            .map(|s| s.to_os_string())
+            .unwrap_or_default();
+        name.push(".security.db");
+        registry.with_file_name(name)
+    }
+
+    /// Open (creating if needed) the security database (accounts, sessions, audit trail)
+    /// of the registry database at `registry`.
+    pub fn open_security(registry: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(Self::security_path(registry))?;
+        conn.busy_handler(Some(wait_turn))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::init_with(conn, SECURITY_MIGRATIONS)
+    }
+
+    /// An in-memory security database (tests).
+    pub fn security_in_memory() -> Result<Self, StoreError> {
+        Self::init_with(Connection::open_in_memory()?, SECURITY_MIGRATIONS)
+    }
+
+    fn init_with(mut conn: Connection, migrations: &[(i64, &str)]) -> Result<Self, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
         )?;
-        for (version, sql) in MIGRATIONS {
+        for (version, sql) in migrations {
             let done: Option<i64> = conn
                 .query_row(
                     "SELECT version FROM schema_migrations WHERE version = ?1",
@@ -510,6 +588,10 @@ impl SqliteStore {
                 ))
             })
             .optional()?;
+        // identity lives apart and outside the content hash: written whenever given
+        if let Some(i) = &r.identity {
+            crate::identity::upsert(tx, &d.id, i)?;
+        }
         let applied = match &existing {
             Some((h, ..)) if *h == hash => return Ok(Applied::Unchanged),
             Some(_) => Applied::Updated,
@@ -798,6 +880,7 @@ impl DonorStore for SqliteStore {
             status,
             hla_gl: String::new(),
             imgt_version: String::new(),
+            identity: None,
         });
         tx.execute(
             "UPDATE donors SET content_hash = ?2 WHERE id = ?1",

@@ -32,6 +32,8 @@ pub trait Fields {
 pub struct ValidRecord {
     pub donor: Donor,
     pub status: Status,
+    /// Name and contact details from the optional identity columns (kept apart).
+    pub identity: Option<crate::identity::Identity>,
 }
 
 /// Split a GL String typing (`A*01:01+A*02:01^B*08:01+B44^...`) into per-position cells
@@ -264,7 +266,9 @@ impl<'a> RecordValidator<'a> {
             return Err(errors);
         }
         let donor_type = donor_type.expect("checked");
+        let identity = crate::identity::Identity::from_fields(|c| f.get(c).map(str::to_string));
         Ok(ValidRecord {
+            identity,
             donor: Donor {
                 id: id.expect("checked"),
                 grid,

@@ -1,0 +1,114 @@
+//! Account administration (the `medulla users` commands) and login throttling.
+
+use std::path::Path;
+
+use chrono::{Local, NaiveDateTime};
+use medulla_registry::accounts::UserRow;
+use medulla_registry::audit::AuditBreak;
+use medulla_registry::SqliteStore;
+
+use crate::auth::{hash_password, new_secret, secret_hash, Role};
+use crate::error::AppError;
+
+/// Failed logins allowed before each further attempt waits (doubling, up to 15 minutes).
+pub const FREE_ATTEMPTS: u32 = 5;
+
+/// Seconds left before `user` may try again, when too many logins failed lately.
+pub fn lockout(user: &UserRow, at: NaiveDateTime) -> Option<i64> {
+    if user.failed_logins < FREE_ATTEMPTS {
+        return None;
+    }
+    let last =
+        NaiveDateTime::parse_from_str(user.last_failed_at.as_deref()?, "%Y-%m-%dT%H:%M:%S").ok()?;
+    let wait = (1i64 << (user.failed_logins - FREE_ATTEMPTS).min(10)).min(900);
+    let left = wait - (at - last).num_seconds();
+    (left > 0).then_some(left)
+}
+
+/// Add an account. A partner gets an API key (returned, shown once); the others a
+/// password (given).
+pub fn add_user(
+    registry: &Path,
+    name: &str,
+    role: Role,
+    password: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+    {
+        return Err(AppError::Invalid {
+            field: "name".into(),
+            reason: "1-64 letters, digits, '.', '_', '-' or '@'".into(),
+        });
+    }
+    let (password_hash, key) = if role == Role::Partner {
+        let key = new_secret("mk_")?;
+        (None, Some(key))
+    } else {
+        let p = password.unwrap_or("");
+        if p.chars().count() < 12 {
+            return Err(AppError::Invalid {
+                field: "password".into(),
+                reason: "at least 12 characters".into(),
+            });
+        }
+        (Some(hash_password(p)?), None)
+    };
+    let mut sec = SqliteStore::open_security(registry)?;
+    sec.add_user(&UserRow {
+        name: name.to_string(),
+        role: role.name().to_string(),
+        password_hash,
+        api_key_hash: key.as_deref().map(secret_hash),
+        disabled: false,
+        created_at: Local::now()
+            .naive_local()
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string(),
+        failed_logins: 0,
+        last_failed_at: None,
+    })?;
+    sec.audit(
+        Local::now().naive_local(),
+        "cli",
+        "user-added",
+        name,
+        &serde_json::json!({ "role": role.name() }).to_string(),
+    )?;
+    Ok(key)
+}
+
+pub fn list_users(registry: &Path) -> Result<Vec<UserRow>, AppError> {
+    Ok(SqliteStore::open_security(registry)?.users()?)
+}
+
+pub fn disable_user(registry: &Path, name: &str) -> Result<(), AppError> {
+    let mut sec = SqliteStore::open_security(registry)?;
+    if !sec.disable_user(name)? {
+        return Err(AppError::NotFound(format!("no user named {name:?}")));
+    }
+    sec.audit(
+        Local::now().naive_local(),
+        "cli",
+        "user-disabled",
+        name,
+        "{}",
+    )?;
+    Ok(())
+}
+
+/// Verify the audit chain of a registry: the number of entries, or the first bad one.
+pub fn verify_audit(registry: &Path) -> Result<Result<u64, AuditBreak>, AppError> {
+    let path = SqliteStore::security_path(registry);
+    if !path.is_file() {
+        return Err(AppError::NotFound(format!(
+            "no security database at {}",
+            path.display()
+        )));
+    }
+    Ok(SqliteStore::open_security(registry)?.verify_audit()?)
+}

@@ -1,0 +1,209 @@
+//! Accounts, roles and what each role may do; password hashing (argon2id) and tokens
+//! (random, 256 bits, kept only as SHA-256 hashes).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+
+/// The roles of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Admin,
+    SearchCoordinator,
+    DonorCoordinator,
+    Auditor,
+    /// A foreign registry's machine client: an API key instead of a password.
+    Partner,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::SearchCoordinator,
+        Role::DonorCoordinator,
+        Role::Auditor,
+        Role::Partner,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::SearchCoordinator => "search-coordinator",
+            Role::DonorCoordinator => "donor-coordinator",
+            Role::Auditor => "auditor",
+            Role::Partner => "partner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, AppError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| AppError::Invalid {
+                field: "role".into(),
+                reason: format!(
+                    "{s:?} is not one of admin, search-coordinator, donor-coordinator, auditor, partner"
+                ),
+            })
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a caller may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Search,
+    SavedSearches,
+    Import,
+    ReadDonor,
+    ReadIdentity,
+    ChangeStatus,
+    Nomenclature,
+    ReadAudit,
+}
+
+impl Permission {
+    fn describe(self) -> &'static str {
+        match self {
+            Permission::Search => "search",
+            Permission::SavedSearches => "keep or repeat saved searches",
+            Permission::Import => "import donors",
+            Permission::ReadDonor => "read donor records",
+            Permission::ReadIdentity => "read donor identity",
+            Permission::ChangeStatus => "change donor statuses",
+            Permission::Nomenclature => "use the nomenclature routes",
+            Permission::ReadAudit => "read the audit trail",
+        }
+    }
+}
+
+/// The role-permission table: one place that says who may do what.
+pub fn allows(role: Role, p: Permission) -> bool {
+    use Permission as P;
+    use Role as R;
+    match p {
+        P::Search => matches!(role, R::Admin | R::SearchCoordinator | R::Partner),
+        P::SavedSearches => matches!(role, R::Admin | R::SearchCoordinator),
+        P::Import => role == R::Admin,
+        P::ReadDonor => matches!(role, R::Admin | R::SearchCoordinator | R::DonorCoordinator),
+        P::ReadIdentity => matches!(role, R::Admin | R::DonorCoordinator),
+        P::ChangeStatus => matches!(role, R::Admin | R::DonorCoordinator),
+        P::Nomenclature => matches!(
+            role,
+            R::Admin | R::SearchCoordinator | R::DonorCoordinator | R::Auditor
+        ),
+        P::ReadAudit => matches!(role, R::Admin | R::Auditor),
+    }
+}
+
+/// Who is asking: an authenticated account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// The actor of command-line work on the host (trusted as an administrator).
+    pub fn local(user: &str) -> Actor {
+        Actor {
+            user: user.to_string(),
+            role: Role::Admin,
+        }
+    }
+
+    pub fn require(&self, p: Permission) -> Result<(), AppError> {
+        if allows(self.role, p) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                role: self.role.name().into(),
+                action: p.describe().into(),
+            })
+        }
+    }
+}
+
+/// An argon2id hash of a password (PHC string, random salt).
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| AppError::Internal(format!("randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .to_string())
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A new random secret (a session token or an API key): 256 bits, hex.
+pub fn new_secret(prefix: &str) -> Result<String, AppError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| AppError::Internal(format!("randomness: {e}")))?;
+    Ok(format!("{prefix}{}", hex(&b)))
+}
+
+/// The stored form of a token or key.
+pub fn secret_hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_salt_and_verify() {
+        let a = hash_password("correct horse").unwrap();
+        let b = hash_password("correct horse").unwrap();
+        assert_ne!(a, b, "salted");
+        assert!(a.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &a));
+        assert!(!verify_password("wrong", &a));
+    }
+
+    #[test]
+    fn secrets_are_long_random_and_stored_hashed() {
+        let t = new_secret("mt_").unwrap();
+        assert_eq!(t.len(), 3 + 64);
+        assert_ne!(t, new_secret("mt_").unwrap());
+        assert_ne!(secret_hash(&t), t);
+    }
+
+    #[test]
+    fn partners_search_and_nothing_else() {
+        for p in [
+            Permission::SavedSearches,
+            Permission::Import,
+            Permission::ReadDonor,
+            Permission::ReadIdentity,
+            Permission::ChangeStatus,
+            Permission::Nomenclature,
+            Permission::ReadAudit,
+        ] {
+            assert!(!allows(Role::Partner, p), "{p:?}");
+        }
+        assert!(allows(Role::Partner, Permission::Search));
+        assert!(!allows(Role::SearchCoordinator, Permission::ReadIdentity));
+        assert!(allows(Role::DonorCoordinator, Permission::ReadIdentity));
+    }
+}

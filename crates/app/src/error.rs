@@ -1,0 +1,84 @@
+//! What a use case can answer instead of a result. Every interface maps these to its own
+//! form (an exit status and a message; an HTTP status and `{"error": {...}}`).
+
+use medulla_registry::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Not logged in, or the credentials are wrong.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Logged in, but the role may not do this.
+    #[error("the role {role} may not {action}")]
+    Forbidden { role: String, action: String },
+    #[error("{0}")]
+    NotFound(String),
+    /// A request field or input record that cannot be used, and why.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// The request conflicts with the registry's state (an existing name...).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many failed logins: try again later.
+    #[error("{0}")]
+    TooManyAttempts(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchDonor(id) => {
+                AppError::NotFound(format!("donor {id} is not in the registry"))
+            }
+            StoreError::Status { id, reason } => AppError::Invalid {
+                field: "status".into(),
+                reason: format!("donor {id}: {reason}"),
+            },
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<medulla_matching::SearchError> for AppError {
+    fn from(e: medulla_matching::SearchError) -> Self {
+        use medulla_matching::SearchError as S;
+        match e {
+            S::Typing {
+                locus,
+                position,
+                source,
+            } => AppError::Invalid {
+                field: "patient".into(),
+                reason: format!("{locus}_{position}: {source}"),
+            },
+            S::Required(l) => AppError::Invalid {
+                field: "patient".into(),
+                reason: format!("the patient must be typed at {l} (position 1)"),
+            },
+            S::Request { option, reason } => AppError::Invalid {
+                field: option.trim_start_matches("--").replace('-', "_"),
+                reason,
+            },
+        }
+    }
+}
+
+impl AppError {
+    /// A short machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::Invalid { .. } => "invalid",
+            AppError::Conflict(_) => "conflict",
+            AppError::TooManyAttempts(_) => "too_many_attempts",
+            AppError::Store(_) | AppError::Internal(_) => "internal",
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Medulla's application layer: the use cases every interface calls (the CLI, the HTTP
+//! API). Interfaces parse, route, authenticate and format; the work is here.
+//!
+//! - [`search`]: a search's options read into a matching request the one way, run with
+//!   match probabilities, and hits as a coordinator reads them;
+//! - [`freqs`]: haplotype frequency sets and probabilities on hits;
+//! - [`service`]: the long-running registry (live index, imports, statuses, saved
+//!   searches, identity reads, audit);
+//! - [`auth`], [`accounts`]: roles and permissions, passwords, tokens, API keys.
+
+pub mod accounts;
+pub mod auth;
+pub mod error;
+pub mod freqs;
+pub mod search;
+pub mod service;
+
+pub use auth::{Actor, Permission, Role};
+pub use error::AppError;
+pub use search::SearchOptions;
+pub use service::Service;

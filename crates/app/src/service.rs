@@ -1,0 +1,746 @@
+//! The registry as a long-running service: the database, a live search index kept in
+//! memory and updated as changes commit, accounts, sessions and the audit trail. Every
+//! operation takes the [`Actor`] asking, checks the role, does the work and writes the
+//! audit entry. The HTTP API is a thin layer over this; the CLI's one-shot commands call
+//! the same use cases.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use chrono::{Duration, Local, NaiveDate, NaiveDateTime};
+use medulla_matching::{search_shared, ArdCatalog, IndexedDonor, SearchIndex, TceTable};
+use medulla_nomenclature::{Reducer, Reduction};
+use medulla_prediction::Imputer;
+use medulla_registry::audit::{AuditBreak, AuditEntry, AuditFilter};
+use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
+use medulla_registry::search_index::{for_each_indexed, indexed};
+use medulla_registry::{
+    import_csv_observed, import_json_observed, Change, DonorStore, ImportOptions, ImportReport,
+    SqliteStore, Status, StatusChange,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::accounts;
+use crate::auth::{secret_hash, verify_password, Actor, Permission, Role};
+use crate::error::AppError;
+use crate::freqs::Frequencies;
+use crate::search::{finish, grade_summary, hit_views, HitView, SearchOptions};
+
+/// How long a login session lasts.
+pub const SESSION_HOURS: i64 = 8;
+
+/// The search index and the catalog its typings were interned with.
+pub struct Live {
+    pub index: SearchIndex,
+    pub catalog: ArdCatalog<'static>,
+}
+
+/// The service's state.
+pub struct Service {
+    reducer: &'static Reducer<'static>,
+    freqs: &'static Frequencies,
+    imputer: Imputer<'static>,
+    db: PathBuf,
+    /// Imports, status changes, saved searches: one writer at a time.
+    writer: Mutex<SqliteStore>,
+    /// Reads while a write is under way (WAL: readers never wait for the writer).
+    reader: Mutex<SqliteStore>,
+    /// Accounts, sessions and the audit trail, in their own file.
+    security: Mutex<SqliteStore>,
+    live: RwLock<Live>,
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchAnswer {
+    /// Donors within the request's limits (all of them, not only those returned).
+    pub total: usize,
+    pub hits: Vec<HitView>,
+    pub warnings: Vec<String>,
+}
+
+/// One row of a donor's status history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryView {
+    pub changed_at: String,
+    pub changed_by: String,
+    pub status: String,
+    pub note: String,
+}
+
+/// A donor's record, status and history: search facts only, never identity.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DonorView {
+    pub id: String,
+    pub grid: Option<String>,
+    pub registry: String,
+    pub donor_type: String,
+    pub sex: Option<String>,
+    pub birth_date: Option<String>,
+    pub abo: Option<String>,
+    pub rh: Option<String>,
+    pub cmv: Option<String>,
+    pub population: Option<String>,
+    /// Typing per locus, as stored (`A`: [`A*01:01`, `A*02:01`]).
+    pub typing: std::collections::BTreeMap<String, Vec<Option<String>>>,
+    pub status: String,
+    pub history: Vec<HistoryView>,
+}
+
+/// A status change as `medulla donors set-status` takes it.
+#[derive(Debug, Clone, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    /// available, temporarily-unavailable, reserved, permanently-unavailable.
+    pub status: String,
+    pub reason: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub until: Option<NaiveDate>,
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl StatusRequest {
+    /// The status it asks for, or which field is missing or wrong.
+    pub fn status(&self) -> Result<Status, AppError> {
+        let missing = |field: &str, why: &str| AppError::Invalid {
+            field: field.into(),
+            reason: format!("required {why}"),
+        };
+        Ok(match self.status.trim().to_ascii_lowercase().as_str() {
+            "available" => Status::Available,
+            "temporarily-unavailable" => Status::TemporarilyUnavailable {
+                reason: self
+                    .reason
+                    .clone()
+                    .ok_or_else(|| missing("reason", "for temporarily-unavailable"))?,
+                until: self
+                    .until
+                    .ok_or_else(|| missing("until", "for temporarily-unavailable"))?,
+            },
+            "reserved" => Status::Reserved {
+                patient: self
+                    .patient
+                    .clone()
+                    .ok_or_else(|| missing("patient", "for reserved"))?,
+                until: self.until.ok_or_else(|| missing("until", "for reserved"))?,
+            },
+            "permanently-unavailable" => Status::PermanentlyUnavailable {
+                reason: self
+                    .reason
+                    .as_deref()
+                    .ok_or_else(|| missing("reason", "for permanently-unavailable"))?
+                    .parse()
+                    .map_err(|e: String| AppError::Invalid {
+                        field: "reason".into(),
+                        reason: e,
+                    })?,
+            },
+            other => {
+                return Err(AppError::Invalid {
+                    field: "status".into(),
+                    reason: format!(
+                        "{other:?} is not one of available, temporarily-unavailable, reserved, permanently-unavailable"
+                    ),
+                })
+            }
+        })
+    }
+}
+
+/// Which file format an import reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    Csv,
+    Json,
+}
+
+/// What an import did, as the API returns it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportAnswer {
+    pub records: u64,
+    pub new: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub rejected: u64,
+    /// False when nothing was applied (strict, with rejects).
+    pub applied: bool,
+    pub rejects: Vec<RejectView>,
+}
+
+/// One rejected record: its line (CSV) or record number (JSON), id, field and reason.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RejectView {
+    pub line: u64,
+    pub record: String,
+    pub field: String,
+    pub reason: String,
+}
+
+impl From<&ImportReport> for ImportAnswer {
+    fn from(r: &ImportReport) -> Self {
+        ImportAnswer {
+            records: r.records,
+            new: r.new,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            deleted: r.deleted,
+            rejected: r.rejected,
+            applied: r.applied,
+            rejects: r
+                .rejections
+                .iter()
+                .map(|x| RejectView {
+                    line: x.line,
+                    record: x.id.clone(),
+                    field: x.error.field.clone(),
+                    reason: x.error.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A donor that matched a saved search before and does not now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoneView {
+    pub donor_id: String,
+    pub reason: String,
+}
+
+/// A saved search run again: what changed since the last run.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RepeatAnswer {
+    pub name: String,
+    pub last_run_at: String,
+    pub new: Vec<String>,
+    pub changed: Vec<String>,
+    /// Donors that no longer match, with why.
+    pub gone: Vec<GoneView>,
+    pub unchanged: usize,
+    pub search: SearchAnswer,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a panic while holding a store lock leaves SQLite consistent (transactions roll
+    // back): the store stays usable
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now() -> NaiveDateTime {
+    Local::now().naive_local()
+}
+
+impl Service {
+    /// Open the registry at `db` (created when missing) and its security database, and
+    /// build the live index; `progress` is told how many donors were read.
+    pub fn open(
+        db: &Path,
+        reducer: &'static Reducer<'static>,
+        freqs: &'static Frequencies,
+        tce: Option<TceTable>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Service, AppError> {
+        let writer = SqliteStore::open(db)?;
+        let reader = SqliteStore::open_existing(db)?;
+        let security = SqliteStore::open_security(db)?;
+        let mut catalog = ArdCatalog::new(reducer);
+        if let Some(t) = tce {
+            catalog = catalog.with_tce(t);
+        }
+        let today = Local::now().date_naive();
+        let mut donors: Vec<IndexedDonor> = Vec::new();
+        for_each_indexed(&reader, today, &mut |d| {
+            donors.push(d);
+            if donors.len().is_multiple_of(65_536) {
+                progress(donors.len() as u64);
+            }
+        })?;
+        progress(donors.len() as u64);
+        let index = SearchIndex::build(&mut catalog, donors);
+        Ok(Service {
+            reducer,
+            freqs,
+            imputer: freqs.imputer(reducer),
+            db: db.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            security: Mutex::new(security),
+            live: RwLock::new(Live { index, catalog }),
+        })
+    }
+
+    pub fn database(&self) -> &Path {
+        &self.db
+    }
+
+    /// Donors in the live index.
+    pub fn donors(&self) -> usize {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .index
+            .len()
+    }
+
+    fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), AppError> {
+        lock(&self.security).audit(now(), actor, action, subject, &detail.to_string())?;
+        Ok(())
+    }
+
+    /// Log in with a password: a session token and when it expires. Failed logins are
+    /// audited and slowed down per account.
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, NaiveDateTime), AppError> {
+        let at = now();
+        let mut sec = lock(&self.security);
+        let user = sec.user(username)?;
+        let fail = |sec: &mut SqliteStore, why: &str| -> AppError {
+            let _ = sec.failed_login(username, at);
+            let _ = sec.audit(
+                at,
+                username,
+                "login-failed",
+                username,
+                &serde_json::json!({ "reason": why }).to_string(),
+            );
+            AppError::Unauthorized("wrong user name or password".into())
+        };
+        let Some(user) = user else {
+            return Err(fail(&mut sec, "no such user"));
+        };
+        if let Some(wait) = accounts::lockout(&user, at) {
+            let _ = sec.audit(
+                at,
+                username,
+                "login-refused",
+                username,
+                &serde_json::json!({ "reason": "too many failed logins" }).to_string(),
+            );
+            return Err(AppError::TooManyAttempts(format!(
+                "too many failed logins: try again in {wait} s"
+            )));
+        }
+        let ok = !user.disabled
+            && user
+                .password_hash
+                .as_deref()
+                .is_some_and(|h| verify_password(password, h));
+        if !ok {
+            let why = if user.disabled {
+                "disabled"
+            } else {
+                "wrong password"
+            };
+            return Err(fail(&mut sec, why));
+        }
+        let token = crate::auth::new_secret("mt_")?;
+        let expires = at + Duration::hours(SESSION_HOURS);
+        sec.create_session(&secret_hash(&token), username, at, expires)?;
+        sec.login_succeeded(username)?;
+        sec.audit(at, username, "login", username, "{}")?;
+        Ok((token, expires))
+    }
+
+    /// The account behind a bearer token (a session token or a partner's API key).
+    pub fn authenticate(&self, bearer: &str) -> Result<Actor, AppError> {
+        let unauthorized =
+            || AppError::Unauthorized("a valid session token or API key is required".into());
+        let hash = secret_hash(bearer.trim());
+        let sec = lock(&self.security);
+        let user = match sec.session_of(&hash)? {
+            Some((user, expires)) => {
+                let expired = NaiveDateTime::parse_from_str(&expires, "%Y-%m-%dT%H:%M:%S")
+                    .map_or(true, |e| e < now());
+                if expired {
+                    return Err(AppError::Unauthorized(
+                        "the session has expired: log in again".into(),
+                    ));
+                }
+                sec.user(&user)?
+            }
+            None => sec.user_by_api_key(&hash)?,
+        }
+        .ok_or_else(unauthorized)?;
+        if user.disabled {
+            return Err(unauthorized());
+        }
+        Ok(Actor {
+            role: Role::parse(&user.role)?,
+            user: user.name,
+        })
+    }
+
+    /// Search the live index, with match probabilities; audited with the request and the
+    /// number of hits.
+    pub fn search(&self, actor: &Actor, options: &SearchOptions) -> Result<SearchAnswer, AppError> {
+        actor.require(Permission::Search)?;
+        let answer = self.run_search(options, false).map(|(a, _)| a);
+        let detail = serde_json::json!({
+            "request": options,
+            "hits": answer.as_ref().map(|a| a.total).ok(),
+            "error": answer.as_ref().err().map(|e| e.to_string()),
+        });
+        self.audit(&actor.user, "search", "-", detail)?;
+        answer
+    }
+
+    /// Run a search; with `keep_all`, also every match as a saved search keeps it.
+    fn run_search(
+        &self,
+        options: &SearchOptions,
+        keep_all: bool,
+    ) -> Result<(SearchAnswer, Vec<SavedMatch>), AppError> {
+        let mut request = options.to_request()?;
+        let predict = if options.no_probabilities {
+            0
+        } else {
+            options.predict_top
+        };
+        request.limit = if keep_all {
+            usize::MAX
+        } else {
+            options.limit.max(predict)
+        };
+        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+        let result = search_shared(&live.index, &live.catalog, &request)?;
+        let outcome = finish(
+            result,
+            options,
+            &live.index,
+            Some((&self.imputer, self.freqs)),
+            keep_all,
+        );
+        let mut saved = Vec::new();
+        if keep_all {
+            let reader = lock(&self.reader);
+            for h in &outcome.result.hits {
+                let id = live.index.id(h.donor);
+                saved.push(SavedMatch {
+                    donor_id: id.to_string(),
+                    grade: grade_summary(h),
+                    content_hash: reader.content_hash_of(id)?.unwrap_or_default(),
+                });
+            }
+        }
+        let total = outcome.result.total;
+        let mut outcome = outcome;
+        outcome.result.hits.truncate(options.limit);
+        let reader = lock(&self.reader);
+        let hits = hit_views(&live.index, &outcome, &mut |id| {
+            reader
+                .donor(id)
+                .ok()
+                .flatten()
+                .and_then(|(d, _)| d.grid.map(|g| g.to_string()))
+        });
+        Ok((
+            SearchAnswer {
+                total,
+                hits,
+                warnings: outcome.warnings,
+            },
+            saved,
+        ))
+    }
+
+    /// Keep a search under a name with its matches, for repeat runs.
+    pub fn save_search(
+        &self,
+        actor: &Actor,
+        name: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchAnswer, AppError> {
+        actor.require(Permission::SavedSearches)?;
+        let (answer, matches) = self.run_search(options, true)?;
+        let request =
+            serde_json::to_string(options).map_err(|e| AppError::Internal(e.to_string()))?;
+        lock(&self.writer).save_search(name, &request, now(), &matches)?;
+        self.audit(
+            &actor.user,
+            "search-saved",
+            name,
+            serde_json::json!({ "request": options, "hits": answer.total }),
+        )?;
+        Ok(answer)
+    }
+
+    /// Run a saved search again: new matches, changed donors, donors gone.
+    pub fn repeat_search(&self, actor: &Actor, name: &str) -> Result<RepeatAnswer, AppError> {
+        actor.require(Permission::SavedSearches)?;
+        let saved = lock(&self.reader)
+            .saved_search(name)?
+            .ok_or_else(|| AppError::NotFound(format!("no saved search named {name:?}")))?;
+        let options: SearchOptions =
+            serde_json::from_str(&saved.request).map_err(|_| AppError::Invalid {
+                field: "name".into(),
+                reason: format!(
+                    "saved search {name:?} was stored by the command line; repeat it there"
+                ),
+            })?;
+        let (search, now_matches) = self.run_search(&options, true)?;
+        let report = {
+            let reader = lock(&self.reader);
+            RepeatReport::compare(&saved.matches, &now_matches, &mut |id| {
+                Ok(reader.content_hash_of(id)?.is_some())
+            })?
+        };
+        lock(&self.writer).save_search(name, &saved.request, now(), &now_matches)?;
+        self.audit(&actor.user, "search-repeated", name, serde_json::json!({ "hits": search.total, "new": report.new.len(), "gone": report.gone.len() }))?;
+        Ok(RepeatAnswer {
+            name: name.to_string(),
+            last_run_at: saved.last_run_at,
+            new: report.new.iter().map(|m| m.donor_id.clone()).collect(),
+            changed: report
+                .changed
+                .iter()
+                .map(|(_, n)| n.donor_id.clone())
+                .collect(),
+            gone: report
+                .gone
+                .iter()
+                .map(|(m, why)| GoneView {
+                    donor_id: m.donor_id.clone(),
+                    reason: match why {
+                        Gone::Deleted => "deleted from the registry",
+                        Gone::NoLongerMatches => "no longer within the search",
+                    }
+                    .to_string(),
+                })
+                .collect(),
+            unchanged: report.unchanged,
+            search,
+        })
+    }
+
+    /// Import a donor CSV or donor-update JSON in one transaction, then apply what it
+    /// wrote to the live index (a donor imported is found by the next search).
+    pub fn import(
+        &self,
+        actor: &Actor,
+        input: impl std::io::Read,
+        format: ImportFormat,
+        name: &str,
+        strict: bool,
+    ) -> Result<ImportAnswer, AppError> {
+        actor.require(Permission::Import)?;
+        let at = now();
+        let today = at.date();
+        let options = ImportOptions {
+            file_name: name,
+            strict,
+            by: &actor.user,
+            at,
+        };
+        let mut written: Vec<IndexedDonor> = Vec::new();
+        let mut deleted: Vec<String> = Vec::new();
+        let mut observe = |c: Change<'_>| match c {
+            Change::Written(r) => written.push(indexed(&r.donor, &r.status, today)),
+            Change::Deleted(id) => deleted.push(id.to_string()),
+        };
+        let report = {
+            let mut store = lock(&self.writer);
+            let result = match format {
+                ImportFormat::Csv => import_csv_observed(
+                    input,
+                    &mut *store,
+                    self.reducer,
+                    &options,
+                    |_| {},
+                    &mut observe,
+                ),
+                ImportFormat::Json => {
+                    import_json_observed(input, &mut *store, self.reducer, &options, &mut observe)
+                        .map(|(_, r)| r)
+                }
+            };
+            result.map_err(|e| AppError::Invalid {
+                field: "body".into(),
+                reason: e.to_string(),
+            })?
+        };
+        if report.applied {
+            self.apply_to_index(&written, &deleted);
+        }
+        let answer = ImportAnswer::from(&report);
+        self.audit(
+            &actor.user,
+            "import",
+            name,
+            serde_json::json!({
+                "records": report.records, "new": report.new, "updated": report.updated,
+                "deleted": report.deleted, "rejected": report.rejected, "applied": report.applied,
+            }),
+        )?;
+        Ok(answer)
+    }
+
+    fn apply_to_index(&self, written: &[IndexedDonor], deleted: &[String]) {
+        // in slices, so searches waiting for the read lock get a turn between them
+        for chunk in written.chunks(4096) {
+            let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+            let Live { index, catalog } = &mut *live;
+            for d in chunk {
+                // typings were validated by the import; an unreadable one stays out
+                let _ = index.upsert(catalog, d);
+            }
+        }
+        if !deleted.is_empty() {
+            let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+            for id in deleted {
+                live.index.remove(id);
+            }
+        }
+    }
+
+    /// A donor's record, status and history, without identity.
+    pub fn donor(&self, actor: &Actor, id: &str) -> Result<DonorView, AppError> {
+        actor.require(Permission::ReadDonor)?;
+        let reader = lock(&self.reader);
+        let (d, status) = reader
+            .donor(id)?
+            .ok_or_else(|| AppError::NotFound(format!("donor {id} is not in the registry")))?;
+        let history = reader.history(id)?;
+        Ok(DonorView {
+            id: d.id.clone(),
+            grid: d.grid.map(|g| g.to_string()),
+            registry: d.registry,
+            donor_type: d.donor_type.to_string(),
+            sex: d.sex.map(|x| x.to_string()),
+            birth_date: d.birth_date.map(|x| x.to_string()),
+            abo: d.abo.map(|x| x.to_string()),
+            rh: d.rh.map(|x| x.to_string()),
+            cmv: d.cmv.map(|x| x.to_string()),
+            population: d.population,
+            typing: medulla_registry::DONOR_LOCI
+                .iter()
+                .zip(d.typing.positions)
+                .filter(|(_, p)| p.iter().any(Option::is_some))
+                .map(|(l, p)| (l.to_string(), p.to_vec()))
+                .collect(),
+            status: status.to_string(),
+            history: history
+                .into_iter()
+                .map(|h| HistoryView {
+                    changed_at: h.changed_at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    changed_by: h.changed_by,
+                    status: h.status.to_string(),
+                    note: h.note,
+                })
+                .collect(),
+        })
+    }
+
+    /// A donor's name and contact details: only for roles that may, and every read is
+    /// an audit entry.
+    pub fn identity(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<medulla_registry::Identity, AppError> {
+        actor.require(Permission::ReadIdentity)?;
+        let found = lock(&self.reader).identity(id)?;
+        self.audit(
+            &actor.user,
+            "identity-read",
+            id,
+            serde_json::json!({ "found": found.is_some() }),
+        )?;
+        found.ok_or_else(|| AppError::NotFound(format!("no identity is held for donor {id}")))
+    }
+
+    /// Change a donor's status (kept in its history) and apply it to the live index.
+    pub fn set_status(
+        &self,
+        actor: &Actor,
+        id: &str,
+        req: &StatusRequest,
+    ) -> Result<DonorView, AppError> {
+        actor.require(Permission::ChangeStatus)?;
+        let status = req.status()?;
+        let today = Local::now().date_naive();
+        {
+            let mut w = lock(&self.writer);
+            w.set_status(
+                id,
+                StatusChange {
+                    status: status.clone(),
+                    changed_at: now(),
+                    changed_by: actor.user.clone(),
+                    note: req.note.clone(),
+                },
+            )?;
+            if let Some((d, s)) = w.donor(id)? {
+                let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+                let Live { index, catalog } = &mut *live;
+                let _ = index.upsert(catalog, &indexed(&d, &s, today));
+            }
+        }
+        self.audit(
+            &actor.user,
+            "status-change",
+            id,
+            serde_json::json!({ "status": status.to_string(), "note": req.note }),
+        )?;
+        self.donor(actor, id)
+    }
+
+    /// Reduce typings to a level: one result or error per typing.
+    pub fn reduce(
+        &self,
+        actor: &Actor,
+        typings: &[String],
+        to: Reduction,
+    ) -> Result<Vec<Result<String, String>>, AppError> {
+        actor.require(Permission::Nomenclature)?;
+        Ok(typings
+            .iter()
+            .map(|t| self.reducer.reduce(t, to).map_err(|e| e.to_string()))
+            .collect())
+    }
+
+    /// Validate typings: `ok` or the error per typing.
+    pub fn validate(
+        &self,
+        actor: &Actor,
+        typings: &[String],
+    ) -> Result<Vec<Result<String, String>>, AppError> {
+        actor.require(Permission::Nomenclature)?;
+        Ok(typings
+            .iter()
+            .map(|t| {
+                self.reducer
+                    .validate(t)
+                    .map(|_| "ok".to_string())
+                    .map_err(|e| e.to_string())
+            })
+            .collect())
+    }
+
+    /// Audit entries, filtered.
+    pub fn audit_entries(
+        &self,
+        actor: &Actor,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, AppError> {
+        actor.require(Permission::ReadAudit)?;
+        Ok(lock(&self.security).audit_entries(filter)?)
+    }
+
+    /// Check the audit chain.
+    pub fn verify_audit(&self) -> Result<Result<u64, AuditBreak>, AppError> {
+        Ok(lock(&self.security).verify_audit()?)
+    }
+}

@@ -1,0 +1,168 @@
+//! Stored accounts and sessions: users with a role and a password hash (or, for a partner
+//! registry's machine client, an API key hash), and login sessions by token hash. Secrets
+//! are never stored in the clear: hashing is the caller's (the application layer's).
+
+use chrono::NaiveDateTime;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use crate::store::{SqliteStore, StoreError};
+
+/// One account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    /// PHC string of the password hash (argon2id); none for API-key accounts.
+    pub password_hash: Option<String>,
+    /// Hash of the API key; none for password accounts.
+    pub api_key_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: String,
+    /// Failed logins since the last success.
+    pub failed_logins: u32,
+    pub last_failed_at: Option<String>,
+}
+
+fn ts(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+fn user_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        name: r.get(0)?,
+        role: r.get(1)?,
+        password_hash: r.get(2)?,
+        api_key_hash: r.get(3)?,
+        disabled: r.get::<_, i64>(4)? != 0,
+        created_at: r.get(5)?,
+        failed_logins: r.get::<_, i64>(6)? as u32,
+        last_failed_at: r.get(7)?,
+    })
+}
+
+const USER_COLUMNS: &str = "name, role, password_hash, api_key_hash, disabled, created_at,
+    failed_logins, last_failed_at";
+
+impl SqliteStore {
+    /// Add an account; an existing name is an error.
+    pub fn add_user(&mut self, u: &UserRow) -> Result<(), StoreError> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM users WHERE name = ?1", [&u.name], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if exists {
+            return Err(StoreError::Conflict(format!(
+                "user {} exists already",
+                u.name
+            )));
+        }
+        tx.execute(
+            "INSERT INTO users (name, role, password_hash, api_key_hash, disabled, created_at,
+                failed_logins) VALUES (?1, ?2, ?3, ?4, 0, ?5, 0)",
+            params![
+                u.name,
+                u.role,
+                u.password_hash,
+                u.api_key_hash,
+                u.created_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
+                [name],
+                user_of,
+            )
+            .optional()?)
+    }
+
+    pub fn user_by_api_key(&self, key_hash: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE api_key_hash = ?1"),
+                [key_hash],
+                user_of,
+            )
+            .optional()?)
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))?;
+        let rows = stmt.query_map([], user_of)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Disable an account and end its sessions; false when there is no such user.
+    pub fn disable_user(&mut self, name: &str) -> Result<bool, StoreError> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name])?;
+        tx.execute("DELETE FROM sessions WHERE user_name = ?1", [name])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Count a failed login (for slowing down guessing).
+    pub fn failed_login(&mut self, name: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = ?2
+             WHERE name = ?1",
+            params![name, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    pub fn login_succeeded(&mut self, name: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE users SET failed_logins = 0, last_failed_at = NULL WHERE name = ?1",
+            [name],
+        )?;
+        Ok(())
+    }
+
+    /// Keep a session: the hash of its token, its user and when it expires.
+    pub fn create_session(
+        &mut self,
+        token_hash: &str,
+        user: &str,
+        at: NaiveDateTime,
+        expires: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let c = self.conn();
+        c.execute(
+            "DELETE FROM sessions WHERE expires_at < ?1",
+            params![ts(at)],
+        )?;
+        c.execute(
+            "INSERT INTO sessions (token_hash, user_name, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, user, ts(at), ts(expires)],
+        )?;
+        Ok(())
+    }
+
+    /// The user and expiry of a session token hash.
+    pub fn session_of(&self, token_hash: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT user_name, expires_at FROM sessions WHERE token_hash = ?1",
+                [token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+}

@@ -1,0 +1,94 @@
+//! Medulla's HTTP API (`/api/v1`): routing, authentication and JSON over the application
+//! layer ([`medulla_app::Service`]); no domain logic here. The OpenAPI document is
+//! generated from the same route registrations that build the router, so every route is
+//! in it.
+
+mod error;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use medulla_app::Service;
+
+pub use error::ApiError;
+
+/// The router of every route, and the OpenAPI document describing them.
+pub fn app(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = routes::api();
+    let api = Arc::new(api);
+    let doc = api.clone();
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .route_layer(axum::middleware::from_fn(log_request))
+        .layer(axum::extract::DefaultBodyLimit::max(routes::JSON_LIMIT))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(service);
+    (router, (*api).clone())
+}
+
+/// One line per request: method, route template (never a donor id, a query or a token),
+/// status and time.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("-".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let res = next.run(req).await;
+    if std::env::var_os("MEDULLA_QUIET").is_none() {
+        eprintln!(
+            "{method} {route} {} {:.1} ms",
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    res
+}
+
+/// Serve until `shutdown` resolves; requests under way finish first.
+pub async fn serve(
+    service: Arc<Service>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (router, _) = app(service);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
