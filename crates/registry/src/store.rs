@@ -589,11 +589,14 @@ impl SqliteStore {
             })
             .optional()?;
         // identity lives apart and outside the content hash: written whenever given
-        if let Some(i) = &r.identity {
-            crate::identity::upsert(tx, &d.id, i)?;
-        }
+        // (after the donor row it belongs to)
         let applied = match &existing {
-            Some((h, ..)) if *h == hash => return Ok(Applied::Unchanged),
+            Some((h, ..)) if *h == hash => {
+                if let Some(i) = &r.identity {
+                    crate::identity::upsert(tx, &d.id, i)?;
+                }
+                return Ok(Applied::Unchanged);
+            }
             Some(_) => Applied::Updated,
             None => Applied::New,
         };
@@ -694,6 +697,9 @@ impl SqliteStore {
         };
         if status_changed {
             insert_history(tx, &d.id, at, by, &r.status, "import")?;
+        }
+        if let Some(i) = &r.identity {
+            crate::identity::upsert(tx, &d.id, i)?;
         }
         Ok(applied)
     }

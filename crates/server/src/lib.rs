@@ -21,22 +21,13 @@ pub use error::ApiError;
 /// The router of every route, and the OpenAPI document describing them.
 pub fn app(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = routes::api();
-    let api = Arc::new(api);
-    let doc = api.clone();
     let router = router
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || {
-                let doc = doc.clone();
-                async move { axum::Json((*doc).clone()) }
-            }),
-        )
         .route_layer(axum::middleware::from_fn(log_request))
         .layer(axum::extract::DefaultBodyLimit::max(routes::JSON_LIMIT))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(service);
-    (router, (*api).clone())
+    (router, api)
 }
 
 /// One line per request: method, route template (never a donor id, a query or a token),

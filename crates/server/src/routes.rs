@@ -53,9 +53,13 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document `GET /api/v1/openapi.json` serves, set once when the router is built.
+static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+
 /// Every route, registered with the router and the OpenAPI document together.
 pub fn api() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi))
         .routes(routes!(health))
         .routes(routes!(login))
         .routes(routes!(search))
@@ -68,7 +72,16 @@ pub fn api() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(reduce))
         .routes(routes!(validate))
         .routes(routes!(audit))
-        .split_for_parts()
+        .split_for_parts();
+    let _ = DOCUMENT.set(doc.clone());
+    (router, doc)
+}
+
+/// This document: the OpenAPI 3 description of every route (no login).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "service",
+    responses((status = 200, description = "the OpenAPI 3 document", content_type = "application/json")))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(DOCUMENT.get().cloned().unwrap_or_else(|| api().1))
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {

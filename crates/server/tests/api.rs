@@ -1,0 +1,654 @@
+//! The HTTP API over real sockets on 127.0.0.1: every route's authentication and role
+//! boundaries, identity kept out of searches, the audit trail, and the live index.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use medulla_app::accounts;
+use medulla_app::freqs::{FreqSource, Frequencies};
+use medulla_app::{Role, Service};
+use medulla_haplotypes::FrequencySet;
+use medulla_nomenclature::{MacTable, Reducer, Release};
+use medulla_registry::{SynthConfig, Synthesizer};
+use serde_json::{json, Value};
+
+const PATIENT: &str =
+    "A*01:01+A*02:01^B*08:01+B*44:02^C*07:01+C*05:01^DRB1*03:01+DRB1*04:01^DQB1*02:01+DQB1*03:01";
+const PASSWORD: &str = "a long enough password";
+
+fn shared() -> (&'static Reducer<'static>, &'static Frequencies) {
+    static R: OnceLock<&'static Reducer<'static>> = OnceLock::new();
+    static F: OnceLock<&'static Frequencies> = OnceLock::new();
+    let r = *R.get_or_init(|| {
+        let release: &'static Release = Box::leak(Box::new(Release::shipped()));
+        let macs: &'static MacTable = Box::leak(Box::new(MacTable::shipped()));
+        Box::leak(Box::new(Reducer::new(release, macs)))
+    });
+    let f = *F.get_or_init(|| Box::leak(Box::new(FreqSource::default().load(r).unwrap())));
+    (r, f)
+}
+
+/// A synthetic donor CSV of `n` donors (ids prefixed `prefix`).
+fn pool_csv(n: u64, seed: u64, prefix: &str) -> String {
+    let freqs = FrequencySet::nmdp_2007();
+    let synth = Synthesizer::new(
+        SynthConfig {
+            seed,
+            ..SynthConfig::default()
+        },
+        &freqs,
+        &Release::shipped(),
+        &MacTable::shipped(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    synth.write_csv(&mut out, n, |_| {}).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    // own ids, no GRIDs (two draws would repeat them)
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                return l.to_string();
+            }
+            let (id, rest) = l.split_once(',').unwrap();
+            let (_grid, rest) = rest.split_once(',').unwrap();
+            format!("{prefix}{id},,{rest}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Donors with identity columns, typed as the patient.
+fn identity_csv() -> String {
+    format!(
+        "id,registry,donor_type,birth_date,sex,name,email,phone,gl\n\
+         ID-1,TEST,adult,1990-01-01,M,Jan Peeters,jan@example.org,+32 470 00 00 01,\"{PATIENT}\"\n\
+         ID-2,TEST,adult,1992-01-01,F,Marie Janssens,marie@example.org,+32 470 00 00 02,\"{PATIENT}\"\n"
+    )
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Server {
+    base: String,
+    db: std::path::PathBuf,
+    service: Arc<Service>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: TempDir,
+}
+
+/// A service on a fresh registry (with `initial` imported), users of every role, served
+/// on a free port of 127.0.0.1.
+fn start(name: &str, initial: &str) -> Server {
+    let dir = std::env::temp_dir().join(format!("medulla-api-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("reg.db");
+    let (reducer, freqs) = shared();
+    {
+        let mut store = medulla_registry::SqliteStore::open(&db).unwrap();
+        let opts = medulla_registry::ImportOptions {
+            file_name: "initial",
+            strict: true,
+            by: "test",
+            at: chrono::Local::now().naive_local(),
+        };
+        medulla_registry::import_csv(initial.as_bytes(), &mut store, reducer, &opts, |_| {})
+            .unwrap();
+    }
+    for role in Role::ALL {
+        if role != Role::Partner {
+            accounts::add_user(&db, role.name(), role, Some(PASSWORD)).unwrap();
+        }
+    }
+    let key = accounts::add_user(&db, "partner", Role::Partner, None)
+        .unwrap()
+        .unwrap();
+    std::fs::write(dir.join("partner.key"), key).unwrap();
+    let service = Arc::new(Service::open(&db, reducer, freqs, None, |_| {}).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = service.clone();
+    std::thread::spawn(move || {
+        rt.block_on(medulla_server::serve(svc, listener, async {
+            let _ = rx.await;
+        }))
+        .unwrap();
+    });
+    Server {
+        base: format!("http://{addr}"),
+        db,
+        service,
+        _stop: tx,
+        _dir: TempDir(dir),
+    }
+}
+
+impl Server {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let res = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let res = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = res.status();
+        let text = res.into_string().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn send_csv(&self, path: &str, token: &str, csv: &str) -> (u16, Value) {
+        let res = ureq::post(&format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "text/csv")
+            .send_string(csv);
+        let res = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{path}: {e}"),
+        };
+        let status = res.status();
+        (
+            status,
+            serde_json::from_str(&res.into_string().unwrap()).unwrap(),
+        )
+    }
+
+    fn login(&self, user: &str) -> String {
+        let (s, v) = self.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"username": user, "password": PASSWORD})),
+        );
+        assert_eq!(s, 200, "{v}");
+        assert!(v["expires_at"].is_string());
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    fn partner_key(&self) -> String {
+        std::fs::read_to_string(self.db.with_file_name("partner.key")).unwrap()
+    }
+
+    fn search(&self, token: &str, body: Value) -> Value {
+        let (s, v) = self.call("POST", "/api/v1/search", Some(token), Some(body));
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["donor_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_route_answers_401_without_login_and_403_at_each_role_boundary() {
+    let s = start("roles", &identity_csv());
+    let search = json!({"patient": PATIENT, "no_probabilities": true});
+    // (method, path, body, roles allowed)
+    let routes: Vec<(&str, &str, Option<Value>, Vec<&str>)> = vec![
+        (
+            "POST",
+            "/api/v1/search",
+            Some(search.clone()),
+            vec!["admin", "search-coordinator", "partner"],
+        ),
+        (
+            "GET",
+            "/api/v1/donors/ID-1",
+            None,
+            vec!["admin", "search-coordinator", "donor-coordinator"],
+        ),
+        (
+            "GET",
+            "/api/v1/donors/ID-1/identity",
+            None,
+            vec!["admin", "donor-coordinator"],
+        ),
+        (
+            "POST",
+            "/api/v1/donors/ID-2/status",
+            Some(json!({"status": "available", "note": "checked"})),
+            vec!["admin", "donor-coordinator"],
+        ),
+        (
+            "PUT",
+            "/api/v1/searches/s1",
+            Some(search.clone()),
+            vec!["admin", "search-coordinator"],
+        ),
+        (
+            "POST",
+            "/api/v1/hla/reduce",
+            Some(json!({"typings": ["A*01:01:01:01"], "to": "G"})),
+            vec![
+                "admin",
+                "search-coordinator",
+                "donor-coordinator",
+                "auditor",
+            ],
+        ),
+        (
+            "POST",
+            "/api/v1/hla/validate",
+            Some(json!({"typings": ["HLA-A*01:01"]})),
+            vec![
+                "admin",
+                "search-coordinator",
+                "donor-coordinator",
+                "auditor",
+            ],
+        ),
+        ("GET", "/api/v1/audit", None, vec!["admin", "auditor"]),
+    ];
+    let mut tokens: Vec<(String, String)> = Role::ALL
+        .iter()
+        .filter(|r| **r != Role::Partner)
+        .map(|r| (r.name().to_string(), s.login(r.name())))
+        .collect();
+    tokens.push(("partner".into(), s.partner_key()));
+    for (method, path, body, allowed) in &routes {
+        let (st, v) = s.call(method, path, None, body.clone());
+        assert_eq!(st, 401, "{method} {path} without a token: {v}");
+        assert_eq!(v["error"]["code"], "unauthorized");
+        let (st, _) = s.call(method, path, Some("mt_not-a-token"), body.clone());
+        assert_eq!(st, 401, "{method} {path} with a wrong token");
+        for (role, token) in &tokens {
+            let (st, v) = s.call(method, path, Some(token), body.clone());
+            if allowed.contains(&role.as_str()) {
+                assert_eq!(st, 200, "{role} {method} {path}: {v}");
+            } else {
+                assert_eq!(st, 403, "{role} {method} {path}: {v}");
+                assert_eq!(v["error"]["code"], "forbidden");
+            }
+        }
+    }
+    // the import and the repeat run: 401 and 403 too
+    let (st, _) = s.send_csv("/api/v1/donors/import", "mt_nothing", &identity_csv());
+    assert_eq!(st, 401);
+    for (role, token) in &tokens {
+        let (st, v) = s.send_csv("/api/v1/donors/import", token, &identity_csv());
+        assert_eq!(st, if role == "admin" { 200 } else { 403 }, "{role}: {v}");
+        let (st, v) = s.call("POST", "/api/v1/searches/s1/repeat", Some(token), None);
+        let ok = role == "admin" || role == "search-coordinator";
+        assert_eq!(st, if ok { 200 } else { 403 }, "{role}: {v}");
+    }
+    // health and the document need no login
+    let (st, v) = s.call("GET", "/api/v1/health", None, None);
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")));
+    assert_eq!(v["donors"], 2);
+}
+
+#[test]
+fn the_openapi_document_describes_every_route_and_each_is_served() {
+    let s = start("openapi", &identity_csv());
+    let (st, doc) = s.call("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(st, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let expected = [
+        ("get", "/api/v1/health"),
+        ("post", "/api/v1/login"),
+        ("get", "/api/v1/openapi.json"),
+        ("post", "/api/v1/search"),
+        ("post", "/api/v1/donors/import"),
+        ("get", "/api/v1/donors/{id}"),
+        ("get", "/api/v1/donors/{id}/identity"),
+        ("post", "/api/v1/donors/{id}/status"),
+        ("put", "/api/v1/searches/{name}"),
+        ("post", "/api/v1/searches/{name}/repeat"),
+        ("post", "/api/v1/hla/reduce"),
+        ("post", "/api/v1/hla/validate"),
+        ("get", "/api/v1/audit"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "{:?}", paths.keys());
+    for (method, path) in expected {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} documented"
+        );
+        // and served: anything but 404/405
+        let concrete = path.replace("{id}", "ID-1").replace("{name}", "x");
+        let (st, _) = s.call(&method.to_uppercase(), &concrete, None, None);
+        assert!(st != 404 && st != 405, "{method} {path} served: {st}");
+    }
+    let (st, v) = s.call("GET", "/api/v1/nothing-here", None, None);
+    assert_eq!((st, v["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[test]
+fn identity_is_apart_audited_and_never_in_search_results() {
+    let s = start("identity", &identity_csv());
+    let admin = s.login("admin");
+    let v = s.search(
+        &admin,
+        json!({"patient": PATIENT, "no_probabilities": true}),
+    );
+    assert_eq!(ids(&v).len(), 2);
+    let text = v.to_string();
+    for secret in ["Peeters", "jan@example.org", "+32 470", "Janssens"] {
+        assert!(!text.contains(secret), "{secret} in a search answer");
+    }
+    let dc = s.login("donor-coordinator");
+    let (st, donor) = s.call("GET", "/api/v1/donors/ID-1", Some(&dc), None);
+    assert_eq!(st, 200);
+    assert!(
+        !donor.to_string().contains("Peeters"),
+        "identity in the donor record"
+    );
+    let (st, who) = s.call("GET", "/api/v1/donors/ID-1/identity", Some(&dc), None);
+    assert_eq!(st, 200);
+    assert_eq!(who["name"], "Jan Peeters");
+    assert_eq!(who["email"], "jan@example.org");
+    let auditor = s.login("auditor");
+    let (st, a) = s.call(
+        "GET",
+        "/api/v1/audit?action=identity-read",
+        Some(&auditor),
+        None,
+    );
+    assert_eq!(st, 200);
+    let e = &a["entries"].as_array().unwrap()[0];
+    assert_eq!(
+        (e["user"].as_str(), e["subject"].as_str()),
+        (Some("donor-coordinator"), Some("ID-1"))
+    );
+    let (_, a) = s.call(
+        "GET",
+        "/api/v1/audit?action=search&user=admin",
+        Some(&auditor),
+        None,
+    );
+    let e = &a["entries"].as_array().unwrap()[0];
+    assert_eq!(e["detail"]["hits"], 2);
+    assert_eq!(e["detail"]["request"]["patient"], PATIENT);
+    let (_, a) = s.call("GET", "/api/v1/audit?action=login", Some(&auditor), None);
+    assert!(a["entries"].as_array().unwrap().len() >= 3);
+}
+
+#[test]
+fn a_tampered_or_deleted_audit_row_is_found() {
+    let s = start("tamper", &identity_csv());
+    let admin = s.login("admin");
+    s.search(
+        &admin,
+        json!({"patient": PATIENT, "no_probabilities": true}),
+    );
+    s.search(
+        &admin,
+        json!({"patient": PATIENT, "mismatches": 1, "no_probabilities": true}),
+    );
+    assert!(accounts::verify_audit(&s.db).unwrap().is_ok());
+    let sec = medulla_registry::SqliteStore::security_path(&s.db);
+    let c = rusqlite::Connection::open(&sec).unwrap();
+    // the trail refuses changes through SQL...
+    assert!(c
+        .execute("UPDATE audit SET actor = 'x' WHERE seq = 3", [])
+        .is_err());
+    // ...and whoever gets past the triggers is caught by the chain
+    c.execute_batch(
+        "DROP TRIGGER audit_append_only_update; DROP TRIGGER audit_append_only_delete;",
+    )
+    .unwrap();
+    let n: i64 = c
+        .query_row(
+            "SELECT max(seq) FROM audit WHERE action = 'search'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    c.execute(
+        "UPDATE audit SET detail = '{\"hits\":0}' WHERE seq = ?1",
+        [n],
+    )
+    .unwrap();
+    let b = accounts::verify_audit(&s.db).unwrap().unwrap_err();
+    assert_eq!(b.seq, n);
+    assert!(b.reason.contains("changed"), "{b}");
+    // a deleted row is named too
+    c.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+    let b = accounts::verify_audit(&s.db).unwrap().unwrap_err();
+    assert_eq!(b.seq, 2);
+    assert!(b.reason.contains("deleted"), "{b}");
+}
+
+#[test]
+fn imports_and_status_changes_reach_the_next_search_without_a_restart() {
+    let s = start("live", &identity_csv());
+    let admin = s.login("admin");
+    let body = json!({"patient": PATIENT, "no_probabilities": true, "limit": 100});
+    let mut before = ids(&s.search(&admin, body.clone()));
+    before.sort();
+    assert_eq!(before, ["ID-1", "ID-2"]);
+    let new = format!(
+        "id,registry,donor_type,birth_date,gl\nNEW-1,TEST,adult,1995-05-05,\"{}\"\nBAD-1,TEST,adult,1995-05-05,A*99:99+A*01:01^B*08:01^DRB1*03:01\n",
+        PATIENT.replace("A*01:01+A*02:01", "HLA-A*01:01+HLA-A*02:01")
+    );
+    let (st, report) = s.send_csv("/api/v1/donors/import?name=new.csv", &admin, &new);
+    assert_eq!(st, 200, "{report}");
+    assert_eq!(
+        (report["new"].as_u64(), report["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let reject = &report["rejects"][0];
+    assert_eq!(
+        (
+            reject["line"].as_u64(),
+            reject["record"].as_str(),
+            reject["field"].as_str()
+        ),
+        (Some(3), Some("BAD-1"), Some("A_1"))
+    );
+    assert!(
+        reject["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown allele"),
+        "{reject}"
+    );
+    let found = ids(&s.search(&admin, body.clone()));
+    assert!(found.contains(&"NEW-1".to_string()), "{found:?}");
+    // a donor made unavailable is gone from the next search
+    let dc = s.login("donor-coordinator");
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/donors/ID-1/status",
+        Some(&dc),
+        Some(
+            json!({"status": "temporarily-unavailable", "reason": "pregnancy", "until": "2099-01-01"}),
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["history"].as_array().unwrap().last().unwrap()["changed_by"],
+        "donor-coordinator"
+    );
+    let found = ids(&s.search(&admin, body.clone()));
+    assert!(!found.contains(&"ID-1".to_string()), "{found:?}");
+    // a wrong status request names the field
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/donors/ID-2/status",
+        Some(&dc),
+        Some(json!({"status": "reserved"})),
+    );
+    assert_eq!(st, 400);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("patient: required"),
+        "{v}"
+    );
+    let (st, _) = s.call(
+        "POST",
+        "/api/v1/donors/NOPE/status",
+        Some(&dc),
+        Some(json!({"status": "available"})),
+    );
+    assert_eq!(st, 404);
+    assert_eq!(s.service.donors(), 3);
+}
+
+#[test]
+fn searches_answer_while_an_import_runs() {
+    let s = start("concurrent", &identity_csv());
+    let admin = s.login("admin");
+    let big = pool_csv(40_000, 77, "BIG");
+    let started = Instant::now();
+    let (import_done, search_times) = std::thread::scope(|scope| {
+        let importer = scope.spawn(|| {
+            let (st, r) = s.send_csv("/api/v1/donors/import", &admin, &big);
+            assert_eq!(st, 200, "{r}");
+            assert_eq!(r["new"], 40_000);
+            started.elapsed()
+        });
+        // searches while it runs: each answers, and before the import ends
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let v = s.search(
+                &admin,
+                json!({"patient": PATIENT, "mismatches": 2, "no_probabilities": true}),
+            );
+            assert!(v["total"].as_u64().unwrap() >= 2);
+            times.push(started.elapsed());
+        }
+        (importer.join().unwrap(), times)
+    });
+    assert!(
+        search_times.iter().any(|t| *t < import_done),
+        "no search answered before the import ended ({search_times:?} vs {import_done:?})"
+    );
+    // and the imported donors are searchable once it committed
+    assert_eq!(s.service.donors(), 40_002);
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_failed_logins_slow_down() {
+    let s = start("errors", &identity_csv());
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(json!({"username": "admin", "password": "nope"})),
+    );
+    assert_eq!(st, 401);
+    assert_eq!(v["error"]["code"], "unauthorized");
+    let admin = s.login("admin");
+    for (body, field) in [
+        (
+            json!({"patient": PATIENT, "min_age": 50, "max_age": 20}),
+            "min_age",
+        ),
+        (json!({"patient": PATIENT, "mismatches": 11}), "mismatches"),
+        (
+            json!({"patient": "A*99:99+A*01:01^B*08:01^DRB1*03:01"}),
+            "patient",
+        ),
+        (json!({"patient": PATIENT, "sex": "X"}), "sex"),
+        (json!({"patient": PATIENT, "colour": "blue"}), "colour"),
+    ] {
+        let (st, v) = s.call("POST", "/api/v1/search", Some(&admin), Some(body.clone()));
+        assert!(st == 400 || st == 422, "{body}: {st} {v}");
+        assert_eq!(v["error"]["code"], "invalid");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(field),
+            "{body}: {v}"
+        );
+    }
+    // not JSON at all
+    let res = ureq::post(&format!("{}/api/v1/search", s.base))
+        .set("Authorization", &format!("Bearer {admin}"))
+        .set("Content-Type", "application/json")
+        .send_string("{not json");
+    let Err(ureq::Error::Status(400, r)) = res else {
+        panic!("not 400")
+    };
+    let v: Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+    assert_eq!(v["error"]["code"], "invalid");
+    // a body over the limit
+    let huge = json!({"patient": "A".repeat(2 << 20)});
+    let (st, v) = s.call("POST", "/api/v1/search", Some(&admin), Some(huge));
+    assert_eq!(st, 413, "{v}");
+    // repeated failures: the account waits
+    let mut last = 0;
+    for _ in 0..7 {
+        let (st, _) = s.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"username": "auditor", "password": "guess"})),
+        );
+        last = st;
+    }
+    assert_eq!(last, 429);
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(json!({"username": "auditor", "password": PASSWORD})),
+    );
+    assert_eq!(st, 429, "even the right password waits: {v}");
+}
+
+#[test]
+fn saved_searches_report_what_changed() {
+    let s = start("saved", &identity_csv());
+    let sc = s.login("search-coordinator");
+    let (st, v) = s.call(
+        "PUT",
+        "/api/v1/searches/p1",
+        Some(&sc),
+        Some(json!({"patient": PATIENT, "mismatches": 1})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let admin = s.login("admin");
+    let new = format!(
+        "id,registry,donor_type,birth_date,gl\nNEW-2,TEST,adult,1995-05-05,\"{PATIENT}\"\n"
+    );
+    assert_eq!(s.send_csv("/api/v1/donors/import", &admin, &new).0, 200);
+    let (st, r) = s.call("POST", "/api/v1/searches/p1/repeat", Some(&sc), None);
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["new"], json!(["NEW-2"]));
+    assert_eq!(r["unchanged"], 2);
+    let (st, _) = s.call("POST", "/api/v1/searches/none/repeat", Some(&sc), None);
+    assert_eq!(st, 404);
+}
