@@ -8,6 +8,7 @@ mod predict;
 mod search;
 mod search_bench;
 mod serve;
+mod serve_bench;
 mod synth;
 
 use anyhow::Result;
@@ -49,6 +50,9 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Run the registry as an HTTP service (JSON API under /api/v1).
     Serve(Box<serve::ServeArgs>),
+    /// Load-test a running service on loopback: concurrent searches, optionally during an
+    /// import.
+    BenchServe(Box<serve_bench::ServeBenchArgs>),
     /// Accounts of the service: add, list, disable.
     Users(serve::UsersArgs),
     /// The audit trail: verify its hash chain.
@@ -86,6 +90,7 @@ fn main() -> Result<()> {
         Command::BenchSearch(args) => search_bench::run(args),
         Command::Serve(args) => serve::serve(*args),
         Command::Users(args) => serve::users(args),
+        Command::BenchServe(args) => serve_bench::run(*args),
         Command::Audit(args) => serve::audit(args),
     }
 }
