@@ -11,8 +11,9 @@ use clap::Args;
 use medulla_haplotypes::FrequencySet;
 use medulla_matching::{search, ArdCatalog, SearchRequest};
 use medulla_nomenclature::Reducer;
+use medulla_nomenclature::{MacTable, Release};
 use medulla_registry::search_index::{day_number, index_csv, indexed};
-use medulla_registry::synth::Resolution;
+use medulla_registry::synth::{Resolution, SynthDonor};
 use medulla_registry::{Status, SynthConfig, Synthesizer};
 
 use crate::hla::SourceArgs;
@@ -73,21 +74,7 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
         index.bytes_per_donor()
     );
 
-    let freqs = FrequencySet::nmdp_2007();
-    let synth = Synthesizer::new(
-        SynthConfig {
-            seed: args.patient_seed,
-            ..SynthConfig::default()
-        },
-        &freqs,
-        &release,
-        &macs,
-    )?;
-    let drawn: Vec<_> = (0..)
-        .map(|i| synth.donor(i))
-        .filter(|d| d.resolution == Resolution::High)
-        .take(args.patients)
-        .collect();
+    let drawn = draw_patients(&release, &macs, args.patient_seed, args.patients)?;
     let patients: Vec<[[Option<String>; 2]; 6]> = drawn
         .iter()
         .map(|d| indexed(&d.donor, &Status::Available, args.date).typing)
@@ -160,4 +147,29 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Patients for the benchmarks: the first `n` high-resolution draws of a synthetic pool
+/// (NMDP 2007 haplotypes, population mix as `synth`'s default) with seed `seed`.
+pub(crate) fn draw_patients(
+    release: &Release,
+    macs: &MacTable,
+    seed: u64,
+    n: usize,
+) -> Result<Vec<SynthDonor>> {
+    let freqs = FrequencySet::nmdp_2007();
+    let synth = Synthesizer::new(
+        SynthConfig {
+            seed,
+            ..SynthConfig::default()
+        },
+        &freqs,
+        release,
+        macs,
+    )?;
+    Ok((0..)
+        .map(|i| synth.donor(i))
+        .filter(|d| d.resolution == Resolution::High)
+        .take(n)
+        .collect())
 }

@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::Args;
-use medulla_haplotypes::FrequencySet;
 use medulla_registry::search_index::indexed;
-use medulla_registry::synth::Resolution;
-use medulla_registry::{Status, SynthConfig, Synthesizer};
+use medulla_registry::Status;
 
 use crate::hla::SourceArgs;
 
@@ -84,29 +82,18 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
         bail!("--url: load tests send traffic to loopback addresses only (127.0.0.0/8, localhost, [::1])");
     }
     let (release, macs) = args.source.load()?;
-    let freqs = FrequencySet::nmdp_2007();
     let date = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
-    let synth = Synthesizer::new(
-        SynthConfig {
-            seed: 777,
-            ..SynthConfig::default()
-        },
-        &freqs,
-        &release,
-        &macs,
-    )?;
-    let patients: Vec<String> = (0..)
-        .map(|i| synth.donor(i))
-        .filter(|d| d.resolution == Resolution::High)
-        .take(args.patients.max(1))
-        .map(|d| {
-            indexed(&d.donor, &Status::Available, date).typing[..5]
-                .iter()
-                .map(|p| p.iter().flatten().cloned().collect::<Vec<_>>().join("+"))
-                .collect::<Vec<_>>()
-                .join("^")
-        })
-        .collect();
+    let patients: Vec<String> =
+        crate::search_bench::draw_patients(&release, &macs, 777, args.patients.max(1))?
+            .iter()
+            .map(|d| {
+                indexed(&d.donor, &Status::Available, date).typing[..5]
+                    .iter()
+                    .map(|p| p.iter().flatten().cloned().collect::<Vec<_>>().join("+"))
+                    .collect::<Vec<_>>()
+                    .join("^")
+            })
+            .collect();
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(120))
         .build();

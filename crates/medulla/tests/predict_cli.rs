@@ -1,34 +1,13 @@
 //! `medulla impute`, `medulla predict` and match probabilities on search hits.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 mod common;
-use common::{medulla, text, TempDir};
+use common::{medulla, text, with_stdin, TempDir};
 
 const SET: &str = "haplotype,frequency
 A*01:01~C*07:01~B*08:01~DRB1*03:01~DQB1*02:01,0.5
 A*02:01~C*05:01~B*44:02~DRB1*04:01~DQB1*03:01,0.3
 A*02:01~C*07:01~B*08:01~DRB1*03:01~DQB1*02:01,0.2
 ";
-
-fn with_stdin(args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(args)
-        .env("MEDULLA_QUIET", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 #[test]
 fn impute_lists_genotypes_with_posteriors_in_the_documented_format() {

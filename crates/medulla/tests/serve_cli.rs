@@ -2,30 +2,19 @@
 //! real process on 127.0.0.1, stopped by SIGTERM.
 
 mod common;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{medulla, text, TempDir};
+use common::{medulla, text, with_stdin, TempDir};
 
 const PATIENT: &str =
     "A*01:01+A*02:01^B*08:01+B*44:02^C*07:01+C*05:01^DRB1*03:01+DRB1*04:01^DQB1*02:01+DQB1*03:01";
 
 fn add_user(db: &str, name: &str, role: &str, password: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(["users", "--db", db, "add", name, "--role", role])
-        .env("MEDULLA_QUIET", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    with_stdin(
+        &["users", "--db", db, "add", name, "--role", role],
+        &format!("{password}\n"),
+    )
 }
 
 #[test]

@@ -12,6 +12,25 @@ pub fn medulla(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Run `medulla` with `input` on its standard input.
+#[allow(dead_code)] // not every test binary uses it
+pub fn with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medulla"))
+        .args(args)
+        .env("MEDULLA_QUIET", "1")
+        .env_remove("MEDULLA_DB")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the command may stop reading early (an error): a broken pipe is its answer
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
 /// Standard output and error together, for assertions and messages.
 pub fn text(o: &Output) -> String {
     format!(
