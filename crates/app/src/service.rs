@@ -13,7 +13,7 @@ use medulla_nomenclature::{Reducer, Reduction};
 use medulla_prediction::Imputer;
 use medulla_registry::audit::{AuditBreak, AuditEntry, AuditFilter};
 use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
-use medulla_registry::search_index::{for_each_indexed, indexed};
+use medulla_registry::search_index::{index_registry, indexed};
 use medulla_registry::{
     import_csv_observed, import_json_observed, Change, DonorStore, ImportOptions, ImportReport,
     SqliteStore, Status, StatusChange,
@@ -252,15 +252,7 @@ impl Service {
             catalog = catalog.with_tce(t);
         }
         let today = Local::now().date_naive();
-        let mut donors: Vec<IndexedDonor> = Vec::new();
-        for_each_indexed(&reader, today, &mut |d| {
-            donors.push(d);
-            if donors.len().is_multiple_of(65_536) {
-                progress(donors.len() as u64);
-            }
-        })?;
-        progress(donors.len() as u64);
-        let index = SearchIndex::build(&mut catalog, donors);
+        let index = index_registry(db, &mut catalog, today, &mut progress)?;
         Ok(Service {
             reducer,
             freqs,

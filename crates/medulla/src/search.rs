@@ -16,7 +16,7 @@ use medulla_app::{AppError, SearchOptions};
 use medulla_matching::{search, ArdCatalog, SearchIndex, TceTable, SEARCH_LOCI};
 use medulla_nomenclature::Reducer;
 use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
-use medulla_registry::search_index::{for_each_indexed, index_csv};
+use medulla_registry::search_index::{index_csv, index_registry};
 use medulla_registry::SqliteStore;
 
 use crate::hla::SourceArgs;
@@ -286,12 +286,8 @@ pub fn run(args: SearchArgs) -> Result<()> {
             index_csv(&mut catalog, BufReader::with_capacity(1 << 20, f), today)
                 .with_context(|| format!("reading {}", path.display()))?
         }
-        None => {
-            let store = open_db()?;
-            let mut donors = Vec::new();
-            for_each_indexed(&store, today, &mut |d| donors.push(d))?;
-            SearchIndex::build(&mut catalog, donors)
-        }
+        None => index_registry(&args.db, &mut catalog, today, &mut |_| {})
+            .with_context(|| format!("reading the registry database {}", args.db.display()))?,
     };
     let build = started.elapsed();
     if args.format == Output::Table {

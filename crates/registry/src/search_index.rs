@@ -208,3 +208,48 @@ pub fn for_each_indexed(
     }
     Ok(())
 }
+
+/// Build the search index of the registry database at `path`: rows are read on a thread
+/// of their own while the index is built on this one, in batches through a bounded
+/// channel (no list of every donor in memory); `progress` hears how many were read.
+pub fn index_registry(
+    path: &std::path::Path,
+    catalog: &mut medulla_matching::ArdCatalog<'_>,
+    today: NaiveDate,
+    progress: &mut dyn FnMut(u64),
+) -> Result<medulla_matching::SearchIndex, crate::StoreError> {
+    const BATCH: usize = 2048;
+    let store = crate::SqliteStore::open_existing(path)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<IndexedDonor>>(8);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(), crate::StoreError> {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut open = true;
+            for_each_indexed(&store, today, &mut |d| {
+                batch.push(d);
+                if batch.len() == BATCH && open {
+                    open = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok();
+                }
+            })?;
+            if !batch.is_empty() && open {
+                let _ = tx.send(batch);
+            }
+            Ok(())
+        });
+        let mut read = 0u64;
+        let donors = rx.into_iter().flat_map(|b| {
+            read += b.len() as u64;
+            progress(read);
+            b
+        });
+        let index = medulla_matching::SearchIndex::build(catalog, donors);
+        match reader.join() {
+            Ok(r) => r.map(|()| index),
+            Err(_) => Err(crate::StoreError::Corrupt {
+                id: String::new(),
+                column: "donors",
+                reason: "the reading thread failed".into(),
+            }),
+        }
+    })
+}
