@@ -98,7 +98,10 @@ impl LocusGrade {
     }
 }
 
-fn grade_position(p: Option<&PositionTyping>, d: Option<&PositionTyping>) -> PositionGrade {
+pub(crate) fn grade_position(
+    p: Option<&PositionTyping>,
+    d: Option<&PositionTyping>,
+) -> PositionGrade {
     let (Some(p), Some(d)) = (p, d) else {
         return PositionGrade::PotentialMatch;
     };
@@ -117,8 +120,12 @@ fn grade_position(p: Option<&PositionTyping>, d: Option<&PositionTyping>) -> Pos
 
 /// Apply the null-allele rule and the homozygous reading of an empty second position:
 /// the locus as two expressed positions (`None` = untyped).
-fn expressed(t: [Option<&PositionTyping>; 2]) -> ([Option<&PositionTyping>; 2], bool) {
-    let null = |x: Option<&PositionTyping>| x.is_some_and(|x| x.expression == Expression::Null);
+pub(crate) fn expressed<T: Copy>(
+    t: [Option<T>; 2],
+    null: impl Fn(T) -> bool,
+    same_ard: impl Fn(T, T) -> bool,
+) -> ([Option<T>; 2], bool) {
+    let null = |x: Option<T>| x.is_some_and(&null);
     let pair = match t {
         // an empty second position is the first again (homozygous or not told apart)
         [Some(a), None] => [Some(a), Some(a)],
@@ -127,22 +134,28 @@ fn expressed(t: [Option<&PositionTyping>; 2]) -> ([Option<&PositionTyping>; 2], 
         other => other,
     };
     let homozygous = match pair {
-        [Some(a), Some(b)] => a.ard == b.ard,
+        [Some(a), Some(b)] => same_ard(a, b),
         _ => false,
     };
     (pair, homozygous)
 }
 
-/// Grade one locus: pair the positions straight or crossed, whichever gives fewer
-/// mismatches, then more certain matches.
-pub fn grade_locus(
-    patient: [Option<&PositionTyping>; 2],
-    donor: [Option<&PositionTyping>; 2],
+fn expressed_typings(t: [Option<&PositionTyping>; 2]) -> ([Option<&PositionTyping>; 2], bool) {
+    expressed(
+        t,
+        |x| x.expression == Expression::Null,
+        |a, b| a.ard == b.ard,
+    )
+}
+
+/// Pair the positions straight or crossed, whichever gives fewer mismatches, then fewer
+/// antigen mismatches, then more certain matches.
+pub(crate) fn choose_pairing(
+    straight: [PositionGrade; 2],
+    crossed: [PositionGrade; 2],
+    patient_homozygous: bool,
+    donor_homozygous: bool,
 ) -> LocusGrade {
-    let (p, patient_homozygous) = expressed(patient);
-    let (d, donor_homozygous) = expressed(donor);
-    let straight = [grade_position(p[0], d[0]), grade_position(p[1], d[1])];
-    let crossed = [grade_position(p[0], d[1]), grade_position(p[1], d[0])];
     let key = |g: &[PositionGrade; 2]| {
         let mismatches = g.iter().filter(|x| x.is_mismatch()).count();
         let antigen = g
@@ -162,4 +175,17 @@ pub fn grade_locus(
         patient_homozygous,
         donor_homozygous,
     }
+}
+
+/// Grade one locus: pair the positions straight or crossed, whichever gives fewer
+/// mismatches, then more certain matches.
+pub fn grade_locus(
+    patient: [Option<&PositionTyping>; 2],
+    donor: [Option<&PositionTyping>; 2],
+) -> LocusGrade {
+    let (p, patient_homozygous) = expressed_typings(patient);
+    let (d, donor_homozygous) = expressed_typings(donor);
+    let straight = [grade_position(p[0], d[0]), grade_position(p[1], d[1])];
+    let crossed = [grade_position(p[0], d[1]), grade_position(p[1], d[0])];
+    choose_pairing(straight, crossed, patient_homozygous, donor_homozygous)
 }

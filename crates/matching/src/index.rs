@@ -5,7 +5,9 @@ use medulla_nomenclature::TypingError;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::grade::{grade_locus, LocusGrade};
+#[cfg(test)]
+use crate::grade::grade_locus;
+use crate::grade::LocusGrade;
 use crate::typing::{ArdCatalog, PositionTyping};
 
 /// Loci of the index, in order: five that are matched, then DPB1 (scored, not filtered).
@@ -141,6 +143,10 @@ pub struct SearchIndex {
     texts: Vec<Box<str>>,
     /// Per locus: the distinct locus typings.
     loci: Vec<Vec<LocusKey>>,
+    /// Per locus typing: its positions as expressed (the null-allele rule and the
+    /// homozygous reading of a lone position applied) and whether that is homozygous,
+    /// worked out once when the typing is first seen.
+    expressed: Vec<Vec<(LocusKey, bool)>>,
     /// Per donor: the distinct locus typing of each locus.
     donors: Vec<[u32; 6]>,
     pub(crate) facts: Vec<Packed>,
@@ -162,6 +168,7 @@ impl SearchIndex {
             positions: Vec::new(),
             texts: Vec::new(),
             loci: vec![Vec::new(); 6],
+            expressed: vec![Vec::new(); 6],
             donors: Vec::new(),
             facts: Vec::new(),
             id_text: String::new(),
@@ -234,8 +241,15 @@ impl SearchIndex {
             }
             let next = self.loci[li].len() as u32;
             let loci = &mut self.loci[li];
+            let expressed_keys = &mut self.expressed[li];
+            let positions = &self.positions;
             row[li] = *self.interner.locus_ids[li].entry(key).or_insert_with(|| {
                 loci.push(key);
+                expressed_keys.push(crate::grade::expressed(
+                    key,
+                    |i| positions[i as usize].expression == crate::typing::Expression::Null,
+                    |a, b| a == b || positions[a as usize].ard == positions[b as usize].ard,
+                ));
                 next
             });
         }
@@ -390,23 +404,56 @@ impl SearchIndex {
             + self.id_text.len().div_ceil(n)
     }
 
-    /// Grade every distinct typing of each locus against the patient's.
+    /// Grade every distinct typing of each locus against the patient's. Each distinct
+    /// position typing is graded once against each patient position, and the locus
+    /// typings (pairs of positions) are put together from those grades: there are far
+    /// fewer positions than pairs.
     pub fn grade_distinct(
         &self,
         patient: &[[Option<PositionTyping>; 2]; 6],
     ) -> Vec<Vec<LocusGrade>> {
+        use crate::grade::{choose_pairing, expressed, grade_position, PositionGrade};
+        use crate::typing::Expression;
         (0..6)
             .into_par_iter()
             .map(|li| {
-                let p = [patient[li][0].as_ref(), patient[li][1].as_ref()];
-                self.loci[li]
+                let (p, patient_homozygous) = expressed(
+                    [patient[li][0].as_ref(), patient[li][1].as_ref()],
+                    |x| x.expression == Expression::Null,
+                    |a, b| a.ard == b.ard,
+                );
+                // grades of each position typing against patient positions 1 and 2,
+                // worked out when first needed (0: not yet)
+                let positions = &self.positions;
+                let mut memo: Vec<u8> = vec![0; positions.len()];
+                let code = |g: PositionGrade| g as u8 + 1;
+                let grade_of = |c: u8| match c - 1 {
+                    0 => PositionGrade::AlleleMatch,
+                    1 => PositionGrade::PotentialMatch,
+                    2 => PositionGrade::AntigenMatchAlleleMismatch,
+                    _ => PositionGrade::AntigenMismatch,
+                };
+                let mut memo2: Vec<u8> = vec![0; positions.len()];
+                self.expressed[li]
                     .iter()
-                    .map(|key| {
-                        let d = [
-                            key[0].map(|i| &self.positions[i as usize]),
-                            key[1].map(|i| &self.positions[i as usize]),
-                        ];
-                        grade_locus(p, d)
+                    .map(|&(d, donor_homozygous)| {
+                        let mut g = |pi: usize, dj: Option<u32>| match (p[pi], dj) {
+                            (Some(pt), Some(id)) => {
+                                let m = if pi == 0 { &mut memo } else { &mut memo2 };
+                                let slot = &mut m[id as usize];
+                                if *slot == 0 {
+                                    *slot = code(grade_position(
+                                        Some(pt),
+                                        Some(&positions[id as usize]),
+                                    ));
+                                }
+                                grade_of(*slot)
+                            }
+                            _ => PositionGrade::PotentialMatch,
+                        };
+                        let straight = [g(0, d[0]), g(1, d[1])];
+                        let crossed = [g(0, d[1]), g(1, d[0])];
+                        choose_pairing(straight, crossed, patient_homozygous, donor_homozygous)
                     })
                     .collect()
             })
@@ -443,4 +490,76 @@ impl SearchIndex {
 
 fn describe(locus: &str, e: &TypingError) -> String {
     format!("{locus}: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medulla_nomenclature::{MacTable, Reducer, Release};
+
+    /// The grades put together from per-position grades are those `grade_locus` gives
+    /// for every locus typing: nulls, XX codes, MACs, serology, single positions.
+    #[test]
+    fn distinct_grades_agree_with_grading_each_locus() {
+        let (release, macs) = (Release::shipped(), MacTable::shipped());
+        let reducer = Reducer::new(&release, &macs);
+        let mut catalog = ArdCatalog::new(&reducer);
+        let a = [
+            "A*01:01",
+            "A*02:01",
+            "A*02:XX",
+            "A*02:AB",
+            "A2",
+            "A*01:01:01:02N",
+            "A*24:02",
+            "A*24:09N",
+            "A9",
+            "A*11:01/A*11:02",
+        ];
+        let b = ["B*08:01", "B*44:02", "B*44:XX", "B12", "B*07:02", "B*35:AH"];
+        let mut donors = Vec::new();
+        for (i, (x, y)) in a
+            .iter()
+            .flat_map(|x| a.iter().map(move |y| (x, y)))
+            .enumerate()
+        {
+            let mut typing: [[Option<String>; 2]; 6] = Default::default();
+            typing[0] = [Some(x.to_string()), (i % 7 != 0).then(|| y.to_string())];
+            typing[1] = [
+                Some(b[i % b.len()].to_string()),
+                Some(b[(i / 3) % b.len()].to_string()),
+            ];
+            typing[3] = [Some("DRB1*03:01".into()), None];
+            donors.push(IndexedDonor {
+                facts: DonorFacts {
+                    id: format!("D{i}"),
+                    searchable: true,
+                    ..DonorFacts::default()
+                },
+                typing,
+            });
+        }
+        let index = SearchIndex::build(&mut catalog, donors);
+        for (p1, p2) in [
+            ("A*01:01", Some("A*02:01")),
+            ("A*02:01", None),
+            ("A*01:01:01:02N", Some("A*24:02")),
+            ("A*02:XX", Some("A9")),
+        ] {
+            let mut patient: [[Option<PositionTyping>; 2]; 6] = Default::default();
+            patient[0] = [
+                Some(catalog.position(p1).unwrap()),
+                p2.map(|t| catalog.position(t).unwrap()),
+            ];
+            patient[1] = [Some(catalog.position("B*08:01").unwrap()), None];
+            let fast = index.grade_distinct(&patient);
+            for li in 0..6 {
+                let p = [patient[li][0].as_ref(), patient[li][1].as_ref()];
+                for (id, got) in fast[li].iter().enumerate() {
+                    let want = grade_locus(p, index.locus_positions(li, id as u32));
+                    assert_eq!(*got, want, "locus {li} typing {id} for {p1}+{p2:?}");
+                }
+            }
+        }
+    }
 }

@@ -43,6 +43,12 @@ pub struct ArdCatalog<'r> {
 }
 
 fn intersects(a: &[u32], b: &[u32]) -> bool {
+    // a high-resolution side (one or two ids) against an XX code or serology (hundreds):
+    // look the few up in the many
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.len() * 8 < large.len() {
+        return small.iter().any(|x| large.binary_search(x).is_ok());
+    }
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

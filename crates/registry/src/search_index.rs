@@ -228,7 +228,9 @@ pub fn index_registry(
             for_each_indexed(&store, today, &mut |d| {
                 batch.push(d);
                 if batch.len() == BATCH && open {
-                    open = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok();
+                    open = tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_ok();
                 }
             })?;
             if !batch.is_empty() && open {
