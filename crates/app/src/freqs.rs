@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use medulla_haplotypes::{DeclaredResolution, FrequencySet};
 use medulla_matching::{SearchHit, SearchIndex};
 use medulla_nomenclature::Reducer;
-use medulla_prediction::{match_probabilities, Imputer, NmdpGroups, Resolution};
+use medulla_prediction::{match_probabilities, ArdDistribution, Imputer, NmdpGroups, Resolution};
 use rayon::prelude::*;
 
 use crate::error::AppError;
@@ -166,14 +166,50 @@ pub struct Attached {
     pub patient_error: Option<String>,
 }
 
+/// A typing and population, as a distribution is cached under.
+type DistributionKey = (String, Option<String>);
+type Distribution = Option<std::sync::Arc<ArdDistribution>>;
+
+/// Genotype distributions kept between searches (a typing and population give the same
+/// distribution every time): a long-running service keeps one, so the donors that come
+/// back search after search are imputed once. Emptied when full.
+pub struct DistributionCache {
+    map: std::sync::RwLock<rustc_hash::FxHashMap<DistributionKey, Distribution>>,
+    capacity: usize,
+}
+
+impl DistributionCache {
+    pub fn new(capacity: usize) -> Self {
+        DistributionCache {
+            map: Default::default(),
+            capacity,
+        }
+    }
+
+    fn get_or(&self, key: &DistributionKey, compute: impl FnOnce() -> Distribution) -> Distribution {
+        if let Some(hit) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return hit.clone();
+        }
+        let d = compute();
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(key.clone(), d.clone());
+        d
+    }
+}
+
 /// Attach match probabilities to search hits: the patient imputed once, each distinct
-/// donor typing (and population) once, on all cores.
+/// donor typing (and population) once, on all cores; with a cache, distributions seen by
+/// earlier searches are not imputed again.
 pub fn attach_probabilities(
     imputer: &Imputer<'_>,
     index: &SearchIndex,
     hits: &mut [SearchHit],
     patient_gl: &str,
     patient_population: Option<&str>,
+    cache: Option<&DistributionCache>,
 ) -> Attached {
     use medulla_matching::{HitProbabilities, SEARCH_LOCI};
     use rustc_hash::FxHashMap;
@@ -201,13 +237,20 @@ pub fn attach_probabilities(
     let computed: FxHashMap<&(String, Option<String>), Option<HitProbabilities>> = distinct
         .par_iter()
         .map(|k| {
-            let model = imputer
-                .model(k.1.as_deref())
-                .or_else(|_| imputer.model(None));
-            let p = model
-                .and_then(|m| imputer.ard_distribution(m, &imputer.typing(&k.0)?))
-                .ok()
-                .map(|d| {
+            let impute = || -> Distribution {
+                let model = imputer
+                    .model(k.1.as_deref())
+                    .or_else(|_| imputer.model(None));
+                model
+                    .and_then(|m| imputer.ard_distribution(m, &imputer.typing(&k.0)?))
+                    .ok()
+                    .map(std::sync::Arc::new)
+            };
+            let d = match cache {
+                Some(c) => c.get_or(k, impute),
+                None => impute(),
+            };
+            let p = d.map(|d| {
                     let m = match_probabilities(&loci, &patient, &d);
                     HitProbabilities {
                         p0: std::array::from_fn(|i| m.p0(SEARCH_LOCI[i])),

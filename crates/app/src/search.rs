@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::AppError;
-use crate::freqs::{attach_probabilities, Frequencies};
+use crate::freqs::{attach_probabilities, DistributionCache, Frequencies};
 
 /// Which mismatches count against the limits at homozygous loci.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -277,6 +277,7 @@ pub fn finish(
     options: &SearchOptions,
     index: &SearchIndex,
     probabilities: Option<(&Imputer<'_>, &Frequencies)>,
+    cache: Option<&DistributionCache>,
     keep_all: bool,
 ) -> SearchOutcome {
     let mut warnings = std::mem::take(&mut result.warnings);
@@ -296,6 +297,7 @@ pub fn finish(
             &mut result.hits[..n],
             &options.patient,
             options.patient_population.as_deref(),
+            cache,
         );
         match &attached.patient_error {
             Some(e) => warnings.push(format!(

@@ -49,6 +49,8 @@ pub struct Service {
     /// Accounts, sessions and the audit trail, in their own file.
     security: Mutex<SqliteStore>,
     live: RwLock<Live>,
+    /// Donor genotype distributions kept between searches.
+    distributions: crate::freqs::DistributionCache,
 }
 
 /// The answer to a search.
@@ -262,6 +264,7 @@ impl Service {
             reader: Mutex::new(reader),
             security: Mutex::new(security),
             live: RwLock::new(Live { index, catalog }),
+            distributions: crate::freqs::DistributionCache::new(500_000),
         })
     }
 
@@ -413,6 +416,7 @@ impl Service {
             options,
             &live.index,
             Some((&self.imputer, self.freqs)),
+            Some(&self.distributions),
             keep_all,
         );
         let mut saved = Vec::new();

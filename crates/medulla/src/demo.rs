@@ -210,6 +210,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             &options,
             &index,
             Some((&imputer, &prediction)),
+            None,
             false,
         );
         print_hits(

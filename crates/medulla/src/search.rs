@@ -308,7 +308,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     };
     let imputer = freqs.as_ref().map(|f| f.imputer(&reducer));
     let probabilities = imputer.as_ref().zip(freqs.as_ref());
-    let mut outcome = finish(result, &options, &index, probabilities, keep_all);
+    let mut outcome = finish(result, &options, &index, probabilities, None, keep_all);
     let took = t.elapsed();
 
     if keep_all {

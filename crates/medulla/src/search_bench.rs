@@ -129,6 +129,7 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
                 &mut r.hits,
                 &gl,
                 d.donor.population.as_deref(),
+                None,
             );
             medulla_matching::rank_with_probabilities(&mut r.hits, &r.loci);
             times.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -137,12 +137,15 @@ pub struct ArdDistribution {
 
 /// A position's locus in the set, the ids of the set's alleles it may be, and its names at
 /// the set's resolution.
-type PositionAlleles<'c> = (Option<usize>, Vec<u16>, &'c [String]);
+type PositionAlleles = (Option<usize>, Vec<u16>, std::sync::Arc<[String]>);
 
 /// Haplotype frequency sets compiled for imputation: alleles per locus shared by every
 /// population, each with its ARD identity.
 pub struct Imputer<'r> {
-    converter: std::sync::Mutex<Converter<'r>>,
+    converter: Converter<'r>,
+    /// Position typings already converted to the set's names: shared by every thread
+    /// (read-locked on a hit, written once per new typing).
+    converted: std::sync::RwLock<FxHashMap<String, std::sync::Arc<[String]>>>,
     resolution: &'r Resolution,
     pub loci: Vec<&'static str>,
     names: Vec<Vec<Box<str>>>,
@@ -159,7 +162,8 @@ impl<'r> Imputer<'r> {
     pub fn new(reducer: &'r Reducer<'r>, resolution: &'r Resolution, set: &FrequencySet) -> Self {
         let nl = set.loci.len().min(MAX_LOCI);
         let mut imputer = Imputer {
-            converter: std::sync::Mutex::new(Converter::new(reducer, resolution)),
+            converter: Converter::new(reducer, resolution),
+            converted: Default::default(),
             resolution,
             loci: set.loci[..nl].to_vec(),
             names: vec![Vec::new(); nl],
@@ -196,7 +200,7 @@ impl<'r> Imputer<'r> {
         let i = u16::try_from(self.names[l].len()).expect("fewer than 65,536 alleles a locus");
         self.names[l].push(name.into());
         self.ids[l].insert(name.into(), i);
-        let key = self.converter.lock().expect("converter lock").ard_key(name);
+        let key = self.converter.ard_key(name);
         let next = self.ard_ids.len() as u32;
         self.ard[l].push(match key {
             None => NULL_ARD,
@@ -253,12 +257,8 @@ impl<'r> Imputer<'r> {
 
     /// One position's typing as the set's alleles: its locus (`None` when the set does not
     /// have it) and the sorted ids of the alleles it may be, with the converted names.
-    fn position_alleles<'c>(
-        &self,
-        conv: &'c mut Converter<'r>,
-        text: &str,
-    ) -> Result<PositionAlleles<'c>, ImputeError> {
-        let names = conv.convert(text)?;
+    fn position_alleles(&self, text: &str) -> Result<PositionAlleles, ImputeError> {
+        let names = self.converted_names(text)?;
         let l_name = names
             .first()
             .and_then(|n| n.split('*').next())
@@ -267,7 +267,7 @@ impl<'r> Imputer<'r> {
             return Ok((None, Vec::new(), names));
         };
         let mut found = Vec::new();
-        for n in names {
+        for n in names.iter() {
             self.set_alleles(l, n, &mut found);
         }
         found.sort_unstable();
@@ -275,10 +275,27 @@ impl<'r> Imputer<'r> {
         Ok((Some(l), found, names))
     }
 
+    /// The set's names a position typing may be, converted once and shared.
+    fn converted_names(&self, text: &str) -> Result<std::sync::Arc<[String]>, ImputeError> {
+        if let Some(hit) = self
+            .converted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(text)
+        {
+            return Ok(hit.clone());
+        }
+        let names: std::sync::Arc<[String]> = self.converter.compute(text)?.into();
+        self.converted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(text.to_string(), names.clone());
+        Ok(names)
+    }
+
     /// Read a GL String into a typing over the model's loci; loci the set does not have
     /// (DPB1 in a five-locus set, DRB3/4/5...) are left out.
     pub fn typing(&self, gl: &str) -> Result<Typing, ImputeError> {
-        let mut conv = self.converter.lock().expect("converter lock");
         let mut loci: Vec<Option<Vec<[Vec<u64>; 2]>>> = vec![None; self.loci.len()];
         for block in gl.split('^').map(str::trim).filter(|b| !b.is_empty()) {
             if block.contains('~') {
@@ -298,7 +315,7 @@ impl<'r> Imputer<'r> {
                 }
                 let mut positions: [Vec<u64>; 2] = Default::default();
                 for (p, text) in copies.iter().enumerate() {
-                    let (Some(l), found, _) = self.position_alleles(&mut conv, text)? else {
+                    let (Some(l), found, _) = self.position_alleles(text)? else {
                         skip = true;
                         break;
                     };
@@ -331,7 +348,6 @@ impl<'r> Imputer<'r> {
     /// may be; names the set does not have are left out unless none is left). Loci the
     /// set does not have are dropped.
     pub fn convert_gl(&self, gl: &str) -> Result<String, ImputeError> {
-        let mut conv = self.converter.lock().expect("converter lock");
         let mut blocks = Vec::new();
         for block in gl.split('^').map(str::trim).filter(|b| !b.is_empty()) {
             if block.contains('~') {
@@ -342,7 +358,7 @@ impl<'r> Imputer<'r> {
             for alt in block.split('|') {
                 let mut copies = Vec::new();
                 for text in alt.split('+').map(str::trim) {
-                    let (Some(l), found, names) = self.position_alleles(&mut conv, text)? else {
+                    let (Some(l), found, names) = self.position_alleles(text)? else {
                         keep = false;
                         break;
                     };

@@ -202,7 +202,9 @@ impl<'r> Converter<'r> {
         Ok(&self.cache[typing])
     }
 
-    fn compute(&self, typing: &str) -> Result<Vec<String>, TypingError> {
+    /// The names at the set's resolution a position typing may be (sorted, distinct),
+    /// computed afresh.
+    pub fn compute(&self, typing: &str) -> Result<Vec<String>, TypingError> {
         let bare = medulla_nomenclature::strip_prefixes(typing);
         let typing: &str = &bare;
         let split = |s: String| -> Vec<String> {
