@@ -186,7 +186,11 @@ impl DistributionCache {
         }
     }
 
-    fn get_or(&self, key: &DistributionKey, compute: impl FnOnce() -> Distribution) -> Distribution {
+    fn get_or(
+        &self,
+        key: &DistributionKey,
+        compute: impl FnOnce() -> Distribution,
+    ) -> Distribution {
         if let Some(hit) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
             return hit.clone();
         }
@@ -251,15 +255,15 @@ pub fn attach_probabilities(
                 None => impute(),
             };
             let p = d.map(|d| {
-                    let m = match_probabilities(&loci, &patient, &d);
-                    HitProbabilities {
-                        p0: std::array::from_fn(|i| m.p0(SEARCH_LOCI[i])),
-                        p_10of10: m.p_10of10,
-                        p_9of10: m.p_9of10,
-                        p_8of8: m.p_8of8,
-                        p_8of10: m.overall[2],
-                    }
-                });
+                let m = match_probabilities(&loci, &patient, &d);
+                HitProbabilities {
+                    p0: std::array::from_fn(|i| m.p0(SEARCH_LOCI[i])),
+                    p_10of10: m.p_10of10,
+                    p_9of10: m.p_9of10,
+                    p_8of8: m.p_8of8,
+                    p_8of10: m.overall[2],
+                }
+            });
             (*k, p)
         })
         .collect();

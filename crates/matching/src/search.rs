@@ -430,10 +430,18 @@ fn search_resolved(
         .filter(|&l| l < 5 && patient[l][0].is_some())
         .collect();
     let graded = index.grade_distinct(&patient);
-    // per locus and distinct typing: (mismatches, potential positions)
-    let keys: Vec<Vec<(u8, u8)>> = graded
+    // per locus and distinct typing: mismatches and potential positions in one byte
+    // (the scan looks these up at random: small tables stay in cache)
+    let keys: Vec<Vec<u8>> = graded
         .iter()
-        .map(|l| l.iter().map(|g| grade_key(g, request.count)).collect())
+        .map(|l| {
+            l.iter()
+                .map(|g| {
+                    let (m, p) = grade_key(g, request.count);
+                    m << 4 | p
+                })
+                .collect()
+        })
         .collect();
     // DPB1: the TCE verdict of each distinct donor DPB1 typing
     let patient_tce = [
@@ -462,7 +470,7 @@ fn search_resolved(
     let mut scan_order = loci.clone();
     scan_order.sort_by_key(|&l| {
         let limit = request.locus_max[l].min(request.max_mismatches);
-        let ok = keys[l].iter().filter(|(m, _)| *m <= limit).count();
+        let ok = keys[l].iter().filter(|k| *k >> 4 <= limit).count();
         (ok as f64 / keys[l].len().max(1) as f64 * 1e9) as u64
     });
     let f = &request.filters;
@@ -515,7 +523,8 @@ fn search_resolved(
             let row = index.donor_loci(i);
             let (mut mm, mut pot) = (0u8, 0u8);
             for &l in &scan_order {
-                let (m, pt) = keys[l][row[l] as usize];
+                let k = keys[l][row[l] as usize];
+                let (m, pt) = (k >> 4, k & 15);
                 mm += m;
                 if m > request.locus_max[l] || mm > request.max_mismatches {
                     return None;

@@ -117,6 +117,25 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+/// Searches run a few at a time, in the order they came (a fair queue): each already
+/// uses every core, so more at once only stretch them all and make the slowest wait
+/// longest. `MEDULLA_SEARCH_SLOTS` sets how many (default: the number of cores).
+async fn search_slot() -> tokio::sync::SemaphorePermit<'static> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let n = std::env::var("MEDULLA_SEARCH_SLOTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        tokio::sync::Semaphore::new(n)
+    });
+    slots
+        .acquire()
+        .await
+        .expect("the search semaphore is never closed")
+}
+
 /// The authenticated caller (`Authorization: Bearer TOKEN`, a session token or an API key).
 pub struct Caller(pub Actor);
 
@@ -240,6 +259,7 @@ async fn search(
     Caller(actor): Caller,
     JsonBody(options): JsonBody<SearchOptions>,
 ) -> Result<Json<SearchAnswer>, ApiError> {
+    let _slot = search_slot().await;
     Ok(Json(blocking(move || svc.search(&actor, &options)).await?))
 }
 
@@ -438,6 +458,7 @@ async fn save_search(
     Path(name): Path<String>,
     JsonBody(options): JsonBody<SearchOptions>,
 ) -> Result<Json<SearchAnswer>, ApiError> {
+    let _slot = search_slot().await;
     Ok(Json(
         blocking(move || svc.save_search(&actor, &name, &options)).await?,
     ))
@@ -453,6 +474,7 @@ async fn repeat_search(
     Caller(actor): Caller,
     Path(name): Path<String>,
 ) -> Result<Json<RepeatAnswer>, ApiError> {
+    let _slot = search_slot().await;
     Ok(Json(
         blocking(move || svc.repeat_search(&actor, &name)).await?,
     ))
