@@ -72,7 +72,22 @@ fn restore_sigpipe() {
     }
 }
 
-fn main() -> Result<()> {
+/// Errors as a person reads them: the message and its causes on one line each, never a
+/// stack trace (whatever RUST_BACKTRACE says), and exit status 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     restore_sigpipe();
     medulla_registry::store::on_writer_wait(|| {
         eprintln!("waiting for another writer to finish with the registry database...")

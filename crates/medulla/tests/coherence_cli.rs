@@ -596,3 +596,18 @@ fn the_wmda_layout_is_read_at_nmdp_g_and_a_wrong_resolution_is_named() {
     );
     assert!(t.contains("--resolution nmdp-g"), "{t}");
 }
+
+#[test]
+fn errors_read_as_messages_never_stack_traces() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_medulla"))
+        .args(["donors", "--db", "/nonexistent/dir/x.db", "show", "D1"])
+        .env("RUST_BACKTRACE", "1")
+        .env("MEDULLA_QUIET", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("no registry database at /nonexistent/dir/x.db"), "{err}");
+    assert!(!err.contains("backtrace") && !err.contains("panicked"), "{err}");
+}
