@@ -608,6 +608,12 @@ fn errors_read_as_messages_never_stack_traces() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains("no registry database at /nonexistent/dir/x.db"), "{err}");
-    assert!(!err.contains("backtrace") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("no registry database at /nonexistent/dir/x.db"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("backtrace") && !err.contains("panicked"),
+        "{err}"
+    );
 }
