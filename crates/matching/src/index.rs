@@ -460,6 +460,65 @@ impl SearchIndex {
             .collect()
     }
 
+    /// What the scan needs of every distinct locus typing, in one byte: the mismatches
+    /// counted (high four bits) and the potential positions (low four), put together
+    /// from each distinct position typing's grades as [`Self::grade_distinct`] does.
+    pub fn grade_keys(
+        &self,
+        patient: &[[Option<PositionTyping>; 2]; 6],
+        count: crate::grade::MismatchCount,
+    ) -> Vec<Vec<u8>> {
+        use crate::grade::{choose_pairing, expressed, grade_position, PositionGrade};
+        use crate::typing::Expression;
+        (0..6)
+            .into_par_iter()
+            .map(|li| {
+                let (p, patient_homozygous) = expressed(
+                    [patient[li][0].as_ref(), patient[li][1].as_ref()],
+                    |x| x.expression == Expression::Null,
+                    |a, b| a.ard == b.ard,
+                );
+                let positions = &self.positions;
+                let code = |g: PositionGrade| g as u8 + 1;
+                let grade_of = |c: u8| match c - 1 {
+                    0 => PositionGrade::AlleleMatch,
+                    1 => PositionGrade::PotentialMatch,
+                    2 => PositionGrade::AntigenMatchAlleleMismatch,
+                    _ => PositionGrade::AntigenMismatch,
+                };
+                let mut memo = [vec![0u8; positions.len()], vec![0u8; positions.len()]];
+                self.expressed[li]
+                    .iter()
+                    .map(|&(d, donor_homozygous)| {
+                        let mut g = |pi: usize, dj: Option<u32>| match (p[pi], dj) {
+                            (Some(pt), Some(id)) => {
+                                let slot = &mut memo[pi][id as usize];
+                                if *slot == 0 {
+                                    *slot = code(grade_position(
+                                        Some(pt),
+                                        Some(&positions[id as usize]),
+                                    ));
+                                }
+                                grade_of(*slot)
+                            }
+                            _ => PositionGrade::PotentialMatch,
+                        };
+                        let straight = [g(0, d[0]), g(1, d[1])];
+                        let crossed = [g(0, d[1]), g(1, d[0])];
+                        let lg =
+                            choose_pairing(straight, crossed, patient_homozygous, donor_homozygous);
+                        let potential = lg
+                            .positions
+                            .iter()
+                            .filter(|x| **x == PositionGrade::PotentialMatch)
+                            .count() as u8;
+                        lg.mismatches_counted(count) << 4 | potential
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The position typings of distinct locus typing `id` of locus `li`.
     pub fn locus_positions(&self, li: usize, id: u32) -> [Option<&PositionTyping>; 2] {
         let key = self.loci[li][id as usize];
@@ -558,6 +617,19 @@ mod tests {
                 for (id, got) in fast[li].iter().enumerate() {
                     let want = grade_locus(p, index.locus_positions(li, id as u32));
                     assert_eq!(*got, want, "locus {li} typing {id} for {p1}+{p2:?}");
+                    let potential = want
+                        .positions
+                        .iter()
+                        .filter(|g| **g == crate::grade::PositionGrade::PotentialMatch)
+                        .count() as u8;
+                    for count in [
+                        crate::grade::MismatchCount::Both,
+                        crate::grade::MismatchCount::GraftVersusHost,
+                        crate::grade::MismatchCount::HostVersusGraft,
+                    ] {
+                        let key = index.grade_keys(&patient, count)[li][id];
+                        assert_eq!(key, want.mismatches_counted(count) << 4 | potential);
+                    }
                 }
             }
         }

@@ -330,15 +330,6 @@ pub struct SearchResult {
     pub warnings: Vec<String>,
 }
 
-fn grade_key(g: &LocusGrade, count: MismatchCount) -> (u8, u8) {
-    let potential = g
-        .positions
-        .iter()
-        .filter(|p| **p == PositionGrade::PotentialMatch)
-        .count() as u8;
-    (g.mismatches_counted(count), potential)
-}
-
 fn compare<T: PartialEq>(a: Option<T>, b: Option<T>) -> Comparison {
     match (a, b) {
         (Some(a), Some(b)) if a == b => Comparison::Same,
@@ -429,41 +420,33 @@ fn search_resolved(
         .copied()
         .filter(|&l| l < 5 && patient[l][0].is_some())
         .collect();
-    let graded = index.grade_distinct(&patient);
     // per locus and distinct typing: mismatches and potential positions in one byte
     // (the scan looks these up at random: small tables stay in cache)
-    let keys: Vec<Vec<u8>> = graded
-        .iter()
-        .map(|l| {
-            l.iter()
-                .map(|g| {
-                    let (m, p) = grade_key(g, request.count);
-                    m << 4 | p
-                })
-                .collect()
-        })
-        .collect();
+    let keys: Vec<Vec<u8>> = index.grade_keys(&patient, request.count);
+    // the full grade of a locus typing, for the hits
+    let grade = |l: usize, id: u32| {
+        crate::grade::grade_locus(
+            [patient[l][0].as_ref(), patient[l][1].as_ref()],
+            index.locus_positions(l, id),
+        )
+    };
     // DPB1: the TCE verdict of each distinct donor DPB1 typing
     let patient_tce = [
         patient[5][0].as_ref().and_then(|t| catalog.tce_group(t)),
         patient[5][1].as_ref().and_then(|t| catalog.tce_group(t)),
     ];
     let patient_has_dpb1 = patient[5][0].is_some();
-    let dpb1: Vec<Dpb1Tce> = graded[5]
-        .iter()
-        .enumerate()
-        .map(|(id, g)| {
-            let d = index.locus_positions(5, id as u32);
-            if !patient_has_dpb1 || d[0].is_none() {
-                return Dpb1Tce::Unknown;
-            }
-            let donor_tce = [
-                d[0].and_then(|t| catalog.tce_group(t)),
-                d[1].and_then(|t| catalog.tce_group(t)),
-            ];
-            dpb1_tce(g.mismatches() == 0, patient_tce, donor_tce)
-        })
-        .collect();
+    let dpb1 = |id: u32, g: &LocusGrade| -> Dpb1Tce {
+        let d = index.locus_positions(5, id);
+        if !patient_has_dpb1 || d[0].is_none() {
+            return Dpb1Tce::Unknown;
+        }
+        let donor_tce = [
+            d[0].and_then(|t| catalog.tce_group(t)),
+            d[1].and_then(|t| catalog.tce_group(t)),
+        ];
+        dpb1_tce(g.mismatches() == 0, patient_tce, donor_tce)
+    };
 
     // scan the most selective locus first (fewest distinct typings within its limit), so
     // most donors are rejected after one lookup
@@ -511,25 +494,35 @@ fn search_resolved(
         (p.cord() && !p.tnc_1e7.is_nan()).then(|| p.tnc_1e7 / w)
     };
 
+    // the loci in scan order with their tables and limits, in one small array the hot
+    // loop walks without indirection
+    let order: Vec<(usize, &[u8], u8)> = scan_order
+        .iter()
+        .map(|&l| (l, keys[l].as_slice(), request.locus_max[l]))
+        .collect();
+    let max_mismatches = request.max_mismatches;
     let mut found: Vec<(u64, u32)> = (0..index.len())
         .into_par_iter()
+        .with_min_len(4096)
         .filter_map(|i| {
+            // the typing first: it turns most donors away, and then their facts are
+            // never read
+            let row = index.donor_loci(i);
+            let (mut mm, mut pot) = (0u8, 0u8);
+            for &(l, table, locus_max) in &order {
+                let k = table[row[l] as usize];
+                let (m, pt) = (k >> 4, k & 15);
+                mm += m;
+                if m > locus_max || mm > max_mismatches {
+                    return None;
+                }
+                pot += pt;
+            }
             let p = &index.facts[i];
             if !(p.searchable() || f.include_unavailable)
                 || request.cord.is_some_and(|c| c != p.cord())
             {
                 return None;
-            }
-            let row = index.donor_loci(i);
-            let (mut mm, mut pot) = (0u8, 0u8);
-            for &l in &scan_order {
-                let k = keys[l][row[l] as usize];
-                let (m, pt) = (k >> 4, k & 15);
-                mm += m;
-                if m > request.locus_max[l] || mm > request.max_mismatches {
-                    return None;
-                }
-                pot += pt;
             }
             let age = p.birth_day().map(|b| age_years(b, today));
             if f.min_age.is_some() || f.max_age.is_some() {
@@ -589,7 +582,7 @@ fn search_resolved(
             let i = i as usize;
             let p = &index.facts[i];
             let row = index.donor_loci(i);
-            let grades: [LocusGrade; 6] = std::array::from_fn(|l| graded[l][row[l] as usize]);
+            let grades: [LocusGrade; 6] = std::array::from_fn(|l| grade(l, row[l]));
             let mismatches = ((key >> MM_SHIFT) & 0xf) as u8;
             let all_mismatches: u8 = loci.iter().map(|&l| grades[l].mismatches()).sum();
             SearchHit {
@@ -605,7 +598,7 @@ fn search_resolved(
                 cmv: compare(patient_cmv, p.cmv_positive()),
                 abo: compare(patient_abo, (p.abo_code() != 0).then_some(p.abo_code())),
                 male: p.male(),
-                dpb1: dpb1[row[5] as usize],
+                dpb1: dpb1(row[5], &grades[5]),
                 probabilities: None,
                 rank_key: key,
             }
