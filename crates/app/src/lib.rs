@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod freqs;
+pub mod saved;
 pub mod search;
 pub mod service;
 

@@ -12,7 +12,7 @@ use medulla_matching::{search_shared, ArdCatalog, IndexedDonor, SearchIndex, Tce
 use medulla_nomenclature::{Reducer, Reduction};
 use medulla_prediction::Imputer;
 use medulla_registry::audit::{AuditBreak, AuditEntry, AuditFilter};
-use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
+use medulla_registry::saved_search::{Gone, SavedMatch};
 use medulla_registry::search_index::{index_registry, indexed};
 use medulla_registry::{
     import_csv_observed, import_json_observed, Change, DonorStore, ImportOptions, ImportReport,
@@ -25,7 +25,7 @@ use crate::accounts;
 use crate::auth::{secret_hash, verify_password, Actor, Permission, Role};
 use crate::error::AppError;
 use crate::freqs::Frequencies;
-use crate::search::{finish, grade_summary, hit_views, HitView, SearchOptions};
+use crate::search::{finish, hit_views, HitView, SearchOptions};
 
 /// How long a login session lasts.
 pub const SESSION_HOURS: i64 = 8;
@@ -157,6 +157,29 @@ impl StatusRequest {
 pub enum ImportFormat {
     Csv,
     Json,
+}
+
+/// Import a donor CSV or donor-update JSON into `store` in one transaction (the one
+/// import every interface runs); `progress` hears how many CSV records were read,
+/// `observer` every donor written or deleted. The JSON file's update mode comes back.
+pub fn import_donors(
+    store: &mut dyn DonorStore,
+    reducer: &Reducer<'_>,
+    input: impl std::io::Read,
+    format: ImportFormat,
+    options: &ImportOptions<'_>,
+    progress: impl FnMut(u64),
+    observer: &mut dyn FnMut(Change<'_>),
+) -> Result<(ImportReport, Option<medulla_registry::UpdateMode>), medulla_registry::io::ImportError>
+{
+    match format {
+        ImportFormat::Csv => {
+            import_csv_observed(input, store, reducer, options, progress, observer)
+                .map(|r| (r, None))
+        }
+        ImportFormat::Json => import_json_observed(input, store, reducer, options, observer)
+            .map(|(mode, r)| (r, Some(mode))),
+    }
 }
 
 /// What an import did, as the API returns it.
@@ -419,18 +442,11 @@ impl Service {
             Some(&self.distributions),
             keep_all,
         );
-        let mut saved = Vec::new();
-        if keep_all {
-            let reader = lock(&self.reader);
-            for h in &outcome.result.hits {
-                let id = live.index.id(h.donor);
-                saved.push(SavedMatch {
-                    donor_id: id.to_string(),
-                    grade: grade_summary(h),
-                    content_hash: reader.content_hash_of(id)?.unwrap_or_default(),
-                });
-            }
-        }
+        let saved = if keep_all {
+            crate::saved::matches_of(&lock(&self.reader), &live.index, &outcome.result.hits)?
+        } else {
+            Vec::new()
+        };
         let total = outcome.result.total;
         let mut outcome = outcome;
         outcome.result.hits.truncate(options.limit);
@@ -461,9 +477,7 @@ impl Service {
     ) -> Result<SearchAnswer, AppError> {
         actor.require(Permission::SavedSearches)?;
         let (answer, matches) = self.run_search(options, true)?;
-        let request =
-            serde_json::to_string(options).map_err(|e| AppError::Internal(e.to_string()))?;
-        lock(&self.writer).save_search(name, &request, now(), &matches)?;
+        crate::saved::save(&mut lock(&self.writer), name, options, &matches, now())?;
         self.audit(
             &actor.user,
             "search-saved",
@@ -476,9 +490,7 @@ impl Service {
     /// Run a saved search again: new matches, changed donors, donors gone.
     pub fn repeat_search(&self, actor: &Actor, name: &str) -> Result<RepeatAnswer, AppError> {
         actor.require(Permission::SavedSearches)?;
-        let saved = lock(&self.reader)
-            .saved_search(name)?
-            .ok_or_else(|| AppError::NotFound(format!("no saved search named {name:?}")))?;
+        let saved = crate::saved::load(&lock(&self.reader), name)?;
         let options: SearchOptions =
             serde_json::from_str(&saved.request).map_err(|_| AppError::Invalid {
                 field: "name".into(),
@@ -487,13 +499,7 @@ impl Service {
                 ),
             })?;
         let (search, now_matches) = self.run_search(&options, true)?;
-        let report = {
-            let reader = lock(&self.reader);
-            RepeatReport::compare(&saved.matches, &now_matches, &mut |id| {
-                Ok(reader.content_hash_of(id)?.is_some())
-            })?
-        };
-        lock(&self.writer).save_search(name, &saved.request, now(), &now_matches)?;
+        let report = crate::saved::repeat(&mut lock(&self.writer), &saved, &now_matches, now())?;
         self.audit(&actor.user, "search-repeated", name, serde_json::json!({ "hits": search.total, "new": report.new.len(), "gone": report.gone.len() }))?;
         Ok(RepeatAnswer {
             name: name.to_string(),
@@ -546,27 +552,20 @@ impl Service {
             Change::Written(r) => written.push(indexed(&r.donor, &r.status, today)),
             Change::Deleted(id) => deleted.push(id.to_string()),
         };
-        let report = {
-            let mut store = lock(&self.writer);
-            let result = match format {
-                ImportFormat::Csv => import_csv_observed(
-                    input,
-                    &mut *store,
-                    self.reducer,
-                    &options,
-                    |_| {},
-                    &mut observe,
-                ),
-                ImportFormat::Json => {
-                    import_json_observed(input, &mut *store, self.reducer, &options, &mut observe)
-                        .map(|(_, r)| r)
-                }
-            };
-            result.map_err(|e| AppError::Invalid {
-                field: "body".into(),
-                reason: e.to_string(),
-            })?
-        };
+        let report = import_donors(
+            &mut *lock(&self.writer),
+            self.reducer,
+            input,
+            format,
+            &options,
+            |_| {},
+            &mut observe,
+        )
+        .map(|(report, _)| report)
+        .map_err(|e| AppError::Invalid {
+            field: "body".into(),
+            reason: e.to_string(),
+        })?;
         if report.applied {
             self.apply_to_index(&written, &deleted);
         }

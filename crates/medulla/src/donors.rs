@@ -9,10 +9,11 @@ use anyhow::{bail, Context, Result};
 use chrono::{Local, NaiveDate};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use medulla_app::service::{import_donors, ImportFormat, StatusRequest};
 use medulla_nomenclature::Reducer;
 use medulla_registry::{
-    export_csv, export_json, import_csv, import_json, write_rejections, DonorStore, ImportOptions,
-    PermanentReason, SqliteStore, Status, StatusChange, UpdateMode,
+    export_csv, export_json, write_rejections, DonorStore, ImportOptions, SqliteStore,
+    StatusChange, UpdateMode,
 };
 
 use crate::hla::SourceArgs;
@@ -148,17 +149,23 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             let json = format == Some(Format::Json)
                 || (format.is_none() && file.extension().is_some_and(|e| e == "json"));
             let mut mode_note = String::new();
-            let report = if json {
-                let (mode, report) = import_json(reader, &mut store, &reducer, &options)?;
-                if mode == UpdateMode::Check {
-                    mode_note = " (check: nothing written; counts say what a diff would do)".into();
-                }
-                report
+            let format = if json {
+                ImportFormat::Json
             } else {
-                import_csv(reader, &mut store, &reducer, &options, |n| {
-                    bar.set_message(format!("{n} records"))
-                })?
+                ImportFormat::Csv
             };
+            let (report, mode) = import_donors(
+                &mut store,
+                &reducer,
+                reader,
+                format,
+                &options,
+                |n| bar.set_message(format!("{n} records")),
+                &mut |_| {},
+            )?;
+            if mode == Some(UpdateMode::Check) {
+                mode_note = " (check: nothing written; counts say what a diff would do)".into();
+            }
             bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64();
             println!(
@@ -274,24 +281,26 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             by,
             note,
         } => {
-            let need_until = || until.context("--until DATE is required for this status");
-            let status = match status {
-                StatusArg::Available => Status::Available,
-                StatusArg::TemporarilyUnavailable => Status::TemporarilyUnavailable {
-                    reason: reason.context("--reason is required")?,
-                    until: need_until()?,
-                },
-                StatusArg::Reserved => Status::Reserved {
-                    patient: patient.context("--patient is required")?,
-                    until: need_until()?,
-                },
-                StatusArg::PermanentlyUnavailable => Status::PermanentlyUnavailable {
-                    reason: reason
-                        .context("--reason is required")?
-                        .parse::<PermanentReason>()
-                        .map_err(anyhow::Error::msg)?,
-                },
+            // the status read as the service reads a status change
+            let request = StatusRequest {
+                status: match status {
+                    StatusArg::Available => "available",
+                    StatusArg::TemporarilyUnavailable => "temporarily-unavailable",
+                    StatusArg::Reserved => "reserved",
+                    StatusArg::PermanentlyUnavailable => "permanently-unavailable",
+                }
+                .to_string(),
+                reason,
+                until,
+                patient,
+                note: note.clone(),
             };
+            let status = request.status().map_err(|e| match e {
+                medulla_app::AppError::Invalid { field, reason } => {
+                    anyhow::anyhow!("--{field}: {reason}")
+                }
+                other => other.into(),
+            })?;
             store.set_status(
                 &id,
                 StatusChange {

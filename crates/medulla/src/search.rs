@@ -9,13 +9,12 @@ use anyhow::{Context, Result};
 use chrono::{Local, NaiveDate};
 use clap::{Args, ValueEnum};
 use medulla_app::search::{
-    finish, grade_summary, hit_views, CmvChoice, CountMismatches, DonorKind, SearchOutcome,
-    SexChoice,
+    finish, hit_views, CmvChoice, CountMismatches, DonorKind, SearchOutcome, SexChoice,
 };
 use medulla_app::{AppError, SearchOptions};
 use medulla_matching::{search, ArdCatalog, SearchIndex, TceTable, SEARCH_LOCI};
 use medulla_nomenclature::Reducer;
-use medulla_registry::saved_search::{Gone, RepeatReport, SavedMatch};
+use medulla_registry::saved_search::{Gone, RepeatReport};
 use medulla_registry::search_index::{index_csv, index_registry};
 use medulla_registry::SqliteStore;
 
@@ -244,9 +243,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     // a repeat runs the stored options (with this run's date, limit and output)
     let (mut options, previous) = match &args.repeat {
         Some(name) => {
-            let saved = open_db()?
-                .saved_search(name)?
-                .with_context(|| format!("no stored search named {name:?}"))?;
+            let saved = medulla_app::saved::load(&open_db()?, name)?;
             let mut o = stored_options(name, &saved.request)?;
             o.date = args.date;
             o.limit = args.limit;
@@ -313,31 +310,15 @@ pub fn run(args: SearchArgs) -> Result<()> {
 
     if keep_all {
         let mut store = open_db()?;
-        let mut now = Vec::with_capacity(outcome.result.hits.len());
-        for h in &outcome.result.hits {
-            let id = index.id(h.donor);
-            now.push(SavedMatch {
-                donor_id: id.to_string(),
-                grade: grade_summary(h),
-                content_hash: store.content_hash_of(id)?.unwrap_or_default(),
-            });
-        }
+        let now = medulla_app::saved::matches_of(&store, &index, &outcome.result.hits)?;
         let at = Local::now().naive_local();
-        // kept without the run's date, limit and output: a repeat runs it on its own day
-        let mut kept = options.clone();
-        kept.date = None;
-        kept.limit = SearchOptions::new("").limit;
-        let kept = serde_json::to_string(&kept)?;
         if let Some(name) = &args.save {
-            store.save_search(name, &kept, at, &now)?;
+            medulla_app::saved::save(&mut store, name, &options, &now, at)?;
             eprintln!("stored search {name:?}: {} matches", now.len());
         }
         if let (Some(name), Some(saved)) = (&args.repeat, &previous) {
-            let report = RepeatReport::compare(&saved.matches, &now, &mut |id| {
-                Ok(store.content_hash_of(id)?.is_some())
-            })?;
+            let report = medulla_app::saved::repeat(&mut store, saved, &now, at)?;
             print_repeat(name, &saved.last_run_at, &report);
-            store.save_search(name, &saved.request, at, &now)?;
         }
         outcome.result.hits.truncate(options.limit);
     }
