@@ -51,6 +51,54 @@ pub enum CmvChoice {
     Neg,
 }
 
+/// A list as JSON carries it (`["A", "B"]`) or as the command line writes it (`"A,B"`).
+fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match List::deserialize(d)? {
+        List::Many(v) => v,
+        List::One(s) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+    })
+}
+
+/// Per-locus limits as an object (`{"A": 1}`), a list (`["A=1"]`) or the command line's
+/// `"A=1,DRB1=0"`.
+fn locus_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u8>, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Limits {
+        Map(BTreeMap<String, u8>),
+        Many(Vec<String>),
+        One(String),
+    }
+    let specs = match Limits::deserialize(d)? {
+        Limits::Map(m) => return Ok(m),
+        Limits::Many(v) => v,
+        Limits::One(s) => s.split(',').map(str::to_string).collect(),
+    };
+    let mut out = BTreeMap::new();
+    for spec in specs.iter().map(|x| x.trim()).filter(|x| !x.is_empty()) {
+        let (l, n) = spec
+            .split_once('=')
+            .ok_or_else(|| D::Error::custom(format!("{spec:?} is not LOCUS=N")))?;
+        let n: u8 = n
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom(format!("{spec:?}: {n:?} is not a number")))?;
+        out.insert(l.trim().to_string(), n);
+    }
+    Ok(out)
+}
+
 fn default_loci() -> Vec<String> {
     ["A", "B", "C", "DRB1", "DQB1"].map(String::from).to_vec()
 }
@@ -70,11 +118,13 @@ pub struct SearchOptions {
     /// Mismatches allowed in total.
     #[serde(default)]
     pub mismatches: u8,
-    /// Mismatches allowed per locus (`{"A": 1, "DRB1": 0}`; default 2 each).
-    #[serde(default)]
+    /// Mismatches allowed per locus (`{"A": 1, "DRB1": 0}`, or `"A=1,DRB1=0"`; default
+    /// 2 each).
+    #[serde(default, deserialize_with = "locus_limits")]
+    #[schema(value_type = BTreeMap<String, u8>)]
     pub locus_mismatches: BTreeMap<String, u8>,
-    /// Loci that count (A, B, DRB1 always; C and DQB1 optional).
-    #[serde(default = "default_loci")]
+    /// Loci that count (A, B, DRB1 always; C and DQB1 optional); a list or `"A,B,C"`.
+    #[serde(default = "default_loci", deserialize_with = "list")]
     pub loci: Vec<String>,
     #[serde(default)]
     pub count_mismatches: CountMismatches,
@@ -88,13 +138,14 @@ pub struct SearchOptions {
     pub max_age: Option<u8>,
     pub sex: Option<SexChoice>,
     pub cmv: Option<CmvChoice>,
-    #[serde(default)]
+    /// Donor ABO groups allowed (a list or `"O,A"`).
+    #[serde(default, deserialize_with = "list")]
     pub abo: Vec<String>,
-    /// Registry codes (either case).
-    #[serde(default)]
+    /// Registry codes (either case; a list or `"R1,R2"`).
+    #[serde(default, deserialize_with = "list")]
     pub registry: Vec<String>,
-    /// Population codes (either case).
-    #[serde(default)]
+    /// Population codes (either case; a list or `"EUR,AFA"`).
+    #[serde(default, deserialize_with = "list")]
     pub population: Vec<String>,
     #[serde(default)]
     pub include_unavailable: bool,
@@ -509,4 +560,42 @@ pub fn hit_views(
 pub fn grade_summary(h: &SearchHit) -> String {
     let g: Vec<String> = h.grades.iter().map(grade_code).collect();
     format!("{}/{} {}", h.matched, h.out_of, g.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATIENT: &str = "A*01:01+A*02:01^B*08:01+B*44:02^DRB1*03:01+DRB1*04:01";
+
+    #[test]
+    fn lists_and_limits_read_as_json_or_as_the_command_line_writes_them() {
+        for body in [
+            serde_json::json!({"patient": PATIENT, "loci": ["A", "B", "drb1"], "locus_mismatches": {"A": 1}, "population": ["EUR"], "abo": ["o", "A"]}),
+            serde_json::json!({"patient": PATIENT, "loci": "A,B,DRB1", "locus_mismatches": "A=1", "population": "EUR", "abo": "o,A"}),
+            serde_json::json!({"patient": PATIENT, "loci": ["A", "B", "DRB1"], "locus_mismatches": ["A=1"], "population": "EUR", "abo": ["O", "a"]}),
+        ] {
+            let o: SearchOptions = serde_json::from_value(body.clone()).unwrap();
+            let r = o.to_request().unwrap();
+            assert_eq!(r.loci, [0, 1, 3], "{body}");
+            assert_eq!(r.locus_max, [1, 2, 2, 2, 2, 2], "{body}");
+            assert_eq!(r.filters.populations, ["EUR"]);
+            assert_eq!(r.filters.abo, ["O", "A"]);
+        }
+        let bad: Result<SearchOptions, _> = serde_json::from_value(
+            serde_json::json!({"patient": PATIENT, "locus_mismatches": "A:1"}),
+        );
+        assert!(bad.unwrap_err().to_string().contains("is not LOCUS=N"));
+        let o = SearchOptions {
+            loci: vec!["A".into(), "Q".into()],
+            ..SearchOptions::new(PATIENT)
+        };
+        match o.to_request() {
+            Err(AppError::Invalid { field, reason }) => {
+                assert_eq!(field, "loci");
+                assert!(reason.contains("\"Q\""), "{reason}");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
 }
