@@ -479,40 +479,60 @@ impl SearchIndex {
                     |a, b| a.ard == b.ard,
                 );
                 let positions = &self.positions;
-                let code = |g: PositionGrade| g as u8 + 1;
-                let grade_of = |c: u8| match c - 1 {
+                let grade_of = |c: u8| match c {
                     0 => PositionGrade::AlleleMatch,
                     1 => PositionGrade::PotentialMatch,
                     2 => PositionGrade::AntigenMatchAlleleMismatch,
                     _ => PositionGrade::AntigenMismatch,
                 };
-                let mut memo = [vec![0u8; positions.len()], vec![0u8; positions.len()]];
-                self.expressed[li]
-                    .iter()
-                    .map(|&(d, donor_homozygous)| {
-                        let mut g = |pi: usize, dj: Option<u32>| match (p[pi], dj) {
-                            (Some(pt), Some(id)) => {
-                                let slot = &mut memo[pi][id as usize];
-                                if *slot == 0 {
-                                    *slot = code(grade_position(
-                                        Some(pt),
-                                        Some(&positions[id as usize]),
-                                    ));
-                                }
-                                grade_of(*slot)
-                            }
-                            _ => PositionGrade::PotentialMatch,
-                        };
-                        let straight = [g(0, d[0]), g(1, d[1])];
-                        let crossed = [g(0, d[1]), g(1, d[0])];
-                        let lg =
-                            choose_pairing(straight, crossed, patient_homozygous, donor_homozygous);
+                // the key of every combination of the four position grades (straight and
+                // crossed) and the donor's homozygosity, worked out once: a locus typing
+                // is then four memo reads and one table read
+                let table: Vec<u8> = (0..512usize)
+                    .map(|i| {
+                        let g = |shift: usize| grade_of(((i >> shift) & 3) as u8);
+                        let lg = choose_pairing(
+                            [g(0), g(2)],
+                            [g(4), g(6)],
+                            patient_homozygous,
+                            i >> 8 == 1,
+                        );
                         let potential = lg
                             .positions
                             .iter()
                             .filter(|x| **x == PositionGrade::PotentialMatch)
                             .count() as u8;
                         lg.mismatches_counted(count) << 4 | potential
+                    })
+                    .collect();
+                // grades of each position typing against patient positions 1 and 2 (+1;
+                // 0 = not yet)
+                let mut memo = [vec![0u8; positions.len()], vec![0u8; positions.len()]];
+                let potential = PositionGrade::PotentialMatch as usize;
+                self.expressed[li]
+                    .iter()
+                    .map(|&(d, donor_homozygous)| {
+                        let mut g = |pi: usize, dj: Option<u32>| -> usize {
+                            match (p[pi], dj) {
+                                (Some(pt), Some(id)) => {
+                                    let slot = &mut memo[pi][id as usize];
+                                    if *slot == 0 {
+                                        *slot =
+                                            grade_position(Some(pt), Some(&positions[id as usize]))
+                                                as u8
+                                                + 1;
+                                    }
+                                    usize::from(*slot - 1)
+                                }
+                                _ => potential,
+                            }
+                        };
+                        let i = g(0, d[0])
+                            | g(1, d[1]) << 2
+                            | g(0, d[1]) << 4
+                            | g(1, d[0]) << 6
+                            | usize::from(donor_homozygous) << 8;
+                        table[i]
                     })
                     .collect()
             })
