@@ -7,7 +7,6 @@ use rustc_hash::FxHashMap;
 
 #[cfg(test)]
 use crate::grade::grade_locus;
-use crate::grade::LocusGrade;
 use crate::typing::{ArdCatalog, PositionTyping};
 
 /// Loci of the index, in order: five that are matched, then DPB1 (scored, not filtered).
@@ -404,65 +403,11 @@ impl SearchIndex {
             + self.id_text.len().div_ceil(n)
     }
 
-    /// Grade every distinct typing of each locus against the patient's. Each distinct
-    /// position typing is graded once against each patient position, and the locus
-    /// typings (pairs of positions) are put together from those grades: there are far
-    /// fewer positions than pairs.
-    pub fn grade_distinct(
-        &self,
-        patient: &[[Option<PositionTyping>; 2]; 6],
-    ) -> Vec<Vec<LocusGrade>> {
-        use crate::grade::{choose_pairing, expressed, grade_position, PositionGrade};
-        use crate::typing::Expression;
-        (0..6)
-            .into_par_iter()
-            .map(|li| {
-                let (p, patient_homozygous) = expressed(
-                    [patient[li][0].as_ref(), patient[li][1].as_ref()],
-                    |x| x.expression == Expression::Null,
-                    |a, b| a.ard == b.ard,
-                );
-                // grades of each position typing against patient positions 1 and 2,
-                // worked out when first needed (0: not yet)
-                let positions = &self.positions;
-                let mut memo: Vec<u8> = vec![0; positions.len()];
-                let code = |g: PositionGrade| g as u8 + 1;
-                let grade_of = |c: u8| match c - 1 {
-                    0 => PositionGrade::AlleleMatch,
-                    1 => PositionGrade::PotentialMatch,
-                    2 => PositionGrade::AntigenMatchAlleleMismatch,
-                    _ => PositionGrade::AntigenMismatch,
-                };
-                let mut memo2: Vec<u8> = vec![0; positions.len()];
-                self.expressed[li]
-                    .iter()
-                    .map(|&(d, donor_homozygous)| {
-                        let mut g = |pi: usize, dj: Option<u32>| match (p[pi], dj) {
-                            (Some(pt), Some(id)) => {
-                                let m = if pi == 0 { &mut memo } else { &mut memo2 };
-                                let slot = &mut m[id as usize];
-                                if *slot == 0 {
-                                    *slot = code(grade_position(
-                                        Some(pt),
-                                        Some(&positions[id as usize]),
-                                    ));
-                                }
-                                grade_of(*slot)
-                            }
-                            _ => PositionGrade::PotentialMatch,
-                        };
-                        let straight = [g(0, d[0]), g(1, d[1])];
-                        let crossed = [g(0, d[1]), g(1, d[0])];
-                        choose_pairing(straight, crossed, patient_homozygous, donor_homozygous)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
     /// What the scan needs of every distinct locus typing, in one byte: the mismatches
-    /// counted (high four bits) and the potential positions (low four), put together
-    /// from each distinct position typing's grades as [`Self::grade_distinct`] does.
+    /// counted (high four bits) and the potential positions (low four). Each distinct
+    /// position typing is graded once against each patient position, and a locus
+    /// typing's key is read from a table of every combination of its four position
+    /// grades: there are far fewer positions than pairs.
     pub fn grade_keys(
         &self,
         patient: &[[Option<PositionTyping>; 2]; 6],
@@ -631,12 +576,10 @@ mod tests {
                 p2.map(|t| catalog.position(t).unwrap()),
             ];
             patient[1] = [Some(catalog.position("B*08:01").unwrap()), None];
-            let fast = index.grade_distinct(&patient);
             for li in 0..6 {
                 let p = [patient[li][0].as_ref(), patient[li][1].as_ref()];
-                for (id, got) in fast[li].iter().enumerate() {
+                for id in 0..index.loci[li].len() {
                     let want = grade_locus(p, index.locus_positions(li, id as u32));
-                    assert_eq!(*got, want, "locus {li} typing {id} for {p1}+{p2:?}");
                     let potential = want
                         .positions
                         .iter()
@@ -648,7 +591,11 @@ mod tests {
                         crate::grade::MismatchCount::HostVersusGraft,
                     ] {
                         let key = index.grade_keys(&patient, count)[li][id];
-                        assert_eq!(key, want.mismatches_counted(count) << 4 | potential);
+                        assert_eq!(
+                            key,
+                            want.mismatches_counted(count) << 4 | potential,
+                            "locus {li} typing {id} for {p1}+{p2:?}"
+                        );
                     }
                 }
             }
