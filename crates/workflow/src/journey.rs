@@ -333,10 +333,7 @@ impl Journey {
             next.plan.conditioning = Some(d);
         }
         let mut effects = PlanEffects::default();
-        loop {
-            let Some((rule_name, step, message)) = next.violations().into_iter().next() else {
-                break;
-            };
+        while let Some((rule_name, step, message)) = next.violations().into_iter().next() {
             let given = match step {
                 Step::Exam => change.exam.is_some(),
                 Step::Idm => change.idm.is_some(),
@@ -511,13 +508,11 @@ impl Journey {
                 ),
             ));
         }
-        if entry.step == Step::Mobilisation {
-            if self.passed(Step::Collection).is_some() {
-                return Err(rule(
-                    "order",
-                    "the collection is recorded: mobilisation is over".into(),
-                ));
-            }
+        if entry.step == Step::Mobilisation && self.passed(Step::Collection).is_some() {
+            return Err(rule(
+                "order",
+                "the collection is recorded: mobilisation is over".into(),
+            ));
         }
         self.push(entry);
         Ok(())
