@@ -14,6 +14,8 @@ pub mod identity;
 pub mod io;
 pub mod json;
 pub mod model;
+pub mod patient;
+pub mod requests;
 pub mod saved_search;
 pub mod search_index;
 pub mod status;

@@ -159,6 +159,57 @@ const MIGRATIONS: &[(i64, &str)] = &[
             name TEXT, address TEXT, phone TEXT, email TEXT
         );",
     ),
+    (
+        5,
+        "CREATE TABLE patients (
+            id TEXT PRIMARY KEY,
+            birth_date TEXT, sex TEXT, weight_kg REAL, abo TEXT, rh TEXT, cmv TEXT,
+            diagnosis TEXT, stage TEXT, urgency TEXT, centre TEXT, population TEXT,
+            hla_gl TEXT NOT NULL, typing_date TEXT, typing_lab TEXT,
+            status TEXT NOT NULL, status_reason TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+        );
+        CREATE TABLE patient_identity (
+            patient_id TEXT PRIMARY KEY REFERENCES patients(id) ON DELETE CASCADE,
+            name TEXT, address TEXT, phone TEXT, email TEXT
+        );
+        CREATE TABLE patient_history (
+            patient_id TEXT NOT NULL REFERENCES patients(id),
+            changed_at TEXT NOT NULL, changed_by TEXT NOT NULL,
+            status TEXT NOT NULL, status_reason TEXT, note TEXT NOT NULL
+        );
+        CREATE INDEX patient_history_patient ON patient_history(patient_id);
+        CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            patient_id TEXT NOT NULL REFERENCES patients(id),
+            donor_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            state TEXT NOT NULL,
+            state_detail TEXT NOT NULL,
+            opened_on TEXT NOT NULL,
+            opened_by TEXT NOT NULL,
+            note TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX requests_pair ON requests(patient_id, donor_id);
+        CREATE INDEX requests_donor ON requests(donor_id);
+        CREATE INDEX requests_state ON requests(state);
+        CREATE TABLE request_events (
+            request_id TEXT NOT NULL REFERENCES requests(id),
+            at TEXT NOT NULL,
+            by TEXT NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX request_events_request ON request_events(request_id);
+        CREATE TABLE workups (
+            request_id TEXT PRIMARY KEY REFERENCES requests(id),
+            journey TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );",
+    ),
 ];
 
 /// The schema of the security database beside the registry (`NAME.security.db`): accounts,
@@ -852,48 +903,7 @@ impl DonorStore for SqliteStore {
     }
 
     fn set_status(&mut self, id: &str, change: StatusChange) -> Result<(), StoreError> {
-        let (_, current) = self
-            .donor(id)?
-            .ok_or_else(|| StoreError::NoSuchDonor(id.to_string()))?;
-        current
-            .check_transition(&change.status, change.changed_at.date())
-            .map_err(|e| StoreError::Status {
-                id: id.to_string(),
-                reason: e.to_string(),
-            })?;
-        let (code, reason, until, patient) = status_columns(&change.status);
-        let at = timestamp(change.changed_at);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE donors SET status = ?2, status_reason = ?3, status_until = ?4,
-                status_patient = ?5, updated_at = ?6 WHERE id = ?1",
-            params![id, code, reason, until, patient, at],
-        )?;
-        insert_history(
-            &tx,
-            id,
-            &at,
-            &change.changed_by,
-            &change.status,
-            &change.note,
-        )?;
-        // the content hash covers the status, so re-importing the old file is a change
-        let (donor, status) = Self::donor_in(&tx, id)?;
-        let hash = content_hash(&StoredRecord {
-            donor,
-            status,
-            hla_gl: String::new(),
-            imgt_version: String::new(),
-            identity: None,
-        });
-        tx.execute(
-            "UPDATE donors SET content_hash = ?2 WHERE id = ?1",
-            params![id, hash],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| set_status_in(tx, id, change))
     }
 
     fn for_each_donor(
@@ -917,7 +927,66 @@ impl DonorStore for SqliteStore {
     }
 }
 
+/// Change a donor's status inside a transaction: the transition checked, the history
+/// row written, the content hash refreshed.
+pub fn set_status_in(
+    tx: &Transaction<'_>,
+    id: &str,
+    change: StatusChange,
+) -> Result<(), StoreError> {
+    let (_, current) = SqliteStore::donor_in(tx, id)?;
+    current
+        .check_transition(&change.status, change.changed_at.date())
+        .map_err(|e| StoreError::Status {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })?;
+    let (code, reason, until, patient) = status_columns(&change.status);
+    let at = timestamp(change.changed_at);
+    tx.execute(
+        "UPDATE donors SET status = ?2, status_reason = ?3, status_until = ?4,
+            status_patient = ?5, updated_at = ?6 WHERE id = ?1",
+        params![id, code, reason, until, patient, at],
+    )?;
+    insert_history(
+        tx,
+        id,
+        &at,
+        &change.changed_by,
+        &change.status,
+        &change.note,
+    )?;
+    // the content hash covers the status, so re-importing the old file is a change
+    let (donor, status) = SqliteStore::donor_in(tx, id)?;
+    let hash = content_hash(&StoredRecord {
+        donor,
+        status,
+        hla_gl: String::new(),
+        imgt_version: String::new(),
+        identity: None,
+    });
+    tx.execute(
+        "UPDATE donors SET content_hash = ?2 WHERE id = ?1",
+        params![id, hash],
+    )?;
+    Ok(())
+}
+
 impl SqliteStore {
+    /// Run `f` in one write transaction (taken at once: `BEGIN IMMEDIATE`), committed
+    /// when it succeeds and rolled back when it fails.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
@@ -926,7 +995,7 @@ impl SqliteStore {
         &mut self.conn
     }
 
-    fn donor_in(tx: &Transaction<'_>, id: &str) -> Result<(Donor, Status), StoreError> {
+    pub(crate) fn donor_in(tx: &Connection, id: &str) -> Result<(Donor, Status), StoreError> {
         let mut stmt = tx.prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
         let mut rows = stmt.query([id])?;
         match rows.next()? {
