@@ -68,6 +68,14 @@ pub enum Permission {
     ChangeStatus,
     Nomenclature,
     ReadAudit,
+    /// Read patients' records, cases, requests and tasks.
+    ReadPatients,
+    /// Register patients, change their cases, open and end requests.
+    ManagePatients,
+    /// Read a patient's name and contact details.
+    ReadPatientIdentity,
+    /// Plan and record the steps of a donor's workup.
+    Workup,
 }
 
 impl Permission {
@@ -81,6 +89,10 @@ impl Permission {
             Permission::ChangeStatus => "change donor statuses",
             Permission::Nomenclature => "use the nomenclature routes",
             Permission::ReadAudit => "read the audit trail",
+            Permission::ReadPatients => "read patients, requests and tasks",
+            Permission::ManagePatients => "register patients or open and end requests",
+            Permission::ReadPatientIdentity => "read patient identity",
+            Permission::Workup => "plan or record workup steps",
         }
     }
 }
@@ -101,6 +113,11 @@ pub fn allows(role: Role, p: Permission) -> bool {
             R::Admin | R::SearchCoordinator | R::DonorCoordinator | R::Auditor
         ),
         P::ReadAudit => matches!(role, R::Admin | R::Auditor),
+        P::ReadPatients => matches!(role, R::Admin | R::SearchCoordinator | R::DonorCoordinator),
+        P::ManagePatients | P::ReadPatientIdentity => {
+            matches!(role, R::Admin | R::SearchCoordinator)
+        }
+        P::Workup => matches!(role, R::Admin | R::DonorCoordinator),
     }
 }
 
@@ -199,6 +216,10 @@ mod tests {
             Permission::ChangeStatus,
             Permission::Nomenclature,
             Permission::ReadAudit,
+            Permission::ReadPatients,
+            Permission::ManagePatients,
+            Permission::ReadPatientIdentity,
+            Permission::Workup,
         ] {
             assert!(!allows(Role::Partner, p), "{p:?}");
         }

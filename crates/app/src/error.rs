@@ -22,6 +22,9 @@ pub enum AppError {
     /// Too many failed logins: try again later.
     #[error("{0}")]
     TooManyAttempts(String),
+    /// A rule of the workflow refuses the change: its name and why.
+    #[error("[{rule}] {message}")]
+    Rule { rule: String, message: String },
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]
@@ -40,6 +43,21 @@ impl From<StoreError> for AppError {
             },
             StoreError::Conflict(m) => AppError::Conflict(m),
             other => AppError::Store(other),
+        }
+    }
+}
+
+impl From<medulla_workflow::WorkflowError> for AppError {
+    fn from(e: medulla_workflow::WorkflowError) -> Self {
+        match e {
+            medulla_workflow::WorkflowError::Rule { rule, message } => AppError::Rule {
+                rule: rule.to_string(),
+                message,
+            },
+            medulla_workflow::WorkflowError::Invalid { field, reason } => AppError::Invalid {
+                field: field.to_string(),
+                reason,
+            },
         }
     }
 }
@@ -78,6 +96,7 @@ impl AppError {
             AppError::Invalid { .. } => "invalid",
             AppError::Conflict(_) => "conflict",
             AppError::TooManyAttempts(_) => "too_many_attempts",
+            AppError::Rule { .. } => "rule",
             AppError::Store(_) | AppError::Internal(_) => "internal",
         }
     }

@@ -6,15 +6,19 @@
 //! - [`freqs`]: haplotype frequency sets and probabilities on hits;
 //! - [`service`]: the long-running registry (live index, imports, statuses, saved
 //!   searches, identity reads, audit);
+//! - [`patients`]: patients and their search cases;
+//! - [`workflow`]: requests, the workup journey, tasks and the donor's calendar;
 //! - [`auth`], [`accounts`]: roles and permissions, passwords, tokens, API keys.
 
 pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod freqs;
+pub mod patients;
 pub mod saved;
 pub mod search;
 pub mod service;
+pub mod workflow;
 
 pub use auth::{Actor, Permission, Role};
 pub use error::AppError;

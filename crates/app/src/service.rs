@@ -27,6 +27,8 @@ use crate::error::AppError;
 use crate::freqs::Frequencies;
 use crate::search::{finish, hit_views, HitView, SearchOptions};
 
+mod journey;
+
 /// How long a login session lasts.
 pub const SESSION_HOURS: i64 = 8;
 

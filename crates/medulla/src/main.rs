@@ -4,12 +4,14 @@ mod bench;
 mod demo;
 mod donors;
 mod hla;
+mod journey;
 mod predict;
 mod search;
 mod search_bench;
 mod serve;
 mod serve_bench;
 mod synth;
+mod table;
 
 use anyhow::Result;
 
@@ -57,6 +59,15 @@ enum Command {
     Users(serve::UsersArgs),
     /// The audit trail: verify its hash chain.
     Audit(serve::AuditArgs),
+    /// Patients and their search cases: add, show, list, set-status.
+    Patients(journey::PatientsArgs),
+    /// Requests between a patient and a donor: open, show, list, acknowledge, result,
+    /// reject, cancel.
+    Requests(journey::RequestsArgs),
+    /// The donor's workup: plan dates, record steps, the donor's calendar.
+    Workup(journey::WorkupArgs),
+    /// Every open task with its deadline, overdue ones first.
+    Tasks(journey::TasksArgs),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
     /// first run) searched for patients of four populations.
     Demo(demo::DemoArgs),
@@ -107,6 +118,10 @@ fn run() -> Result<()> {
         Command::Users(args) => serve::users(args),
         Command::BenchServe(args) => serve_bench::run(*args),
         Command::Audit(args) => serve::audit(args),
+        Command::Patients(args) => journey::patients(args),
+        Command::Requests(args) => journey::requests(args),
+        Command::Workup(args) => journey::workup(args),
+        Command::Tasks(args) => journey::tasks(args),
     }
 }
 

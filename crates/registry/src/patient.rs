@@ -230,7 +230,7 @@ fn row_to_patient(r: &Row<'_>) -> Result<PatientRecord, StoreError> {
 }
 
 /// A patient by id, on any connection (inside a transaction too).
-pub(crate) fn patient_in(conn: &Connection, id: &str) -> Result<Option<PatientRecord>, StoreError> {
+pub fn patient_in(conn: &Connection, id: &str) -> Result<Option<PatientRecord>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT * FROM patients WHERE id = ?1")?;
     let mut rows = stmt.query([id])?;
     rows.next()?.map(row_to_patient).transpose()
@@ -245,7 +245,7 @@ impl SqliteStore {
         at: NaiveDateTime,
         by: &str,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx| -> Result<(), StoreError> {
             if patient_in(tx, &p.id)?.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "patient {} is already registered",
@@ -332,7 +332,7 @@ impl SqliteStore {
 
     /// Move a patient's search case to a new status, kept in its history.
     pub fn set_case_status(&mut self, id: &str, change: &CaseChange) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx| -> Result<(), StoreError> {
             let current = patient_in(tx, id)?
                 .ok_or_else(|| StoreError::Conflict(format!("patient {id} is not registered")))?;
             current

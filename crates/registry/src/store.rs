@@ -11,6 +11,8 @@ use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 
+pub use rusqlite::{Connection as DbConnection, Transaction as DbTransaction};
+
 use crate::donor::{CordUnit, Donor, Typing, DONOR_LOCI};
 use crate::model::DonorType;
 use crate::status::{PermanentReason, Status, StatusChange};
@@ -975,16 +977,22 @@ pub fn set_status_in(
 impl SqliteStore {
     /// Run `f` in one write transaction (taken at once: `BEGIN IMMEDIATE`), committed
     /// when it succeeds and rolled back when it fails.
-    pub fn write<T>(
+    pub fn write<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
         let out = f(&tx)?;
-        tx.commit()?;
+        tx.commit().map_err(StoreError::from)?;
         Ok(out)
+    }
+
+    /// The connection, for the registry's read functions that also run inside a write.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     pub(crate) fn conn(&self) -> &Connection {
@@ -995,7 +1003,7 @@ impl SqliteStore {
         &mut self.conn
     }
 
-    pub(crate) fn donor_in(tx: &Connection, id: &str) -> Result<(Donor, Status), StoreError> {
+    pub fn donor_in(tx: &Connection, id: &str) -> Result<(Donor, Status), StoreError> {
         let mut stmt = tx.prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
         let mut rows = stmt.query([id])?;
         match rows.next()? {

@@ -26,6 +26,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 
+mod journey;
+
 type Shared = Arc<Service>;
 
 /// JSON bodies up to this size (imports stream and have their own limit).
@@ -72,6 +74,20 @@ pub fn api() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(reduce))
         .routes(routes!(validate))
         .routes(routes!(audit))
+        .routes(routes!(journey::add_patient, journey::patients))
+        .routes(routes!(journey::patient))
+        .routes(routes!(journey::patient_identity))
+        .routes(routes!(journey::set_case_status))
+        .routes(routes!(journey::open_request, journey::requests))
+        .routes(routes!(journey::request))
+        .routes(routes!(journey::acknowledge))
+        .routes(routes!(journey::result))
+        .routes(routes!(journey::cancel))
+        .routes(routes!(journey::reject))
+        .routes(routes!(journey::workup_plan))
+        .routes(routes!(journey::workup_record))
+        .routes(routes!(journey::workup_calendar))
+        .routes(routes!(journey::tasks))
         .split_for_parts();
     let _ = DOCUMENT.set(doc.clone());
     (router, doc)

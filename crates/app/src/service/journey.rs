@@ -1,0 +1,237 @@
+//! The service's patient and workflow operations: the role checked, the use case run on
+//! the writer, donors whose status the workflow changed refreshed in the live index, and
+//! every change (and every identity read) in the audit trail.
+
+use chrono::Local;
+use medulla_registry::requests::RequestFilter;
+use medulla_registry::search_index::indexed;
+use medulla_registry::{DonorStore, Identity, SqliteStore};
+use medulla_workflow::Task;
+
+use super::{lock, now, Live, Service};
+use crate::auth::{Actor, Permission};
+use crate::error::AppError;
+use crate::patients::{self, CaseStatusInput, PatientInput, PatientView};
+use crate::workflow::{
+    self, EndInput, OpenInput, PlanAnswer, PlanInput, RecordInput, RequestView, ResultInput,
+};
+
+impl Service {
+    /// Put a donor's current record and status into the live index.
+    fn refresh_donor(&self, store: &SqliteStore, donor: &str) -> Result<(), AppError> {
+        if let Some((d, s)) = store.donor(donor)? {
+            let today = Local::now().date_naive();
+            let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+            let Live { index, catalog } = &mut *live;
+            let _ = index.upsert(catalog, &indexed(&d, &s, today));
+        }
+        Ok(())
+    }
+
+    /// A workflow change on the writer, then the donor refreshed and the audit entry.
+    fn workflow_change<T>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        subject: &str,
+        detail: serde_json::Value,
+        f: impl FnOnce(&mut SqliteStore) -> Result<(T, Option<String>), AppError>,
+    ) -> Result<T, AppError> {
+        let out = {
+            let mut w = lock(&self.writer);
+            workflow::expire_due(&mut w, now())?;
+            let (out, donor) = f(&mut w)?;
+            if let Some(d) = donor {
+                self.refresh_donor(&w, &d)?;
+            }
+            out
+        };
+        self.audit(&actor.user, action, subject, detail)?;
+        Ok(out)
+    }
+
+    pub fn add_patient(
+        &self,
+        actor: &Actor,
+        input: &PatientInput,
+    ) -> Result<PatientView, AppError> {
+        actor.require(Permission::ManagePatients)?;
+        let p = patients::add(
+            &mut lock(&self.writer),
+            self.reducer,
+            input,
+            &actor.user,
+            now(),
+        )?;
+        // the audit entry names the patient, never their identity
+        self.audit(&actor.user, "patient-add", &p.id, serde_json::json!({}))?;
+        Ok(p)
+    }
+
+    pub fn patient(&self, actor: &Actor, id: &str) -> Result<PatientView, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        patients::show(&lock(&self.reader), id)
+    }
+
+    pub fn patients(
+        &self,
+        actor: &Actor,
+        status: Option<&str>,
+    ) -> Result<Vec<PatientView>, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        patients::list(&lock(&self.reader), status)
+    }
+
+    /// A patient's identity: only for roles that may, and every read is audited.
+    pub fn patient_identity(&self, actor: &Actor, id: &str) -> Result<Identity, AppError> {
+        actor.require(Permission::ReadPatientIdentity)?;
+        let found = lock(&self.reader).patient_identity(id)?;
+        self.audit(
+            &actor.user,
+            "patient-identity-read",
+            id,
+            serde_json::json!({ "found": found.is_some() }),
+        )?;
+        found.ok_or_else(|| AppError::NotFound(format!("no identity is held for patient {id}")))
+    }
+
+    pub fn set_case_status(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &CaseStatusInput,
+    ) -> Result<PatientView, AppError> {
+        actor.require(Permission::ManagePatients)?;
+        let p = patients::set_status(&mut lock(&self.writer), id, input, &actor.user, now())?;
+        self.audit(
+            &actor.user,
+            "case-status",
+            id,
+            serde_json::json!({ "status": p.status, "note": input.note }),
+        )?;
+        Ok(p)
+    }
+
+    pub fn open_request(&self, actor: &Actor, input: &OpenInput) -> Result<RequestView, AppError> {
+        actor.require(Permission::ManagePatients)?;
+        let r = self.workflow_change(
+            actor,
+            "request-open",
+            &input.donor,
+            serde_json::json!({ "patient": input.patient, "type": input.kind }),
+            |w| {
+                let r = workflow::open(w, input, &actor.user, now())?;
+                let donor = r.donor.clone();
+                Ok((r, Some(donor)))
+            },
+        )?;
+        Ok(r)
+    }
+
+    pub fn request(&self, actor: &Actor, id: &str) -> Result<RequestView, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        workflow::show(&lock(&self.reader), id, Local::now().date_naive())
+    }
+
+    pub fn requests(&self, actor: &Actor, f: &RequestFilter) -> Result<Vec<RequestView>, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        workflow::list(&lock(&self.reader), f, Local::now().date_naive())
+    }
+
+    pub fn acknowledge_request(&self, actor: &Actor, id: &str) -> Result<RequestView, AppError> {
+        actor.require(Permission::Workup)?;
+        self.workflow_change(
+            actor,
+            "request-acknowledge",
+            id,
+            serde_json::json!({}),
+            |w| Ok((workflow::acknowledge(w, id, &actor.user, now())?, None)),
+        )
+    }
+
+    pub fn request_result(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &ResultInput,
+    ) -> Result<RequestView, AppError> {
+        actor.require(Permission::Workup)?;
+        self.workflow_change(
+            actor,
+            "request-result",
+            id,
+            serde_json::json!({ "partial": input.partial, "typing": input.typing.is_some() }),
+            |w| {
+                Ok((
+                    workflow::result(w, self.reducer, id, input, &actor.user, now())?,
+                    None,
+                ))
+            },
+        )
+    }
+
+    pub fn end_request(
+        &self,
+        actor: &Actor,
+        id: &str,
+        end: EndInput,
+    ) -> Result<RequestView, AppError> {
+        actor.require(Permission::ManagePatients)?;
+        let detail = match &end {
+            EndInput::Reject { reason, .. } => serde_json::json!({ "rejected": reason }),
+            EndInput::Cancel { reason } => serde_json::json!({ "cancelled": reason }),
+        };
+        self.workflow_change(actor, "request-end", id, detail, |w| {
+            let r = workflow::end(w, id, end, &actor.user, now())?;
+            let donor = r.donor.clone();
+            Ok((r, Some(donor)))
+        })
+    }
+
+    pub fn workup_plan(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &PlanInput,
+    ) -> Result<PlanAnswer, AppError> {
+        actor.require(Permission::Workup)?;
+        self.workflow_change(
+            actor,
+            "workup-plan",
+            id,
+            serde_json::json!({ "collection": input.collection, "exam": input.exam,
+                "idm": input.idm, "conditioning": input.conditioning }),
+            |w| Ok((workflow::plan(w, id, input, &actor.user, now())?, None)),
+        )
+    }
+
+    pub fn workup_record(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: &RecordInput,
+    ) -> Result<RequestView, AppError> {
+        actor.require(Permission::Workup)?;
+        self.workflow_change(
+            actor,
+            "workup-record",
+            id,
+            serde_json::json!({ "step": input.step, "date": input.date, "outcome": input.outcome }),
+            |w| {
+                let r = workflow::record(w, Some(self.reducer), id, input, &actor.user, now())?;
+                let donor = r.donor.clone();
+                Ok((r, Some(donor)))
+            },
+        )
+    }
+
+    pub fn tasks(&self, actor: &Actor, due_days: Option<i64>) -> Result<Vec<Task>, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        workflow::task_list(&lock(&self.reader), Local::now().date_naive(), due_days)
+    }
+
+    pub fn workup_calendar(&self, actor: &Actor, id: &str) -> Result<String, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        workflow::calendar(&lock(&self.reader), id)
+    }
+}
