@@ -58,7 +58,9 @@ pub fn journey_tasks(j: &Journey) -> Vec<(String, NaiveDate)> {
     if ready(Step::Sample) {
         out.push(("sample".into(), after(consent, SAMPLE_DAYS)));
     }
-    if let Some(sample) = passed(Step::Sample) {
+    // the verification typing is due until the donor is cleared (it may come from a
+    // separate ct request)
+    if let Some(sample) = passed(Step::Sample).filter(|_| passed(Step::Clearance).is_none()) {
         let typed = j.records.iter().any(|r| r.step == Step::Typing);
         if !typed {
             out.push(("typing".into(), after(sample, TYPING_DAYS)));
