@@ -572,7 +572,7 @@ fn the_calendar_parses_back_with_every_appointment() {
     reg.ok(&["workup", "calendar", "--request", &r, "--out", &out]);
     let text = std::fs::read_to_string(&out).unwrap();
     let cal: icalendar::Calendar = text.parse().expect("a calendar program reads it");
-    use icalendar::{Component, EventLike};
+    use icalendar::Component;
     let events: Vec<&icalendar::Event> = cal.events().collect();
     assert_eq!(events.len(), 13, "exam, IDM, ten injections, collection");
     let summaries: Vec<&str> = events.iter().filter_map(|e| e.get_summary()).collect();

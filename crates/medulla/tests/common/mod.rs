@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 /// Run `medulla` with quiet loading and no registry database from the environment.
+#[allow(dead_code)] // not every test binary uses it
 pub fn medulla(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medulla"))
         .args(args)
