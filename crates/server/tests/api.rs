@@ -335,6 +335,22 @@ fn the_openapi_document_describes_every_route_and_each_is_served() {
         ("post", "/api/v1/hla/reduce"),
         ("post", "/api/v1/hla/validate"),
         ("get", "/api/v1/audit"),
+        ("post", "/api/v1/patients"),
+        ("get", "/api/v1/patients"),
+        ("get", "/api/v1/patients/{id}"),
+        ("get", "/api/v1/patients/{id}/identity"),
+        ("post", "/api/v1/patients/{id}/status"),
+        ("post", "/api/v1/requests"),
+        ("get", "/api/v1/requests"),
+        ("get", "/api/v1/requests/{id}"),
+        ("post", "/api/v1/requests/{id}/acknowledge"),
+        ("post", "/api/v1/requests/{id}/result"),
+        ("post", "/api/v1/requests/{id}/cancel"),
+        ("post", "/api/v1/requests/{id}/reject"),
+        ("post", "/api/v1/requests/{id}/workup/plan"),
+        ("post", "/api/v1/requests/{id}/workup/record"),
+        ("get", "/api/v1/requests/{id}/workup/calendar"),
+        ("get", "/api/v1/tasks"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
@@ -665,4 +681,177 @@ fn saved_searches_report_what_changed() {
     assert_eq!(r["unchanged"], 2);
     let (st, _) = s.call("POST", "/api/v1/searches/none/repeat", Some(&sc), None);
     assert_eq!(st, 404);
+}
+
+#[test]
+fn the_donor_journey_over_http_with_roles_audit_and_the_live_index() {
+    let s = start("journey", &identity_csv());
+    let sc = s.login("search-coordinator");
+    let dc = s.login("donor-coordinator");
+    let auditor = s.login("auditor");
+    let partner = s.partner_key();
+    let patient = json!({"id": "P1", "typing": PATIENT, "weight": 70.0, "urgency": "4-6w",
+        "population": "EUR", "name": "Ann Example"});
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients",
+        Some(&partner),
+        Some(patient.clone()),
+    );
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = s.call("POST", "/api/v1/patients", Some(&dc), Some(patient.clone()));
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = s.call("POST", "/api/v1/patients", Some(&sc), Some(patient.clone()));
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["status"], "preliminary");
+    assert!(
+        !v.to_string().contains("Ann Example"),
+        "identity apart: {v}"
+    );
+    let (st, v) = s.call("POST", "/api/v1/patients", Some(&sc), Some(patient));
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{v}"
+    );
+    let bad = json!({"id": "P2", "typing": "A*01:01+A*99:99"});
+    let (st, v) = s.call("POST", "/api/v1/patients", Some(&sc), Some(bad));
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("A*99:99"),
+        "{v}"
+    );
+    // identity: only for roles that may, and audited
+    let (st, _) = s.call("GET", "/api/v1/patients/P1/identity", Some(&dc), None);
+    assert_eq!(st, 403);
+    let (st, v) = s.call("GET", "/api/v1/patients/P1/identity", Some(&sc), None);
+    assert_eq!((st, v["name"].as_str()), (200, Some("Ann Example")), "{v}");
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients/P1/status",
+        Some(&sc),
+        Some(json!({"status": "active", "note": "search starts"})),
+    );
+    assert_eq!((st, v["status"].as_str()), (200, Some("active")), "{v}");
+
+    // a reservation takes the donor out of the next search at once
+    let before = ids(&s.search(&sc, json!({"patient": PATIENT})));
+    assert!(before.contains(&"ID-2".to_string()));
+    let expires = (chrono::Local::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let (st, res) = s.call(
+        "POST",
+        "/api/v1/requests",
+        Some(&sc),
+        Some(json!({"patient": "P1", "donor": "ID-2", "type": "reservation", "expires": expires})),
+    );
+    assert_eq!(st, 201, "{res}");
+    let after = ids(&s.search(&sc, json!({"patient": PATIENT})));
+    assert!(!after.contains(&"ID-2".to_string()), "{after:?}");
+    let rid = res["id"].as_str().unwrap().to_string();
+    let (st, v) = s.call(
+        "POST",
+        &format!("/api/v1/requests/{rid}/cancel"),
+        Some(&sc),
+        Some(json!({"reason": "another donor chosen"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert!(ids(&s.search(&sc, json!({"patient": PATIENT}))).contains(&"ID-2".to_string()));
+
+    // a workup: the search coordinator opens it, the donor coordinator runs it
+    let (st, w) = s.call(
+        "POST",
+        "/api/v1/requests",
+        Some(&sc),
+        Some(json!({"patient": "P1", "donor": "ID-1", "type": "workup"})),
+    );
+    assert_eq!(st, 201, "{w}");
+    let wid = w["id"].as_str().unwrap().to_string();
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/requests",
+        Some(&sc),
+        Some(json!({"patient": "P1", "donor": "ID-1", "type": "workup"})),
+    );
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("rule")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&wid),
+        "{v}"
+    );
+    let rec = |token: &str, step: &str, date: &str| {
+        s.call(
+            "POST",
+            &format!("/api/v1/requests/{wid}/workup/record"),
+            Some(token),
+            Some(json!({"step": step, "date": date})),
+        )
+    };
+    let (st, _) = rec(&sc, "consent", "2026-01-05");
+    assert_eq!(st, 403, "a search coordinator does not record workup steps");
+    let (st, v) = rec(&dc, "exam", "2026-01-06");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("rule")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("[order]"),
+        "{v}"
+    );
+    let (st, v) = rec(&dc, "consent", "2026-01-05");
+    assert_eq!(
+        (st, v["state"].as_str()),
+        (200, Some("acknowledged")),
+        "{v}"
+    );
+    let collection = (chrono::Local::now().date_naive() + chrono::Duration::days(40)).to_string();
+    let (st, v) = s.call(
+        "POST",
+        &format!("/api/v1/requests/{wid}/workup/plan"),
+        Some(&dc),
+        Some(json!({"collection": collection})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, t) = s.call("GET", "/api/v1/tasks", Some(&sc), None);
+    assert_eq!(st, 200);
+    let mine: Vec<&Value> = t["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["request"] == wid.as_str())
+        .collect();
+    assert!(mine.iter().any(|x| x["task"] == "exam"), "{t}");
+    let (st, _) = s.call("GET", "/api/v1/tasks", Some(&partner), None);
+    assert_eq!(st, 403);
+    // the calendar as text/calendar
+    let res = ureq::get(&format!("{}/api/v1/requests/{wid}/workup/calendar", s.base))
+        .set("Authorization", &format!("Bearer {dc}"))
+        .call()
+        .unwrap();
+    assert!(res.content_type().starts_with("text/calendar"));
+    assert!(res.into_string().unwrap().contains("BEGIN:VCALENDAR"));
+    // every change is in the audit trail, and no identity in it
+    let (st, a) = s.call("GET", "/api/v1/audit?limit=1000", Some(&auditor), None);
+    assert_eq!(st, 200);
+    let actions: Vec<&str> = a["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "patient-add",
+        "patient-identity-read",
+        "case-status",
+        "request-open",
+        "request-end",
+        "workup-record",
+        "workup-plan",
+    ] {
+        assert!(actions.contains(&want), "{want}: {actions:?}");
+    }
+    assert!(!a.to_string().contains("Ann Example"));
 }
