@@ -9,8 +9,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use medulla_nomenclature::{Reducer, Reduction};
 use medulla_registry::patient::patient_in;
 use medulla_registry::requests::{
-    add_event, insert_request, journey_in, next_request_id, open_of_donor, put_journey, request_in,
-    requests_of_pair, set_state, RequestEvent, RequestFilter,
+    add_event, insert_request, journey_in, next_request_id, open_of_donor, put_journey,
+    replace_tasks, request_in, requests_of_pair, set_state, RequestEvent, RequestFilter,
 };
 use medulla_registry::store::set_status_in;
 use medulla_registry::store::{DbConnection, DbTransaction};
@@ -269,10 +269,20 @@ pub fn open(
         if kind == RequestType::Workup {
             put_journey(tx, &id, &Journey::new(today), at)?;
         }
+        refresh_tasks(tx, &id)?;
         Ok(id)
     })?;
 
     show(store, &id, today)
+}
+
+/// Keep a request's due tasks with it (computed by the workflow after every change).
+fn refresh_tasks(tx: &DbTransaction<'_>, id: &str) -> Result<(), StoreError> {
+    if let Some(r) = request_in(tx, id)? {
+        let j = journey_in(tx, id)?;
+        replace_tasks(tx, id, &tasks::request_due(&r, j.as_ref()))?;
+    }
+    Ok(())
 }
 
 /// Release a donor reserved for this request's patient (a cancelled or rejected
@@ -328,6 +338,7 @@ pub fn expire_due(store: &mut SqliteStore, at: NaiveDateTime) -> Result<usize, A
                 "expired",
                 "the reservation passed its expiry",
             )?;
+            refresh_tasks(tx, &r.id)?;
         }
         Ok(())
     })?;
@@ -344,7 +355,8 @@ pub fn acknowledge(
         let r = load(tx, id)?;
         let next = r.after_acknowledge()?;
         set_state(tx, id, &next, at)?;
-        Ok(add_event(tx, id, at, by, "acknowledged", "")?)
+        add_event(tx, id, at, by, "acknowledged", "")?;
+        Ok(refresh_tasks(tx, id)?)
     })?;
     show(store, id, now_date(at))
 }
@@ -476,6 +488,7 @@ pub fn result(
             )?;
             block_workups(tx, &r, now_date(at), why, by, at)?;
         }
+        refresh_tasks(tx, id)?;
         Ok(())
     })?;
     show(store, id, now_date(at))
@@ -508,6 +521,7 @@ fn block_workups(
                 "blocked",
                 &format!("typing discrepancy in request {}", r.id),
             )?;
+            refresh_tasks(tx, &w.id)?;
         }
     }
     Ok(())
@@ -550,6 +564,7 @@ pub fn end(
         if matches!(r.kind(), RequestType::Reservation | RequestType::Workup) {
             release(tx, &r, by, at, next.code())?;
         }
+        refresh_tasks(tx, id)?;
         Ok(())
     })?;
     show(store, id, now_date(at))
@@ -634,6 +649,7 @@ pub fn plan(
         for r in &fx.reopened {
             add_event(tx, id, at, by, "workup-reopened", &reopened_text(r))?;
         }
+        refresh_tasks(tx, id)?;
         for (what, d, why) in &fx.dropped {
             add_event(
                 tx,
@@ -759,6 +775,7 @@ pub fn record(
                 )?;
             }
         }
+        refresh_tasks(tx, id)?;
         Ok(())
     })?;
     show(store, id, today)
@@ -880,16 +897,8 @@ pub fn task_list(
     today: NaiveDate,
     due_days: Option<i64>,
 ) -> Result<Vec<Task>, AppError> {
-    let mut out: Vec<Task> = Vec::new();
-    for (r, j) in store.open_requests_with_journeys()? {
-        out.extend(tasks::request_tasks(&r, j.as_ref(), today));
-    }
-    if let Some(d) = due_days {
-        let limit = today + chrono::Duration::days(d);
-        out.retain(|t| t.due <= limit);
-    }
-    tasks::sort(&mut out);
-    Ok(out)
+    let until = due_days.map(|d| today + chrono::Duration::days(d));
+    Ok(store.tasks(today, until)?)
 }
 
 /// The donor's appointments of a workup as iCalendar text.

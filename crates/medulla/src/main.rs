@@ -12,6 +12,7 @@ mod serve;
 mod serve_bench;
 mod synth;
 mod table;
+mod tasks_bench;
 
 use anyhow::Result;
 
@@ -68,6 +69,8 @@ enum Command {
     Workup(journey::WorkupArgs),
     /// Every open task with its deadline, overdue ones first.
     Tasks(journey::TasksArgs),
+    /// Measure the task list of a registry with many open workup journeys.
+    BenchTasks(tasks_bench::TasksBenchArgs),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
     /// first run) searched for patients of four populations.
     Demo(demo::DemoArgs),
@@ -122,6 +125,7 @@ fn run() -> Result<()> {
         Command::Requests(args) => journey::requests(args),
         Command::Workup(args) => journey::workup(args),
         Command::Tasks(args) => journey::tasks(args),
+        Command::BenchTasks(args) => tasks_bench::run(args),
     }
 }
 

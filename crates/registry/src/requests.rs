@@ -149,6 +149,23 @@ pub fn put_journey(
     Ok(())
 }
 
+/// Replace what a request has due (the workflow computes it after every change; an
+/// ended request has nothing).
+pub fn replace_tasks(
+    tx: &Transaction<'_>,
+    id: &str,
+    due: &[(String, NaiveDate)],
+) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM tasks WHERE request_id = ?1")?
+        .execute([id])?;
+    let mut ins =
+        tx.prepare_cached("INSERT INTO tasks (request_id, task, due) VALUES (?1, ?2, ?3)")?;
+    for (task, d) in due {
+        ins.execute(params![id, task, d.to_string()])?;
+    }
+    Ok(())
+}
+
 /// A request by id.
 pub fn request_in(conn: &Connection, id: &str) -> Result<Option<Request>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT * FROM requests WHERE id = ?1")?;
@@ -239,6 +256,39 @@ impl SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The open tasks, overdue ones (due before `today`) first, then by due date;
+    /// `until` keeps those due on or before it.
+    pub fn tasks(
+        &self,
+        today: NaiveDate,
+        until: Option<NaiveDate>,
+    ) -> Result<Vec<medulla_workflow::Task>, StoreError> {
+        let today_text = today.to_string();
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT t.request_id, r.donor_id, r.patient_id, t.task, t.due FROM tasks t
+             JOIN requests r ON r.id = t.request_id
+             WHERE r.state IN ('open', 'acknowledged', 'partially-resulted')
+               AND (?2 IS NULL OR t.due <= ?2)
+             ORDER BY t.due < ?1 DESC, t.due, t.request_id, t.task",
+        )?;
+        let mut rows = stmt.query(params![today_text, until.map(|d| d.to_string())])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let request: String = r.get(0)?;
+            let due: String = r.get(4)?;
+            let due: NaiveDate = due.parse().map_err(|e| corrupt(&request, "due", e))?;
+            out.push(medulla_workflow::Task {
+                donor: r.get(1)?,
+                patient: r.get(2)?,
+                task: r.get(3)?,
+                overdue: due < today,
+                due,
+                request,
+            });
+        }
+        Ok(out)
     }
 
     /// Every open request with its journey (workups), for the task list: one query.

@@ -210,7 +210,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
             request_id TEXT PRIMARY KEY REFERENCES requests(id),
             journey TEXT NOT NULL,
             updated_at TEXT NOT NULL
-        );",
+        );
+        CREATE TABLE tasks (
+            request_id TEXT NOT NULL REFERENCES requests(id),
+            task TEXT NOT NULL,
+            due TEXT NOT NULL,
+            PRIMARY KEY (request_id, task)
+        );
+        CREATE INDEX tasks_due ON tasks(due);",
     ),
 ];
 

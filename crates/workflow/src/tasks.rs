@@ -124,8 +124,10 @@ pub fn journey_tasks(j: &Journey) -> Vec<(String, NaiveDate)> {
     out
 }
 
-/// The open tasks of a request (and of its journey, for a workup) on `today`.
-pub fn request_tasks(r: &Request, journey: Option<&Journey>, today: NaiveDate) -> Vec<Task> {
+/// What a request has due, whatever the day: (task, due date). Nothing once it is no
+/// longer open. The deadlines are absolute dates, so a registry can keep them with the
+/// request and list them without recomputing every journey.
+pub fn request_due(r: &Request, journey: Option<&Journey>) -> Vec<(String, NaiveDate)> {
     if !r.state.is_open() {
         return Vec::new();
     }
@@ -147,7 +149,13 @@ pub fn request_tasks(r: &Request, journey: Option<&Journey>, today: NaiveDate) -
             }
         }
     }
-    raw.into_iter()
+    raw
+}
+
+/// The open tasks of a request (and of its journey, for a workup) on `today`.
+pub fn request_tasks(r: &Request, journey: Option<&Journey>, today: NaiveDate) -> Vec<Task> {
+    request_due(r, journey)
+        .into_iter()
         .map(|(task, due)| Task {
             request: r.id.clone(),
             donor: r.donor.clone(),
