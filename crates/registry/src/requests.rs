@@ -290,28 +290,4 @@ impl SqliteStore {
         }
         Ok(out)
     }
-
-    /// Every open request with its journey (workups), for the task list: one query.
-    pub fn open_requests_with_journeys(
-        &self,
-    ) -> Result<Vec<(Request, Option<Journey>)>, StoreError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT r.*, w.journey AS journey FROM requests r
-             LEFT JOIN workups w ON w.request_id = r.id
-             WHERE r.state IN ('open', 'acknowledged', 'partially-resulted') ORDER BY r.seq",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let req = row_to_request(r)?;
-            let j: Option<String> = r.get("journey")?;
-            let j = j
-                .map(|t| {
-                    serde_json::from_str::<Journey>(&t).map_err(|e| corrupt(&req.id, "journey", e))
-                })
-                .transpose()?;
-            out.push((req, j));
-        }
-        Ok(out)
-    }
 }
