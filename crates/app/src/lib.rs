@@ -13,8 +13,10 @@
 pub mod accounts;
 pub mod auth;
 pub mod error;
+pub mod family;
 pub mod freqs;
 pub mod patients;
+pub mod roadmap;
 pub mod saved;
 pub mod search;
 pub mod service;

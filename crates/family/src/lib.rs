@@ -116,6 +116,9 @@ pub struct FamilyAssignment {
     pub haploidentical: Vec<String>,
     pub members: Vec<MemberAssignment>,
     pub notes: Vec<String>,
+    /// Siblings identical to the patient by typing whose descent is not proven.
+    #[serde(skip)]
+    pub identical_by_typing: Vec<String>,
     /// When the typings leave several assignments and frequencies weighed them: the
     /// probability of the one given.
     #[serde(skip_serializing_if = "Option::is_none")]

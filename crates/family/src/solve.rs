@@ -295,6 +295,7 @@ pub fn assign(
         haploidentical: Vec::new(),
         members: Vec::new(),
         notes: Vec::new(),
+        identical_by_typing: Vec::new(),
         probability: None,
     };
     if patient.typing.is_empty() || loci.is_empty() {
@@ -522,6 +523,7 @@ pub fn assign(
         if ident.iter().all(|&x| x) {
             result.identical_siblings.push(id.clone());
         } else if ident.iter().any(|&x| x) || same_typing(&kid.typing, &patient.typing) {
+            result.identical_by_typing.push(id.clone());
             notes.push(format!(
                 "sibling {id} is HLA-identical to the patient by typing but not provably by \
                  descent{}",

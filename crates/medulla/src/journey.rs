@@ -23,7 +23,7 @@ use crate::table;
 pub struct DbArg {
     /// Registry database (SQLite file).
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
-    db: PathBuf,
+    pub db: PathBuf,
 }
 
 impl DbArg {
@@ -95,6 +95,20 @@ enum PatientsCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+    /// The stem cell roadmap: own cells, family, national and international unrelated
+    /// donors, and the next action.
+    Roadmap {
+        /// The patient's id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// CD34+ x10^6 per kg an autologous product needs.
+        #[arg(long, default_value_t = medulla_registry::products::DEFAULT_CD34_PER_KG)]
+        threshold: f64,
+        #[command(flatten)]
+        freqs: crate::predict::FreqArgs,
     },
     /// Move a search case: preliminary -> active -> suspended -> active, stopped (with a
     /// reason) or transplanted.
@@ -237,6 +251,14 @@ pub fn patients(args: PatientsArgs) -> Result<()> {
                 ),
             }
         }
+        PatientsCommand::Roadmap {
+            id,
+            format,
+            threshold,
+            freqs,
+        } => {
+            crate::roadmap_cli::roadmap(&args.db.db, &args.source, &freqs, &id, threshold, format)?;
+        }
         PatientsCommand::SetStatus {
             id,
             status,
@@ -308,7 +330,7 @@ fn print_patient(p: &PatientView) {
 }
 
 /// Errors of the use cases as the command line says them (a rule keeps its name).
-fn cli_error(e: medulla_app::AppError) -> anyhow::Error {
+pub(crate) fn cli_error(e: medulla_app::AppError) -> anyhow::Error {
     match e {
         medulla_app::AppError::Invalid { field, reason } => {
             anyhow::anyhow!("--{}: {reason}", field.replace('_', "-"))

@@ -6,6 +6,7 @@ mod donors;
 mod hla;
 mod journey;
 mod predict;
+mod roadmap_cli;
 mod search;
 mod search_bench;
 mod serve;
@@ -69,6 +70,10 @@ enum Command {
     Workup(journey::WorkupArgs),
     /// Every open task with its deadline, overdue ones first.
     Tasks(journey::TasksArgs),
+    /// A patient's family: add relatives, assign haplotypes (from a CSV or a patient).
+    Family(roadmap_cli::FamilyArgs),
+    /// The patient's own stored cells: add, show, list, set-status, with their verdict.
+    Products(roadmap_cli::ProductsArgs),
     /// Measure the task list of a registry with many open workup journeys.
     BenchTasks(tasks_bench::TasksBenchArgs),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
@@ -125,6 +130,8 @@ fn run() -> Result<()> {
         Command::Requests(args) => journey::requests(args),
         Command::Workup(args) => journey::workup(args),
         Command::Tasks(args) => journey::tasks(args),
+        Command::Family(args) => roadmap_cli::family(args),
+        Command::Products(args) => roadmap_cli::products(args),
         Command::BenchTasks(args) => tasks_bench::run(args),
     }
 }

@@ -217,7 +217,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
             due TEXT NOT NULL,
             PRIMARY KEY (request_id, task)
         );
-        CREATE INDEX tasks_due ON tasks(due);",
+        CREATE INDEX tasks_due ON tasks(due);
+        CREATE TABLE family_members (
+            patient_id TEXT NOT NULL REFERENCES patients(id),
+            member_id TEXT NOT NULL,
+            relation TEXT NOT NULL,
+            hla_gl TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            PRIMARY KEY (patient_id, member_id)
+        );
+        CREATE TABLE products (
+            id TEXT PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(id),
+            collected TEXT NOT NULL,
+            agents TEXT, volume_ml REAL, tnc_1e8 REAL,
+            cd34_1e6 REAL NOT NULL, viability REAL, bags INTEGER,
+            tank TEXT, rack TEXT, position TEXT, expires TEXT,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+        );
+        CREATE INDEX products_patient ON products(patient_id);
+        CREATE TABLE product_history (
+            product_id TEXT NOT NULL REFERENCES products(id),
+            changed_at TEXT NOT NULL, changed_by TEXT NOT NULL,
+            status TEXT NOT NULL, note TEXT NOT NULL
+        );",
     ),
 ];
 
