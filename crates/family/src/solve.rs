@@ -341,8 +341,32 @@ pub fn assign(
             }
         }
         if !any {
+            let (why, culprits) = explain_locus(&core, l, interner, father, mother);
+            if !culprits.is_empty() && !culprits.contains(&patient.id) {
+                // assign the rest of the family without the members who cannot belong
+                let rest: Vec<Member> = members
+                    .iter()
+                    .filter(|m| !culprits.contains(&m.id))
+                    .cloned()
+                    .collect();
+                let mut r = assign(family, &rest, interner, model)?;
+                r.status = Status::Inconsistent;
+                let mut n = why;
+                n.push(format!("assigned without {}", culprits.join(", ")));
+                n.append(&mut r.notes);
+                r.notes = n;
+                r.identical_by_typing.clear();
+                let mut all = unassigned(members);
+                for m in &mut all {
+                    if let Some(done) = r.members.iter().find(|x| x.member == m.member) {
+                        *m = done.clone();
+                    }
+                }
+                r.members = all;
+                return Ok(r);
+            }
             result.status = Status::Inconsistent;
-            notes.extend(explain_locus(&core, l, interner, father, mother));
+            notes.extend(why);
             result.notes = notes;
             result.members = unassigned(members);
             return Ok(result);
@@ -434,10 +458,28 @@ pub fn assign(
     };
     let first_sig = signature(0);
     let disagree = (1..paths.len()).any(|p| signature(p) != first_sig);
-    if disagree {
+    // the patient's phase within the first path: resolved when every solution at a locus
+    // gives the patient's paternal haplotype the same alleles
+    let unphased_in = |p: &[u32]| -> Vec<&'static str> {
+        loci.iter()
+            .zip(p)
+            .filter(|&(&l, &v)| {
+                let sols = core.solve_all(l, v, 16);
+                let pat = (bits(v, 0) & 1) as usize;
+                sols.iter().any(|s| s[pat] != sols[0][pat])
+            })
+            .map(|(&l, _)| FAMILY_LOCI[l])
+            .collect()
+    };
+    // the output haplotypes: merged sets, or the most probable combination of each
+    // locus's solutions when frequencies weigh them
+    let mut chosen_vars: Option<Vec<Vars>> = None;
+    if disagree || !unphased_in(&paths[0]).is_empty() {
         if let Some(model) = model {
-            // each path's weight: over every way its loci's solutions combine, the
-            // product of the four parental haplotypes' frequencies
+            let mut memo: rustc_hash::FxHashMap<Vec<Option<Vec<u32>>>, f64> = Default::default();
+            let mut best_of_path: Vec<(f64, Vec<Vars>)> = Vec::new();
+            // each path's weight: over every way its loci's solutions combine (at most
+            // 256), the product of the four parental haplotypes' frequencies
             weights = paths
                 .iter()
                 .map(|p| {
@@ -447,10 +489,11 @@ pub fn assign(
                         .map(|(&l, &v)| core.solve_all(l, v, 16))
                         .collect();
                     let mut total = 0.0;
+                    let mut best = (-1.0, Vec::new());
                     let mut combo = vec![0usize; loci.len()];
                     let mut count = 0;
                     'combos: loop {
-                        total += (0..4)
+                        let w = (0..4)
                             .map(|h| {
                                 let mut hap: [Option<&[u32]>; 11] = [None; 11];
                                 for (li, &l) in loci.iter().enumerate() {
@@ -461,12 +504,27 @@ pub fn assign(
                                 if hap.iter().all(Option::is_none) {
                                     1.0
                                 } else {
-                                    model.frequency(&hap).max(1e-9)
+                                    let key: Vec<Option<Vec<u32>>> =
+                                        hap.iter().map(|x| x.map(<[u32]>::to_vec)).collect();
+                                    *memo
+                                        .entry(key)
+                                        .or_insert_with(|| model.frequency(&hap).max(1e-9))
                                 }
                             })
                             .product::<f64>();
+                        total += w;
+                        if w > best.0 {
+                            best = (
+                                w,
+                                combo
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(li, &c)| per_locus[li][c].clone())
+                                    .collect(),
+                            );
+                        }
                         count += 1;
-                        if count >= 1024 {
+                        if count >= 256 {
                             break;
                         }
                         for li in 0..loci.len() {
@@ -478,6 +536,7 @@ pub fn assign(
                         }
                         break;
                     }
+                    best_of_path.push(best);
                     total
                 })
                 .collect();
@@ -488,12 +547,31 @@ pub fn assign(
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .map_or(0, |(i, _)| i);
             if total > 0.0 {
-                result.probability = Some(weights[chosen] / total);
+                // with both parents untyped every answer has a mirror (father and mother
+                // exchanged) of the same weight: the same answer, counted once more
+                let mirror = if parents_untyped { 2.0 } else { 1.0 };
+                result.probability = Some((mirror * best_of_path[chosen].0 / total).min(1.0));
             }
+            chosen_vars = Some(std::mem::take(&mut best_of_path[chosen].1));
         }
     }
     let path = &paths[chosen];
-    let vars = &solved[chosen];
+    let vars: &Vec<Vars> = match &chosen_vars {
+        Some(v) => v,
+        None => &solved[chosen],
+    };
+    let unphased = unphased_in(path);
+    if !unphased.is_empty() {
+        notes.push(format!(
+            "the patient's haplotypes are not resolved at {} by the typings: {}",
+            unphased.join(", "),
+            if chosen_vars.is_some() {
+                "the most probable phase by the population's haplotype frequencies is given"
+            } else {
+                "either phase fits (type the parents or more siblings)"
+            }
+        ));
+    }
 
     // siblings: identical and haploidentical over every optimal path
     for (k, kid) in kids.iter().enumerate().skip(1) {
@@ -586,7 +664,7 @@ pub fn assign(
         if paths.len() > 1 && disagree {
             notes.push("more than one recombinant assignment fits the typings".into());
         }
-    } else if disagree {
+    } else if disagree || !unphased.is_empty() {
         result.status = Status::Ambiguous;
     }
     let hap_of = |h: usize| -> Vec<&Val> { vars.iter().map(|v| &v[h]).collect() };
@@ -772,8 +850,9 @@ fn explain_locus(
     interner: &Interner,
     father: Option<&Member>,
     mother: Option<&Member>,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let locus = FAMILY_LOCI[l];
+    let mut culprits = Vec::new();
     let text = |s: &[Vec<u32>; 2]| format!("{}+{}", names(interner, &s[0]), names(interner, &s[1]));
     let f = core.father.and_then(|t| t.loci[l].as_ref());
     let m = core.mother.and_then(|t| t.loci[l].as_ref());
@@ -808,6 +887,7 @@ fn explain_locus(
                     )
                 }),
             ];
+            culprits.push(kid.id.clone());
             out.push(format!(
                 "{} {} carries an allele at {locus} ({}) that neither parent has ({}): sample swap, \
                  non-paternity or typing error",
@@ -824,5 +904,5 @@ fn explain_locus(
              sample swap or a typing error"
         ));
     }
-    out
+    (out, culprits)
 }

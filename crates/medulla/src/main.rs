@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod donors;
+mod family_bench;
 mod hla;
 mod journey;
 mod predict;
@@ -74,6 +75,8 @@ enum Command {
     Family(roadmap_cli::FamilyArgs),
     /// The patient's own stored cells: add, show, list, set-status, with their verdict.
     Products(roadmap_cli::ProductsArgs),
+    /// Measure family haplotype assignment on simulated families.
+    BenchFamily(family_bench::FamilyBenchArgs),
     /// Measure the task list of a registry with many open workup journeys.
     BenchTasks(tasks_bench::TasksBenchArgs),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
@@ -133,6 +136,7 @@ fn run() -> Result<()> {
         Command::Family(args) => roadmap_cli::family(args),
         Command::Products(args) => roadmap_cli::products(args),
         Command::BenchTasks(args) => tasks_bench::run(args),
+        Command::BenchFamily(args) => family_bench::run(args),
     }
 }
 

@@ -337,7 +337,9 @@ impl<'a> Synthesizer<'a> {
         }
     }
 
-    fn write_allele(
+    /// How a typing of `resolution` writes one allele of the set at `locus` (two fields, a
+    /// MAC or an allele list, an XX code).
+    pub fn write_allele(
         &self,
         allele: &str,
         locus: &str,
