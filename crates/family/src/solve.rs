@@ -375,7 +375,10 @@ pub fn assign(
     }
     let last = cost.last().expect("at least one locus");
     let best = *last.iter().min().expect("non-empty");
-    if best >= 2 {
+    // with both parents typed a second crossover is believable (a swapped sample shows
+    // as an allele neither parent has); from the children alone it is not
+    let max_recombinations = if ftyp.is_some() && mtyp.is_some() { 2 } else { 1 };
+    if best > max_recombinations {
         result.status = Status::Inconsistent;
         notes.push(format!(
             "the typings need {best} recombinations: more likely a sample swap, non-paternity \
@@ -638,7 +641,7 @@ pub fn assign(
         }
     }
     // recombinations
-    if best == 1 {
+    if best >= 1 {
         result.status = Status::Recombination;
         for k in 0..kids.len() {
             for (side, mask, names_) in [
@@ -819,6 +822,13 @@ fn back(
     let mut candidates = vec![w];
     if here >= 1 {
         candidates.extend((0..nb).map(|b| w ^ (1 << b)));
+    }
+    if here >= 2 {
+        for b1 in 0..nb {
+            for b2 in b1 + 1..nb {
+                candidates.push(w ^ (1 << b1) ^ (1 << b2));
+            }
+        }
     }
     for u in candidates {
         let c = cost[li - 1][u];

@@ -111,8 +111,9 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join("~")
     };
-    let mut informative = Tally::default();
-    let mut other = Tally::default();
+    // by what was typed: both parents; one parent and >= 2 siblings; no parent and >= 2
+    // siblings; the rest
+    let mut groups: [Tally; 4] = Default::default();
     let mut time = std::time::Duration::ZERO;
     let mut shown = 0;
     let bar = ProgressBar::new(args.families as u64);
@@ -174,8 +175,8 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
             let t = write(&phap(2), &phap(3), &mut rng);
             members.push(("M".into(), Relation::Mother, t));
         }
-        for k in 0..kids {
-            let t = if swapped[k] {
+        for (k, &swap) in swapped.iter().enumerate() {
+            let t = if swap {
                 let a: Vec<&str> = sampler
                     .sample(&mut rng)
                     .alleles
@@ -257,21 +258,35 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
                 }
             }
         };
-        let ident_right = {
-            let mut g = a.identical_siblings.clone();
-            g.sort();
-            g == truly
-        };
+        // identical by descent: the same origin at every locus
+        let by_descent: Vec<String> = (1..kids)
+            .filter(|&k| !swapped[k] && inherit[k] == inherit[0])
+            .map(|k| format!("S{k}"))
+            .collect();
+        // what is said of identity is true and complete: every sibling called identical
+        // is identical by descent; every sibling with both of the patient's haplotypes is
+        // called identical or reported identical by typing (descent unprovable, flagged);
+        // nobody else is either
+        let ident_right = a.identical_siblings.iter().all(|s| by_descent.contains(s))
+            && truly
+                .iter()
+                .all(|s| a.identical_siblings.contains(s) || a.identical_by_typing.contains(s))
+            && a
+                .identical_by_typing
+                .iter()
+                .chain(&a.identical_siblings)
+                .all(|s| truly.contains(s));
         let false_ident = a
             .identical_siblings
             .iter()
             .filter(|s| !truly.contains(s))
             .count();
-        let tally = if parents_typed == 2 || kids >= 3 {
-            &mut informative
-        } else {
-            &mut other
-        };
+        let tally = &mut groups[match (parents_typed, kids >= 3) {
+            (2, _) => 0,
+            (1, true) => 1,
+            (0, true) => 2,
+            _ => 3,
+        }];
         tally.families += 1;
         tally.false_identical += false_ident;
         tally.true_identical += truly.len();
@@ -322,9 +337,14 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
         "families  resolution     group                             right   flagged  wrong  false identical  identical found"
     );
     for (name, t) in [
-        ("both parents or >= 2 siblings", &informative),
-        ("others", &other),
-    ] {
+        "both parents typed",
+        "one parent, >= 2 siblings",
+        "no parent, >= 2 siblings",
+        "others (one sibling, < 2 parents)",
+    ]
+    .iter()
+    .zip(&groups)
+    {
         let pct = |n: usize| 100.0 * n as f64 / t.families.max(1) as f64;
         println!(
             "{:>8}  {:<13}  {:<32}  {:>5.2}%  {:>6.2}%  {:>4.2}%  {:>15}  {:>7}/{}",
