@@ -299,15 +299,61 @@ pub struct Roadmap {
 }
 
 /// What the national search found for the roadmap.
-struct National {
-    searched: usize,
-    by_mismatches: [usize; 3],
-    best: Vec<HitView>,
-    warnings: Vec<String>,
-    changes: Option<String>,
+pub struct National {
+    pub searched: usize,
+    pub by_mismatches: [usize; 3],
+    pub best: Vec<HitView>,
+    pub warnings: Vec<String>,
+    /// What changed since the patient's last roadmap search.
+    pub changes: Option<String>,
 }
 
-fn national(
+/// The national search of the roadmap: up to two mismatches, the best five with
+/// probabilities.
+pub fn national_options(
+    patient: &medulla_registry::patient::Patient,
+    today: NaiveDate,
+) -> SearchOptions {
+    let mut options = SearchOptions::new(patient.hla.clone());
+    options.mismatches = 2;
+    options.limit = 5;
+    options.predict_top = 50;
+    options.patient_population = patient.population.clone();
+    options.patient_weight = patient.weight_kg.map(|w| w as f32);
+    options.date = Some(today);
+    options
+}
+
+/// Keep the roadmap's search with the patient's case (saved search `patient-ID`), and
+/// say what changed since the last one.
+pub fn keep_with_case(
+    store: &mut SqliteStore,
+    patient: &str,
+    options: &SearchOptions,
+    now: &[medulla_registry::saved_search::SavedMatch],
+    at: NaiveDateTime,
+) -> Result<Option<String>, AppError> {
+    let name = format!("patient-{patient}");
+    Ok(match store.saved_search(&name)? {
+        Some(saved) => {
+            let r = crate::saved::repeat(store, &saved, now, at)?;
+            Some(format!(
+                "since {}: {} new, {} changed, {} gone",
+                saved.last_run_at,
+                r.new.len(),
+                r.changed.len(),
+                r.gone.len()
+            ))
+        }
+        None => {
+            crate::saved::save(store, &name, options, now, at)?;
+            None
+        }
+    })
+}
+
+/// The national step from the registry database (the command line).
+pub fn national_from_db(
     store: &mut SqliteStore,
     db: &Path,
     reducer: &Reducer<'_>,
@@ -318,13 +364,7 @@ fn national(
 ) -> Result<National, AppError> {
     let mut catalog = ArdCatalog::new(reducer);
     let index = index_registry(db, &mut catalog, today, &mut |_| {})?;
-    let mut options = SearchOptions::new(patient.hla.clone());
-    options.mismatches = 2;
-    options.limit = 5;
-    options.predict_top = 50;
-    options.patient_population = patient.population.clone();
-    options.patient_weight = patient.weight_kg.map(|w| w as f32);
-    options.date = Some(today);
+    let options = national_options(patient, today);
     let mut request = options.to_request()?;
     request.limit = usize::MAX;
     let result = search(&index, &mut catalog, &request)?;
@@ -339,23 +379,7 @@ fn national(
     let outcome = finish(result, &options, &index, probabilities, None, true);
     // the search is kept with the case: a later roadmap reports what changed
     let now = crate::saved::matches_of(store, &index, &outcome.result.hits)?;
-    let name = format!("patient-{}", patient.id);
-    let changes = match store.saved_search(&name)? {
-        Some(saved) => {
-            let r = crate::saved::repeat(store, &saved, &now, at)?;
-            Some(format!(
-                "since {}: {} new, {} changed, {} gone",
-                saved.last_run_at,
-                r.new.len(),
-                r.changed.len(),
-                r.gone.len()
-            ))
-        }
-        None => {
-            crate::saved::save(store, &name, &options, &now, at)?;
-            None
-        }
-    };
+    let changes = keep_with_case(store, &patient.id, &options, &now, at)?;
     let mut trimmed = outcome;
     trimmed.result.hits.truncate(options.limit);
     let reader: &SqliteStore = store;
@@ -375,18 +399,20 @@ fn national(
     })
 }
 
-/// The patient's roadmap on `today`. `db` is the registry file (its donors are
-/// searched); `threshold` the CD34+/kg an autologous product needs.
-#[allow(clippy::too_many_arguments)]
+/// The patient's roadmap on `at`'s day. `national` runs the national search (from the
+/// registry database, or the service's live index); `threshold` is the CD34+/kg an
+/// autologous product needs.
 pub fn roadmap(
     store: &mut SqliteStore,
-    db: &Path,
     reducer: &Reducer<'_>,
-    freqs: Option<&Frequencies>,
     family_freqs: Option<(&medulla_haplotypes::FrequencySet, &str)>,
     patient_id: &str,
     threshold: f64,
     at: NaiveDateTime,
+    national: impl FnOnce(
+        &mut SqliteStore,
+        &medulla_registry::patient::Patient,
+    ) -> Result<National, AppError>,
 ) -> Result<Roadmap, AppError> {
     let today = at.date();
     let rec = store
@@ -511,7 +537,7 @@ pub fn roadmap(
     };
 
     // 3. unrelated, national
-    let nat = national(store, db, reducer, freqs, &p, today, at)?;
+    let nat = national(store, &p)?;
     let best_hit = nat.best.first();
     let nat_step = RoadmapStep {
         step: "unrelated-national",

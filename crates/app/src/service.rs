@@ -423,6 +423,17 @@ impl Service {
         options: &SearchOptions,
         keep_all: bool,
     ) -> Result<(SearchAnswer, Vec<SavedMatch>), AppError> {
+        self.run_search_counted(options, keep_all)
+            .map(|(a, s, _)| (a, s))
+    }
+
+    /// [`Self::run_search`], with how many hits had 0, 1 and 2 mismatches (all of them
+    /// with `keep_all`).
+    pub(crate) fn run_search_counted(
+        &self,
+        options: &SearchOptions,
+        keep_all: bool,
+    ) -> Result<(SearchAnswer, Vec<SavedMatch>, [usize; 3]), AppError> {
         let mut request = options.to_request()?;
         let predict = if options.no_probabilities {
             0
@@ -450,6 +461,12 @@ impl Service {
             Vec::new()
         };
         let total = outcome.result.total;
+        let mut by_mismatches = [0usize; 3];
+        for h in &outcome.result.hits {
+            if let Some(n) = by_mismatches.get_mut(h.mismatches as usize) {
+                *n += 1;
+            }
+        }
         let mut outcome = outcome;
         outcome.result.hits.truncate(options.limit);
         let reader = lock(&self.reader);
@@ -467,6 +484,7 @@ impl Service {
                 warnings: outcome.warnings,
             },
             saved,
+            by_mismatches,
         ))
     }
 

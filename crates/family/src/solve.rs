@@ -377,7 +377,11 @@ pub fn assign(
     let best = *last.iter().min().expect("non-empty");
     // with both parents typed a second crossover is believable (a swapped sample shows
     // as an allele neither parent has); from the children alone it is not
-    let max_recombinations = if ftyp.is_some() && mtyp.is_some() { 2 } else { 1 };
+    let max_recombinations = if ftyp.is_some() && mtyp.is_some() {
+        2
+    } else {
+        1
+    };
     if best > max_recombinations {
         result.status = Status::Inconsistent;
         notes.push(format!(

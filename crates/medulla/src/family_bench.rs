@@ -271,8 +271,7 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
             && truly
                 .iter()
                 .all(|s| a.identical_siblings.contains(s) || a.identical_by_typing.contains(s))
-            && a
-                .identical_by_typing
+            && a.identical_by_typing
                 .iter()
                 .chain(&a.identical_siblings)
                 .all(|s| truly.contains(s));
@@ -301,14 +300,24 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
         let correct = ident_right && haps_right;
         if correct {
             tally.right += 1;
-        } else if parents_typed == 2 && std::env::var("MEDULLA_BENCH_SHOW_BOTH").is_ok() {
+        } else if std::env::var("MEDULLA_BENCH_SHOW").is_ok_and(|v| v == parents_typed.to_string())
+        {
             bar.suspend(|| {
-                eprintln!("--- not right with both parents: F{f} swapped {swapped:?} inheritance {inherit:?}");
+                eprintln!("--- not right: F{f} swapped {swapped:?} inheritance {inherit:?}");
                 for (id, r, t) in &members {
                     eprintln!("  {id} {} {t}", r.code());
                 }
                 eprintln!("  truth: identical {truly:?}, patient {true_haps:?}");
-                eprintln!("  answer: {} {:?} {:?} {:?}", serde_json::to_string(&a.status).unwrap_or_default(), a.identical_siblings, a.members.iter().find(|m| m.member == "P").map(|m| &m.haplotypes), a.notes);
+                eprintln!(
+                    "  answer: {} {:?} {:?} {:?}",
+                    serde_json::to_string(&a.status).unwrap_or_default(),
+                    a.identical_siblings,
+                    a.members
+                        .iter()
+                        .find(|m| m.member == "P")
+                        .map(|m| &m.haplotypes),
+                    a.notes
+                );
             });
         }
         if a.status != Status::Ok {

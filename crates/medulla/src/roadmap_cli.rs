@@ -483,15 +483,17 @@ pub fn roadmap(
         .patient(id)?
         .and_then(|r| r.patient.population)
         .unwrap_or_else(|| "pooled".into());
+    let at = Local::now().naive_local();
     let r = roadmap::roadmap(
         &mut store,
-        db,
         &reducer,
-        Some(&f),
         Some((&f.set, pop.as_str())),
         id,
         threshold,
-        Local::now().naive_local(),
+        at,
+        |store, patient| {
+            roadmap::national_from_db(store, db, &reducer, Some(&f), patient, at.date(), at)
+        },
     )
     .map_err(cli_error)?;
     match format {

@@ -88,6 +88,10 @@ pub fn api() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(journey::workup_record))
         .routes(routes!(journey::workup_calendar))
         .routes(routes!(journey::tasks))
+        .routes(routes!(journey::roadmap))
+        .routes(routes!(journey::family, journey::add_relative))
+        .routes(routes!(journey::products, journey::add_product))
+        .routes(routes!(journey::product_status))
         .split_for_parts();
     let _ = DOCUMENT.set(doc.clone());
     (router, doc)

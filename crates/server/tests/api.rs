@@ -351,6 +351,12 @@ fn the_openapi_document_describes_every_route_and_each_is_served() {
         ("post", "/api/v1/requests/{id}/workup/record"),
         ("get", "/api/v1/requests/{id}/workup/calendar"),
         ("get", "/api/v1/tasks"),
+        ("get", "/api/v1/patients/{id}/roadmap"),
+        ("get", "/api/v1/patients/{id}/family"),
+        ("post", "/api/v1/patients/{id}/family"),
+        ("get", "/api/v1/patients/{id}/products"),
+        ("post", "/api/v1/patients/{id}/products"),
+        ("post", "/api/v1/products/{id}/status"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
@@ -854,4 +860,92 @@ fn the_donor_journey_over_http_with_roles_audit_and_the_live_index() {
         assert!(actions.contains(&want), "{want}: {actions:?}");
     }
     assert!(!a.to_string().contains("Ann Example"));
+}
+
+#[test]
+fn the_patient_roadmap_over_http() {
+    let s = start("roadmap", &identity_csv());
+    let sc = s.login("search-coordinator");
+    let partner = s.partner_key();
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients",
+        Some(&sc),
+        Some(json!({"id": "P1", "typing": PATIENT, "weight": 80.0, "population": "EUR"})),
+    );
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients/P1/products",
+        Some(&sc),
+        Some(
+            json!({"id": "AP1", "collected": ["2025-02-01"], "cd34_1e6": 100.0, "viability": 90.0}),
+        ),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        v["verdict"]["usable"], false,
+        "1.25 x10^6/kg is not enough: {v}"
+    );
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients/P1/family",
+        Some(&sc),
+        Some(json!({"member": "S1", "relation": "sibling"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients/P1/family",
+        Some(&sc),
+        Some(json!({"member": "S2", "relation": "cousin"})),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("cousin"));
+    let (st, _) = s.call("GET", "/api/v1/patients/P1/roadmap", Some(&partner), None);
+    assert_eq!(st, 403);
+    let (st, r) = s.call("GET", "/api/v1/patients/P1/roadmap", Some(&sc), None);
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["patient"], "P1");
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "own-cells",
+            "family",
+            "unrelated-national",
+            "unrelated-international"
+        ]
+    );
+    assert_eq!(r["steps"][2]["details"]["mismatches"]["0"], 2, "{r}");
+    assert!(
+        r["next_action"].as_str().unwrap().contains("type S1"),
+        "{r}"
+    );
+    // a product thawed leaves the store
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/products/AP1/status",
+        Some(&sc),
+        Some(json!({"status": "infused"})),
+    );
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("rule")),
+        "{v}"
+    );
+    let (st, _) = s.call(
+        "POST",
+        "/api/v1/products/AP1/status",
+        Some(&sc),
+        Some(json!({"status": "discarded", "note": "bag broken"})),
+    );
+    assert_eq!(st, 200);
+    let (st, v) = s.call("GET", "/api/v1/patients/P1/products", Some(&sc), None);
+    assert_eq!((st, v["total"]["usable"].as_bool()), (200, Some(false)));
 }

@@ -3,6 +3,7 @@
 //! every change (and every identity read) in the audit trail.
 
 use chrono::Local;
+use medulla_family::FamilyAssignment;
 use medulla_registry::requests::RequestFilter;
 use medulla_registry::search_index::indexed;
 use medulla_registry::{DonorStore, Identity, SqliteStore};
@@ -228,6 +229,155 @@ impl Service {
     pub fn tasks(&self, actor: &Actor, due_days: Option<i64>) -> Result<Vec<Task>, AppError> {
         actor.require(Permission::ReadPatients)?;
         workflow::task_list(&lock(&self.reader), Local::now().date_naive(), due_days)
+    }
+
+    /// The patient's roadmap, the national step searched on the live index (audited as
+    /// a search) and kept with the case.
+    pub fn roadmap(
+        &self,
+        actor: &Actor,
+        id: &str,
+        threshold: f64,
+    ) -> Result<crate::roadmap::Roadmap, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        actor.require(Permission::Search)?;
+        let at = now();
+        let population = lock(&self.reader)
+            .patient(id)?
+            .and_then(|r| r.patient.population)
+            .unwrap_or_else(|| "pooled".into());
+        let mut w = lock(&self.writer);
+        let r = crate::roadmap::roadmap(
+            &mut w,
+            self.reducer,
+            Some((&self.freqs.set, population.as_str())),
+            id,
+            threshold,
+            at,
+            |store, patient| {
+                let options = crate::roadmap::national_options(patient, at.date());
+                let (answer, saved, by) = self.run_search_counted(&options, true)?;
+                let changes =
+                    crate::roadmap::keep_with_case(store, &patient.id, &options, &saved, at)?;
+                Ok(crate::roadmap::National {
+                    searched: self.donors(),
+                    by_mismatches: by,
+                    best: answer.hits,
+                    warnings: answer.warnings,
+                    changes,
+                })
+            },
+        )?;
+        drop(w);
+        self.audit(
+            &actor.user,
+            "roadmap",
+            id,
+            serde_json::json!({ "threshold": threshold }),
+        )?;
+        Ok(r)
+    }
+
+    pub fn add_relative(
+        &self,
+        actor: &Actor,
+        input: &crate::roadmap::RelativeInput,
+    ) -> Result<FamilyAssignment, AppError> {
+        actor.require(Permission::ManagePatients)?;
+        crate::roadmap::add_relative(
+            &mut lock(&self.writer),
+            self.reducer,
+            input,
+            &actor.user,
+            now(),
+        )?;
+        self.audit(
+            &actor.user,
+            "relative-add",
+            &input.patient,
+            serde_json::json!({ "member": input.member, "relation": input.relation }),
+        )?;
+        self.family(actor, &input.patient)
+    }
+
+    pub fn family(&self, actor: &Actor, patient: &str) -> Result<FamilyAssignment, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        let reader = lock(&self.reader);
+        let population = reader
+            .patient(patient)?
+            .and_then(|r| r.patient.population)
+            .unwrap_or_else(|| "pooled".into());
+        crate::roadmap::assign_patient_family(
+            &reader,
+            self.reducer,
+            patient,
+            Some((&self.freqs.set, population.as_str())),
+        )
+    }
+
+    pub fn add_product(
+        &self,
+        actor: &Actor,
+        input: &crate::roadmap::ProductInput,
+        threshold: f64,
+    ) -> Result<crate::roadmap::ProductView, AppError> {
+        actor.require(Permission::ManagePatients)?;
+        let v = crate::roadmap::add_product(
+            &mut lock(&self.writer),
+            input,
+            &actor.user,
+            now(),
+            threshold,
+        )?;
+        self.audit(
+            &actor.user,
+            "product-add",
+            &input.patient,
+            serde_json::json!({ "product": input.id }),
+        )?;
+        Ok(v)
+    }
+
+    pub fn products(
+        &self,
+        actor: &Actor,
+        patient: &str,
+        threshold: f64,
+    ) -> Result<crate::roadmap::ProductsView, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        crate::roadmap::products(
+            &lock(&self.reader),
+            patient,
+            threshold,
+            Local::now().date_naive(),
+        )
+    }
+
+    pub fn set_product_status(
+        &self,
+        actor: &Actor,
+        id: &str,
+        status: &str,
+        note: &str,
+        threshold: f64,
+    ) -> Result<crate::roadmap::ProductView, AppError> {
+        actor.require(Permission::ManagePatients)?;
+        let v = crate::roadmap::set_product_status(
+            &mut lock(&self.writer),
+            id,
+            status,
+            &actor.user,
+            note,
+            now(),
+            threshold,
+        )?;
+        self.audit(
+            &actor.user,
+            "product-status",
+            id,
+            serde_json::json!({ "status": status, "note": note }),
+        )?;
+        Ok(v)
     }
 
     pub fn workup_calendar(&self, actor: &Actor, id: &str) -> Result<String, AppError> {

@@ -327,3 +327,176 @@ pub async fn tasks(
     let tasks = blocking(move || svc.tasks(&actor, q.due)).await?;
     Ok(Json(TaskList { tasks }))
 }
+
+#[derive(Deserialize, IntoParams)]
+pub struct ThresholdQuery {
+    /// CD34+ x10^6 per kg an autologous product needs (default 2.0).
+    threshold: Option<f64>,
+}
+
+fn threshold(q: &ThresholdQuery) -> f64 {
+    q.threshold
+        .unwrap_or(medulla_registry::products::DEFAULT_CD34_PER_KG)
+}
+
+fn json_of<T: Serialize>(v: &T) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(v).unwrap_or(serde_json::Value::Null))
+}
+
+/// The patient's stem cell roadmap: own cells, family, unrelated national (searched now
+/// on the live index and kept with the case), unrelated international, the next action.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/roadmap", tag = "patients",
+    params(("id" = String, Path, description = "the patient's id"), ThresholdQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "{patient, status, steps: [{step, summary, best, details}], next_action}", body = Object), (status = 404, body = ErrorBody)))]
+pub async fn roadmap(
+    State(svc): State<Shared>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ThresholdQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = threshold(&q);
+    let r = blocking(move || svc.roadmap(&actor, &id, t)).await?;
+    Ok(json_of(&r))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelativeBody {
+    member: String,
+    /// father, mother, sibling, half-sibling, child, other.
+    relation: String,
+    /// The relative's typing as a GL String (empty or absent: not typed yet).
+    #[serde(default)]
+    gl: String,
+}
+
+/// The patient's family, assigned: haplotypes, identical siblings, haploidentical
+/// relatives (the JSON of `medulla family assign`, one family).
+#[utoipa::path(get, path = "/api/v1/patients/{id}/family", tag = "patients",
+    params(("id" = String, Path, description = "the patient's id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn family(
+    State(svc): State<Shared>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let a = blocking(move || svc.family(&actor, &id)).await?;
+    Ok(json_of(&a))
+}
+
+/// Add (or replace) a relative; answers the family assigned again.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/family", tag = "patients",
+    params(("id" = String, Path, description = "the patient's id")),
+    request_body = RelativeBody, security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn add_relative(
+    State(svc): State<Shared>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<RelativeBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let input = medulla_app::roadmap::RelativeInput {
+        patient: id,
+        member: b.member,
+        relation: b.relation,
+        gl: b.gl,
+    };
+    let a = blocking(move || svc.add_relative(&actor, &input)).await?;
+    Ok(json_of(&a))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductBody {
+    id: String,
+    /// Collection dates of the mobilisation.
+    #[schema(value_type = Vec<String>)]
+    collected: Vec<chrono::NaiveDate>,
+    agents: Option<String>,
+    volume_ml: Option<f64>,
+    tnc_1e8: Option<f64>,
+    cd34_1e6: f64,
+    viability: Option<f64>,
+    bags: Option<u32>,
+    tank: Option<String>,
+    rack: Option<String>,
+    position: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    expires: Option<chrono::NaiveDate>,
+}
+
+/// The patient's own stored cells with their verdict, one by one and together.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/products", tag = "patients",
+    params(("id" = String, Path, description = "the patient's id"), ThresholdQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn products(
+    State(svc): State<Shared>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ThresholdQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = threshold(&q);
+    let v = blocking(move || svc.products(&actor, &id, t)).await?;
+    Ok(json_of(&v))
+}
+
+/// Store an autologous product of the patient.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/products", tag = "patients",
+    params(("id" = String, Path, description = "the patient's id"), ThresholdQuery),
+    request_body = ProductBody, security(("bearer" = [])),
+    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn add_product(
+    State(svc): State<Shared>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ThresholdQuery>,
+    JsonBody(b): JsonBody<ProductBody>,
+) -> Result<(axum::http::StatusCode, Json<serde_json::Value>), ApiError> {
+    let t = threshold(&q);
+    let input = medulla_app::roadmap::ProductInput {
+        id: b.id,
+        patient: id,
+        collected: b.collected,
+        agents: b.agents,
+        volume_ml: b.volume_ml,
+        tnc_1e8: b.tnc_1e8,
+        cd34_1e6: b.cd34_1e6,
+        viability: b.viability,
+        bags: b.bags,
+        tank: b.tank,
+        rack: b.rack,
+        position: b.position,
+        expires: b.expires,
+    };
+    let v = blocking(move || svc.add_product(&actor, &input, t)).await?;
+    Ok((axum::http::StatusCode::CREATED, json_of(&v)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductStatusBody {
+    /// stored, reserved, thawed, infused, discarded, expired.
+    status: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Change a product's status (kept in its history).
+#[utoipa::path(post, path = "/api/v1/products/{id}/status", tag = "patients",
+    params(("id" = String, Path, description = "the product's id"), ThresholdQuery),
+    request_body = ProductStatusBody, security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+pub async fn product_status(
+    State(svc): State<Shared>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ThresholdQuery>,
+    JsonBody(b): JsonBody<ProductStatusBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = threshold(&q);
+    let v = blocking(move || svc.set_product_status(&actor, &id, &b.status, &b.note, t)).await?;
+    Ok(json_of(&v))
+}
