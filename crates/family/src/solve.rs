@@ -605,7 +605,36 @@ pub fn assign(
                 0.0
             }
         });
-        if ident.iter().all(|&x| x) {
+        // descent is proven only where each parent's two haplotypes are told apart: at a
+        // locus where their allele sets overlap (an ambiguous typing, or the same allele
+        // only at low resolution) a crossover would not show
+        let blurred: Vec<&str> = if ident.iter().all(|&x| x) {
+            loci.iter()
+                .enumerate()
+                .filter(|&(li, _)| {
+                    [(0, 1), (2, 3)].iter().any(|&(x, y)| {
+                        match (&solved[chosen][li][x], &solved[chosen][li][y]) {
+                            (Val::Set(p), Val::Set(q)) => {
+                                p.iter().any(|z| q.contains(z)) && !(p.len() == 1 && p == q)
+                            }
+                            _ => false,
+                        }
+                    })
+                })
+                .map(|(_, &l)| FAMILY_LOCI[l])
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if ident.iter().all(|&x| x) && !blurred.is_empty() {
+            result.identical_by_typing.push(id.clone());
+            notes.push(format!(
+                "sibling {id} carries the patient's haplotypes as far as the typings tell, but a \
+                 parent's two haplotypes cannot be told apart at {} at this resolution: \
+                 identity by descent is not proven (type at higher resolution)",
+                blurred.join(", ")
+            ));
+        } else if ident.iter().all(|&x| x) {
             result.identical_siblings.push(id.clone());
         } else if ident.iter().any(|&x| x) || same_typing(&kid.typing, &patient.typing) {
             result.identical_by_typing.push(id.clone());
@@ -671,7 +700,7 @@ pub fn assign(
         if paths.len() > 1 && disagree {
             notes.push("more than one recombinant assignment fits the typings".into());
         }
-    } else if disagree || !unphased.is_empty() {
+    } else if disagree || !unphased.is_empty() || !result.identical_by_typing.is_empty() {
         result.status = Status::Ambiguous;
     }
     let hap_of = |h: usize| -> Vec<&Val> { vars.iter().map(|v| &v[h]).collect() };
