@@ -610,18 +610,20 @@ pub fn assign(
         // only at low resolution) a crossover would not show
         let blurred: Vec<&str> = if ident.iter().all(|&x| x) {
             loci.iter()
-                .enumerate()
-                .filter(|&(li, _)| {
-                    [(0, 1), (2, 3)].iter().any(|&(x, y)| {
-                        match (&solved[chosen][li][x], &solved[chosen][li][y]) {
-                            (Val::Set(p), Val::Set(q)) => {
-                                p.iter().any(|z| q.contains(z)) && !(p.len() == 1 && p == q)
-                            }
-                            _ => false,
-                        }
+                .zip(&paths[chosen])
+                .filter(|&(&l, &v)| {
+                    core.solve_all(l, v, 16).iter().any(|sol| {
+                        [(0, 1), (2, 3)]
+                            .iter()
+                            .any(|&(x, y)| match (&sol[x], &sol[y]) {
+                                (Val::Set(p), Val::Set(q)) => {
+                                    p.iter().any(|z| q.contains(z)) && !(p.len() == 1 && p == q)
+                                }
+                                _ => false,
+                            })
                     })
                 })
-                .map(|(_, &l)| FAMILY_LOCI[l])
+                .map(|(&l, _)| FAMILY_LOCI[l])
                 .collect()
         } else {
             Vec::new()
