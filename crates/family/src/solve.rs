@@ -608,19 +608,29 @@ pub fn assign(
         // descent is proven only where each parent's two haplotypes are told apart: at a
         // locus where their allele sets overlap (an ambiguous typing, or the same allele
         // only at low resolution) a crossover would not show
+        // descent is proven only where the sibling's typing tells the patient's haplotype
+        // from the parent's other one: at a locus where the sibling would fit the other
+        // haplotype too (after a crossover there), with an allele not surely the
+        // patient's, it is not
         let blurred: Vec<&str> = if ident.iter().all(|&x| x) {
             loci.iter()
                 .zip(&paths[chosen])
                 .filter(|&(&l, &v)| {
-                    core.solve_all(l, v, 16).iter().any(|sol| {
-                        [(0, 1), (2, 3)]
-                            .iter()
-                            .any(|&(x, y)| match (&sol[x], &sol[y]) {
-                                (Val::Set(p), Val::Set(q)) => {
-                                    p.iter().any(|z| q.contains(z)) && !(p.len() == 1 && p == q)
-                                }
-                                _ => false,
-                            })
+                    [1u32, 2].iter().any(|&side| {
+                        let w = v ^ (side << (2 * k));
+                        let var = |v: u32, who: usize| -> usize {
+                            if side == 1 {
+                                (bits(v, who) & 1) as usize
+                            } else {
+                                2 + ((bits(v, who) & 2) >> 1) as usize
+                            }
+                        };
+                        core.solve_all(l, w, 16).iter().any(|sol| {
+                            match (&sol[var(w, k)], &sol[var(w, 0)]) {
+                                (Val::Set(p), Val::Set(q)) => !(p.len() == 1 && p == q),
+                                _ => true,
+                            }
+                        })
                     })
                 })
                 .map(|(&l, _)| FAMILY_LOCI[l])
