@@ -51,8 +51,10 @@ impl FrequencyModel for PopulationModel {
         self.haplotypes
             .iter()
             .filter(|(alleles, _)| {
+                // the typing's set is sorted and may be large (low resolution): look the
+                // set haplotype's few alleles up in it
                 alleles.iter().all(|(l, set)| match hap[*l] {
-                    Some(h) => h.iter().any(|x| set.contains(x)),
+                    Some(h) => set.iter().any(|x| h.binary_search(x).is_ok()),
                     None => true,
                 })
             })

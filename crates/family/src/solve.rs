@@ -25,11 +25,30 @@ enum Val {
     Set(Vec<u32>),
 }
 
+/// The common elements of two sorted sets (linear merge: typings at low resolution hold
+/// hundreds of alleles).
+fn sorted_intersection(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
 fn intersect(v: &Val, s: &[u32]) -> Option<Val> {
     match v {
         Val::Free => Some(Val::Set(s.to_vec())),
         Val::Set(t) => {
-            let i: Vec<u32> = t.iter().copied().filter(|x| s.contains(x)).collect();
+            let i = sorted_intersection(t, s);
             (!i.is_empty()).then_some(Val::Set(i))
         }
     }
@@ -40,12 +59,24 @@ fn merge(into: &mut Val, from: &Val) {
         (Val::Free, _) => {}
         (_, Val::Free) => *into = Val::Free,
         (Val::Set(a), Val::Set(b)) => {
-            for x in b {
-                if !a.contains(x) {
-                    a.push(*x);
+            if a != b {
+                let mut u = Vec::with_capacity(a.len() + b.len());
+                let (mut i, mut j) = (0, 0);
+                while i < a.len() || j < b.len() {
+                    if j == b.len() || (i < a.len() && a[i] < b[j]) {
+                        u.push(a[i]);
+                        i += 1;
+                    } else if i == a.len() || b[j] < a[i] {
+                        u.push(b[j]);
+                        j += 1;
+                    } else {
+                        u.push(a[i]);
+                        i += 1;
+                        j += 1;
+                    }
                 }
+                *a = u;
             }
-            a.sort_unstable();
         }
     }
 }
