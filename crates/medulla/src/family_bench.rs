@@ -258,20 +258,17 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
                 }
             }
         };
-        // identical by descent: the same origin at every locus
-        let by_descent: Vec<String> = (1..kids)
-            .filter(|&k| !swapped[k] && inherit[k] == inherit[0])
-            .map(|k| format!("S{k}"))
-            .collect();
         // what is said of identity is true and complete: every sibling called identical
-        // is identical by descent; every sibling with both of the patient's haplotypes is
-        // called identical or reported identical by typing (descent unprovable, flagged);
-        // nobody else is either
-        let ident_right = a.identical_siblings.iter().all(|s| by_descent.contains(s))
+        // received both of the patient's haplotypes (allele for allele: a crossover
+        // where a parent's two haplotypes carry the same allele changes nothing); every
+        // such sibling is called identical or reported identical by typing (descent
+        // unprovable, flagged); nobody else is either
+        let ident_right = a.identical_siblings.iter().all(|s| truly.contains(s))
             && truly
                 .iter()
                 .all(|s| a.identical_siblings.contains(s) || a.identical_by_typing.contains(s))
-            && a.identical_by_typing
+            && a
+                .identical_by_typing
                 .iter()
                 .chain(&a.identical_siblings)
                 .all(|s| truly.contains(s));
