@@ -267,8 +267,7 @@ pub fn run(args: FamilyBenchArgs) -> Result<()> {
             && truly
                 .iter()
                 .all(|s| a.identical_siblings.contains(s) || a.identical_by_typing.contains(s))
-            && a
-                .identical_by_typing
+            && a.identical_by_typing
                 .iter()
                 .chain(&a.identical_siblings)
                 .all(|s| truly.contains(s));
