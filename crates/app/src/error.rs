@@ -42,6 +42,7 @@ impl From<StoreError> for AppError {
                 reason: format!("donor {id}: {reason}"),
             },
             StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::NotFound(m) => AppError::NotFound(m),
             other => AppError::Store(other),
         }
     }

@@ -100,17 +100,8 @@ pub fn add_product(
         expires: input.expires,
         status: ProductStatus::Stored,
     };
-    store.add_product(&p, at, by).map_err(not_registered)?;
+    store.add_product(&p, at, by)?;
     product(store, &p.id, threshold, at.date())
-}
-
-fn not_registered(e: medulla_registry::StoreError) -> AppError {
-    match e {
-        medulla_registry::StoreError::Conflict(m) if m.contains("is not registered") => {
-            AppError::NotFound(m)
-        }
-        other => other.into(),
-    }
 }
 
 pub fn product(
@@ -180,7 +171,7 @@ pub fn set_product_status(
                 rule: "product-lifecycle".into(),
                 message: format!("product {id}: {reason}"),
             },
-            other => not_registered(other),
+            other => other.into(),
         })?;
     product(store, id, threshold, at.date())
 }
@@ -243,7 +234,7 @@ pub fn add_relative(
             },
             at,
         )
-        .map_err(not_registered)
+        .map_err(AppError::from)
 }
 
 /// A registered patient's family, assigned.

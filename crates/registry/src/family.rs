@@ -29,7 +29,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(|tx| -> Result<(), StoreError> {
             if patient_in(tx, patient)?.is_none() {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::NotFound(format!(
                     "patient {patient} is not registered"
                 )));
             }

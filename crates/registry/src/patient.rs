@@ -311,30 +311,11 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Change a patient's weight (products' verdicts follow the current weight).
-    pub fn set_patient_weight(
-        &mut self,
-        id: &str,
-        kg: f64,
-        at: NaiveDateTime,
-    ) -> Result<(), StoreError> {
-        let n = self.conn().execute(
-            "UPDATE patients SET weight_kg = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, kg, ts(at)],
-        )?;
-        if n == 0 {
-            return Err(StoreError::Conflict(format!(
-                "patient {id} is not registered"
-            )));
-        }
-        Ok(())
-    }
-
     /// Move a patient's search case to a new status, kept in its history.
     pub fn set_case_status(&mut self, id: &str, change: &CaseChange) -> Result<(), StoreError> {
         self.write(|tx| -> Result<(), StoreError> {
             let current = patient_in(tx, id)?
-                .ok_or_else(|| StoreError::Conflict(format!("patient {id} is not registered")))?;
+                .ok_or_else(|| StoreError::NotFound(format!("patient {id} is not registered")))?;
             current
                 .status
                 .check_transition(&change.status)

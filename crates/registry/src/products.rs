@@ -285,7 +285,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(|tx| -> Result<(), StoreError> {
             if patient_in(tx, &p.patient)?.is_none() {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::NotFound(format!(
                     "patient {} is not registered",
                     p.patient
                 )));
@@ -370,7 +370,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(|tx| -> Result<(), StoreError> {
             let p = product_in(tx, id)?
-                .ok_or_else(|| StoreError::Conflict(format!("product {id} is not registered")))?;
+                .ok_or_else(|| StoreError::NotFound(format!("product {id} is not registered")))?;
             p.status
                 .check_transition(next)
                 .map_err(|reason| StoreError::Status {

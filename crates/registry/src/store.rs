@@ -27,6 +27,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("donor {0} is not in the registry")]
     NoSuchDonor(String),
+    /// A patient, product or other record named by a change does not exist.
+    #[error("{0}")]
+    NotFound(String),
     #[error("donor {id}: {reason}")]
     Status { id: String, reason: String },
     #[error("stored donor {id}, column {column}: {reason}")]
