@@ -1038,6 +1038,25 @@ impl SqliteStore {
         &mut self.conn
     }
 
+    /// Adult donors a search finds on `today` (available, or a temporary status that has
+    /// lapsed), counted by declared population (`None`: not declared).
+    pub fn searchable_adults_by_population(
+        &self,
+        today: NaiveDate,
+    ) -> Result<Vec<(Option<String>, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT population, COUNT(*) FROM donors
+             WHERE donor_type = 'adult'
+               AND (status = 'available'
+                    OR (status IN ('temporarily-unavailable', 'reserved') AND status_until <= ?1))
+             GROUP BY population ORDER BY population",
+        )?;
+        let rows = stmt.query_map([today.to_string()], |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn donor_in(tx: &Connection, id: &str) -> Result<(Donor, Status), StoreError> {
         let mut stmt = tx.prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
         let mut rows = stmt.query([id])?;
