@@ -82,7 +82,7 @@ impl CompiledSet {
                 *merged.entry(key).or_default() += f;
             }
             let mut haplotypes: Vec<([u16; 5], f64)> = merged.into_iter().collect();
-            haplotypes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            haplotypes.sort_unstable_by_key(|a| a.0);
             populations.push(CompiledPopulation {
                 code: pop.code.clone(),
                 listed: pop.total(),
@@ -127,6 +127,6 @@ pub(crate) fn collapse(haplotypes: &[([u16; 5], f64)], loci: usize) -> Vec<([u16
         *merged.entry(k).or_default() += f;
     }
     let mut v: Vec<_> = merged.into_iter().collect();
-    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v.sort_unstable_by_key(|a| a.0);
     v
 }
