@@ -6,6 +6,7 @@ mod donors;
 mod family_bench;
 mod hla;
 mod journey;
+mod likelihood_cli;
 mod predict;
 mod roadmap_cli;
 mod search;
@@ -79,6 +80,12 @@ enum Command {
     BenchFamily(family_bench::FamilyBenchArgs),
     /// Measure the task list of a registry with many open workup journeys.
     BenchTasks(tasks_bench::TasksBenchArgs),
+    /// Match likelihood by population: the chance a patient finds at least one available
+    /// matched donor (10/10, 8/8, 7/8) in a registry of a size and population mix.
+    Likelihood(Box<likelihood_cli::LikelihoodArgs>),
+    /// Where to recruit: the allocation of new donors that raises the weighted likelihood
+    /// most, and the donors a population's patients need to reach a target.
+    Recruit(Box<likelihood_cli::RecruitArgs>),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
     /// first run) searched for patients of four populations.
     Demo(demo::DemoArgs),
@@ -137,6 +144,8 @@ fn run() -> Result<()> {
         Command::Products(args) => roadmap_cli::products(args),
         Command::BenchTasks(args) => tasks_bench::run(args),
         Command::BenchFamily(args) => family_bench::run(args),
+        Command::Likelihood(args) => likelihood_cli::likelihood(*args),
+        Command::Recruit(args) => likelihood_cli::recruit(*args),
     }
 }
 

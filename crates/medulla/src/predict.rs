@@ -58,8 +58,17 @@ pub fn warn_if_mostly_unrepresented(unrepresented: usize, total: usize, f: &Freq
 impl FreqArgs {
     /// The frequency set these options name, read by the application layer.
     pub fn load(&self, reducer: &Reducer<'_>) -> Result<Frequencies> {
+        let f = self.source().load(reducer)?;
+        for n in &f.notes {
+            eprintln!("{n}");
+        }
+        Ok(f)
+    }
+
+    /// Where these options say the frequencies come from.
+    pub fn source(&self) -> medulla_app::freqs::FreqSource {
         use medulla_app::freqs::{FreqSource, ResolutionChoice};
-        let source = FreqSource {
+        FreqSource {
             files: self.freqs.clone(),
             resolution: self.resolution.map(|r| match r {
                 ResolutionArg::NmdpG => ResolutionChoice::NmdpG,
@@ -68,12 +77,7 @@ impl FreqArgs {
                 ResolutionArg::TwoField => ResolutionChoice::TwoField,
             }),
             g_groups: self.g_groups.clone(),
-        };
-        let f = source.load(reducer)?;
-        for n in &f.notes {
-            eprintln!("{n}");
         }
-        Ok(f)
     }
 }
 

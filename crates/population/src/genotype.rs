@@ -1,5 +1,5 @@
 //! Unphased genotypes packed into one integer: per locus the unordered pair of ARD ids
-//! (`lo * n + hi`, `n` the locus's id count) in its own bit field.
+//! (its index among the `n (n + 1) / 2` pairs `lo <= hi`) in its own bit field.
 //!
 //! A null allele (id 0) counts as the other allele of its locus, as search grades it: a
 //! patient `A*01:01, A*24:09N` is typed as homozygous `A*01:01`.
@@ -13,6 +13,29 @@ pub struct KeyLayout {
     pub loci: usize,
     n: [u64; 5],
     shift: [u32; 5],
+    /// Bits the keys use.
+    pub bits: u32,
+    /// Per locus, the pair of each field value.
+    pairs: [Vec<(u16, u16)>; 5],
+}
+
+/// A key type: `u64` when the layout fits, else `u128` (sorting narrower keys is faster).
+pub trait Key: Copy + Ord + Send + Sync + 'static {
+    fn from_u128(x: u128) -> Self;
+}
+
+impl Key for u64 {
+    #[inline]
+    fn from_u128(x: u128) -> Self {
+        x as u64
+    }
+}
+
+impl Key for u128 {
+    #[inline]
+    fn from_u128(x: u128) -> Self {
+        x
+    }
 }
 
 /// The pair as graded: a null takes the other allele; lower id first.
@@ -35,31 +58,49 @@ impl KeyLayout {
     pub fn new(counts: [usize; 5], loci: usize) -> Result<Self, LikelihoodError> {
         let mut n = [0u64; 5];
         let mut shift = [0u32; 5];
+        let mut pairs: [Vec<(u16, u16)>; 5] = Default::default();
         let mut at = 0u32;
         for l in 0..loci {
             n[l] = counts[l] as u64;
-            let pairs = n[l] * n[l];
-            let bits = 64 - pairs.saturating_sub(1).leading_zeros();
+            let count = n[l] * (n[l] + 1) / 2;
+            let bits = 64 - count.saturating_sub(1).leading_zeros();
             shift[l] = at;
             at += bits.max(1);
-            if at > 128 {
+            if at > 128 || counts[l] > u16::MAX as usize {
                 return Err(LikelihoodError::TooManyAlleles(LOCI[l], counts[l]));
             }
+            pairs[l] = (0..counts[l] as u16)
+                .flat_map(|lo| (lo..counts[l] as u16).map(move |hi| (lo, hi)))
+                .collect();
         }
-        Ok(KeyLayout { loci, n, shift })
+        Ok(KeyLayout {
+            loci,
+            n,
+            shift,
+            bits: at,
+            pairs,
+        })
     }
 
     /// The field of locus `l` for the pair `a`, `b`.
     #[inline]
     pub fn field(&self, l: usize, a: u16, b: u16) -> u128 {
         let (lo, hi) = normalise(a, b);
-        ((lo as u64 * self.n[l] + hi as u64) as u128) << self.shift[l]
+        let (lo, hi, n) = (lo as u64, hi as u64, self.n[l]);
+        // pairs before row `lo`: lo n - lo (lo - 1) / 2
+        let index = lo * n - lo * lo.saturating_sub(1) / 2 + (hi - lo);
+        (index as u128) << self.shift[l]
     }
 
     /// The genotype of two haplotypes.
     #[inline]
     pub fn key(&self, h1: &[u16; 5], h2: &[u16; 5]) -> u128 {
         (0..self.loci).fold(0, |k, l| k | self.field(l, h1[l], h2[l]))
+    }
+
+    /// How many allele ids locus `l` has.
+    pub fn alleles(&self, l: usize) -> usize {
+        self.n[l] as usize
     }
 
     /// The bits of locus `l`.
@@ -82,8 +123,8 @@ impl KeyLayout {
     /// The pair at locus `l` of a key.
     #[inline]
     pub fn pair(&self, key: u128, l: usize) -> (u16, u16) {
-        let v = ((key & self.mask(l)) >> self.shift[l]) as u64;
-        ((v / self.n[l]) as u16, (v % self.n[l]) as u16)
+        let v = ((key & self.mask(l)) >> self.shift[l]) as usize;
+        self.pairs[l][v]
     }
 }
 
