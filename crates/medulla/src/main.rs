@@ -6,6 +6,7 @@ mod donors;
 mod family_bench;
 mod hla;
 mod journey;
+mod likelihood_bench;
 mod likelihood_cli;
 mod predict;
 mod roadmap_cli;
@@ -86,6 +87,8 @@ enum Command {
     /// Where to recruit: the allocation of new donors that raises the weighted likelihood
     /// most, and the donors a population's patients need to reach a target.
     Recruit(Box<likelihood_cli::RecruitArgs>),
+    /// The likelihood model against a simulation searched with Medulla's own search.
+    BenchLikelihood(Box<likelihood_bench::LikelihoodBenchArgs>),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
     /// first run) searched for patients of four populations.
     Demo(demo::DemoArgs),
@@ -146,6 +149,7 @@ fn run() -> Result<()> {
         Command::BenchFamily(args) => family_bench::run(args),
         Command::Likelihood(args) => likelihood_cli::likelihood(*args),
         Command::Recruit(args) => likelihood_cli::recruit(*args),
+        Command::BenchLikelihood(args) => likelihood_bench::run(*args),
     }
 }
 
