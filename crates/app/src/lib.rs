@@ -15,6 +15,7 @@ pub mod auth;
 pub mod error;
 pub mod family;
 pub mod freqs;
+pub mod haplotypes;
 pub mod likelihood;
 pub mod patients;
 pub mod plots;

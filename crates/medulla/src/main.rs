@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod donors;
 mod family_bench;
+mod haplotypes_cli;
 mod hla;
 mod journey;
 mod likelihood_bench;
@@ -87,6 +88,8 @@ enum Command {
     /// Where to recruit: the allocation of new donors that raises the weighted likelihood
     /// most, and the donors a population's patients need to reach a target.
     Recruit(Box<likelihood_cli::RecruitArgs>),
+    /// Haplotype frequencies from the registry's own donors: estimate (EM), compare.
+    Haplotypes(haplotypes_cli::HaplotypesArgs),
     /// The likelihood model against a simulation searched with Medulla's own search.
     BenchLikelihood(Box<likelihood_bench::LikelihoodBenchArgs>),
     /// The main job in one command: HLA reductions, then a synthetic registry (built on the
@@ -150,6 +153,7 @@ fn run() -> Result<()> {
         Command::Likelihood(args) => likelihood_cli::likelihood(*args),
         Command::Recruit(args) => likelihood_cli::recruit(*args),
         Command::BenchLikelihood(args) => likelihood_bench::run(*args),
+        Command::Haplotypes(args) => haplotypes_cli::run(args),
     }
 }
 
