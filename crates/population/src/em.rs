@@ -169,7 +169,7 @@ fn list_pairs(s: &Subject, interner: &mut Interner) -> Vec<(u32, u32)> {
 /// Run EM rounds on `pairs` from `freq` (indexed by haplotype id) until converged.
 fn iterate(
     pairs: &Pairs,
-    freq: &mut Vec<f64>,
+    freq: &mut [f64],
     opts: &EmOptions,
     log: &mut Vec<f64>,
     progress: &mut impl FnMut(usize, f64),
@@ -181,7 +181,7 @@ fn iterate(
     let h = freq.len();
     let mut last = f64::NEG_INFINITY;
     for _ in 0..opts.max_iterations {
-        let f: &Vec<f64> = freq;
+        let f: &[f64] = freq;
         let (counts, ll) = (0..n)
             .into_par_iter()
             .fold(
