@@ -184,6 +184,8 @@ fn iterate(
         let f: &[f64] = freq;
         let (counts, ll) = (0..n)
             .into_par_iter()
+            // one accumulator per chunk of subjects, not per split
+            .with_min_len(4096)
             .fold(
                 || (vec![0.0f64; h], 0.0f64),
                 |(mut c, mut ll), s| {
