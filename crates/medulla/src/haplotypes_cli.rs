@@ -61,6 +61,7 @@ struct EstimateArgs {
     /// Stop when the log-likelihood rises by less than this.
     #[arg(long, default_value_t = 1e-4)]
     tolerance: f64,
+    /// Iterations at most per round.
     #[arg(long, default_value_t = 1000)]
     max_iterations: usize,
 }
@@ -84,6 +85,7 @@ struct CompareArgs {
     /// The reference's most frequent haplotypes to list.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// Output: a table, CSV (the listed haplotypes) or JSON (with the distance).
     #[arg(long, value_enum, default_value = "table")]
     format: LikelihoodFormat,
 }

@@ -40,10 +40,13 @@ pub struct LikelihoodBenchArgs {
     /// Share of donors available (each donor drawn searchable with this chance).
     #[arg(long, default_value_t = 1.0)]
     availability: f64,
+    /// Levels searched and modelled.
     #[arg(long, default_value = "10/10,8/8,7/8")]
     levels: String,
+    /// Seed of the registries and patients drawn.
     #[arg(long, default_value_t = 2014)]
     seed: u64,
+    /// Output: a table, CSV or JSON (one record per population, level and size).
     #[arg(long, value_enum, default_value = "table")]
     format: LikelihoodFormat,
 }

@@ -88,6 +88,8 @@ pub struct LikelihoodArgs {
     /// Patients of mixed origin, one haplotype from each population: `EUR+AFA,...`.
     #[arg(long)]
     mixed: Option<String>,
+    /// Output: a table for a person, CSV (`population,level,registry_size,likelihood`)
+    /// or JSON (the whole report).
     #[arg(long, value_enum, default_value = "table")]
     format: LikelihoodFormat,
     /// Draw likelihood against registry size (SVG).
@@ -266,6 +268,8 @@ pub struct RecruitArgs {
     /// Steps of the greedy allocation (each recruits budget/steps donors).
     #[arg(long, default_value_t = 40)]
     steps: usize,
+    /// Output: a table for a person, CSV (one row per population) or JSON (the plan with
+    /// its steps).
     #[arg(long, value_enum, default_value = "table")]
     format: LikelihoodFormat,
     /// Draw the gain against donors recruited (SVG).
