@@ -76,6 +76,8 @@ pub enum Permission {
     ReadPatientIdentity,
     /// Plan and record the steps of a donor's workup.
     Workup,
+    /// Match likelihood by population and recruitment plans (figures, no person).
+    Likelihood,
 }
 
 impl Permission {
@@ -93,6 +95,7 @@ impl Permission {
             Permission::ManagePatients => "register patients or open and end requests",
             Permission::ReadPatientIdentity => "read patient identity",
             Permission::Workup => "plan or record workup steps",
+            Permission::Likelihood => "compute match likelihoods or recruitment plans",
         }
     }
 }
@@ -118,6 +121,10 @@ pub fn allows(role: Role, p: Permission) -> bool {
             matches!(role, R::Admin | R::SearchCoordinator)
         }
         P::Workup => matches!(role, R::Admin | R::DonorCoordinator),
+        P::Likelihood => matches!(
+            role,
+            R::Admin | R::SearchCoordinator | R::DonorCoordinator | R::Auditor
+        ),
     }
 }
 

@@ -15,7 +15,7 @@ use medulla_registry::SqliteStore;
 use serde::Serialize;
 
 use crate::error::AppError;
-use crate::freqs::FreqSource;
+use crate::freqs::{FreqSource, Frequencies};
 
 /// Registry sizes when none is given: from a national registry to the world's pool.
 pub const DEFAULT_SIZES: [u64; 5] = [100_000, 1_000_000, 3_000_000, 10_000_000, 40_000_000];
@@ -156,7 +156,7 @@ fn invalid(field: &str, e: LikelihoodError) -> AppError {
 }
 
 /// A donor population of the registry as the model sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RegistryShare {
     pub population: String,
     /// Donors at the registry's own size (for a mix alone: its share of one donor).
@@ -175,13 +175,12 @@ pub struct Prepared {
 
 /// Read the frequency sets at the ARD and the registry.
 pub fn prepare(
-    freqs: &FreqSource,
+    loaded: &Frequencies,
     source: &RegistrySource,
     availability: &AvailabilityChoice,
     reducer: &Reducer<'_>,
     today: NaiveDate,
 ) -> Result<Prepared, AppError> {
-    let loaded = freqs.load(reducer)?;
     let mut notes = loaded.notes.clone();
     let converter = Converter::new(reducer, &loaded.resolution);
     let set = CompiledSet::compile(&loaded.set, |n| converter.ard_key(n))
@@ -293,30 +292,32 @@ pub fn prepare(
 }
 
 /// One figure: the likelihood of a population's patients at a level and registry size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LikelihoodRow {
     pub population: String,
+    #[schema(value_type = String, example = "8/8")]
     pub level: Level,
     pub registry_size: u64,
     pub likelihood: f64,
 }
 
 /// A patient population and the frequency mass its set does not list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PatientPopulation {
     pub population: String,
     /// The share of the population's genotypes the set does not list, counted unmatched.
     pub unlisted: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LevelGenotypes {
+    #[schema(value_type = String, example = "8/8")]
     pub level: Level,
     pub genotypes: usize,
 }
 
 /// The likelihood table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LikelihoodReport {
     pub rows: Vec<LikelihoodRow>,
     pub populations: Vec<PatientPopulation>,
@@ -342,10 +343,21 @@ pub struct LikelihoodOptions {
 pub fn likelihood(
     opts: &LikelihoodOptions,
     reducer: &Reducer<'_>,
+    progress: impl FnMut(Level),
+) -> Result<LikelihoodReport, AppError> {
+    let loaded = opts.freqs.load(reducer)?;
+    likelihood_with(&loaded, opts, reducer, progress)
+}
+
+/// The likelihood table with frequencies already loaded (`opts.freqs` is not read).
+pub fn likelihood_with(
+    loaded: &Frequencies,
+    opts: &LikelihoodOptions,
+    reducer: &Reducer<'_>,
     mut progress: impl FnMut(Level),
 ) -> Result<LikelihoodReport, AppError> {
     let prep = prepare(
-        &opts.freqs,
+        loaded,
         &opts.source,
         &opts.availability,
         reducer,
@@ -469,7 +481,7 @@ pub struct RecruitOptions {
 }
 
 /// Per donor population: donors now and to add.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Allocation {
     pub population: String,
     pub donors_now: u64,
@@ -477,7 +489,7 @@ pub struct Allocation {
 }
 
 /// Per patient population: the likelihood before and after.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Gain {
     pub population: String,
     pub weight: f64,
@@ -486,7 +498,7 @@ pub struct Gain {
     pub gain: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Target {
     pub population: String,
     pub likelihood: f64,
@@ -495,7 +507,7 @@ pub struct Target {
     pub donors_needed: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlanStep {
     pub population: String,
     pub donors: u64,
@@ -505,8 +517,9 @@ pub struct PlanStep {
 }
 
 /// The recruitment plan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecruitReport {
+    #[schema(value_type = String, example = "8/8")]
     pub level: Level,
     pub budget: u64,
     pub registry_size: u64,
@@ -524,8 +537,18 @@ const TARGET_LIMIT: u64 = 1 << 36;
 
 /// Plan the recruitment of `budget` donors.
 pub fn recruit(opts: &RecruitOptions, reducer: &Reducer<'_>) -> Result<RecruitReport, AppError> {
+    let loaded = opts.freqs.load(reducer)?;
+    recruit_with(&loaded, opts, reducer)
+}
+
+/// The recruitment plan with frequencies already loaded (`opts.freqs` is not read).
+pub fn recruit_with(
+    loaded: &Frequencies,
+    opts: &RecruitOptions,
+    reducer: &Reducer<'_>,
+) -> Result<RecruitReport, AppError> {
     let mut prep = prepare(
-        &opts.freqs,
+        loaded,
         &opts.source,
         &opts.availability,
         reducer,

@@ -28,6 +28,7 @@ use crate::freqs::Frequencies;
 use crate::search::{finish, hit_views, HitView, SearchOptions};
 
 mod journey;
+pub mod population;
 
 /// How long a login session lasts.
 pub const SESSION_HOURS: i64 = 8;
@@ -53,6 +54,9 @@ pub struct Service {
     live: RwLock<Live>,
     /// Donor genotype distributions kept between searches.
     distributions: crate::freqs::DistributionCache,
+    /// Likelihood tables and recruitment plans (seconds of work and a gigabyte of
+    /// memory each): one at a time.
+    population_work: Mutex<()>,
 }
 
 /// The answer to a search.
@@ -290,6 +294,7 @@ impl Service {
             security: Mutex::new(security),
             live: RwLock::new(Live { index, catalog }),
             distributions: crate::freqs::DistributionCache::new(500_000),
+            population_work: Mutex::new(()),
         })
     }
 

@@ -27,6 +27,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 
 mod journey;
+mod population;
 
 type Shared = Arc<Service>;
 
@@ -92,6 +93,8 @@ pub fn api() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(journey::family, journey::add_relative))
         .routes(routes!(journey::products, journey::add_product))
         .routes(routes!(journey::product_status))
+        .routes(routes!(population::likelihood))
+        .routes(routes!(population::recruit))
         .split_for_parts();
     let _ = DOCUMENT.set(doc.clone());
     (router, doc)

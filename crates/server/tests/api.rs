@@ -357,6 +357,8 @@ fn the_openapi_document_describes_every_route_and_each_is_served() {
         ("get", "/api/v1/patients/{id}/products"),
         ("post", "/api/v1/patients/{id}/products"),
         ("post", "/api/v1/products/{id}/status"),
+        ("post", "/api/v1/likelihood"),
+        ("post", "/api/v1/recruit"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
@@ -948,4 +950,111 @@ fn the_patient_roadmap_over_http() {
     assert_eq!(st, 200);
     let (st, v) = s.call("GET", "/api/v1/patients/P1/products", Some(&sc), None);
     assert_eq!((st, v["total"]["usable"].as_bool()), (200, Some(false)));
+}
+
+#[test]
+fn likelihood_and_recruitment_over_http() {
+    // a registry of 400 synthetic donors (EUR 60%, AFA 15%, API 15%, HIS 10%)
+    let s = start("likelihood", &pool_csv(400, 13, "L"));
+    let sc = s.login("search-coordinator");
+    let auditor = s.login("auditor");
+    let partner = s.partner_key();
+    // the registry's own donors by population, at 8/8
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/likelihood",
+        Some(&sc),
+        Some(json!({"levels": ["8/8"]})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let reg = v["registry"].as_array().unwrap();
+    let donors: f64 = reg.iter().map(|r| r["donors"].as_f64().unwrap()).sum();
+    assert!(donors > 300.0 && donors <= 400.0, "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows
+        .iter()
+        .all(|r| r["level"] == "8/8" && r["registry_size"].as_f64() == Some(donors.round())));
+    // a modelled registry: EUR patients far ahead of AFA at one million donors
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/likelihood",
+        Some(&auditor),
+        Some(json!({"levels": ["8/8"], "sizes": [1000000],
+            "mix": {"EUR": 0.7, "AFA": 0.1, "API": 0.1, "HIS": 0.1}, "availability": 0.5})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let l = |p: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["population"] == p)
+            .unwrap()["likelihood"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(l("EUR") > 2.0 * l("AFA") && l("AFA") > 0.0, "{v}");
+    // partners see no likelihood; bad input is named
+    let (st, _) = s.call(
+        "POST",
+        "/api/v1/likelihood",
+        Some(&partner),
+        Some(json!({})),
+    );
+    assert_eq!(st, 403);
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/likelihood",
+        Some(&sc),
+        Some(json!({"availability": 2.0})),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("availability"),
+        "{v}"
+    );
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/likelihood",
+        Some(&sc),
+        Some(json!({"mix": {"ZZZ": 1.0}, "levels": ["8/8"]})),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("ZZZ"),
+        "{v}"
+    );
+    // a recruitment plan spends the whole budget
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/recruit",
+        Some(&sc),
+        Some(json!({"budget": 1000, "steps": 4, "level": "8/8",
+            "target": {"population": "EUR", "likelihood": 0.2}})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let added: u64 = v["allocation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["recruit"].as_u64().unwrap())
+        .sum();
+    assert_eq!(added, 1000);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 4);
+    assert!(v["target"]["donors_needed"].as_u64().unwrap() > 0, "{v}");
+    // both in the audit trail
+    for action in ["likelihood", "recruit"] {
+        let (st, a) = s.call(
+            "GET",
+            &format!("/api/v1/audit?action={action}"),
+            Some(&auditor),
+            None,
+        );
+        assert_eq!(st, 200);
+        assert!(!a["entries"].as_array().unwrap().is_empty(), "{action}");
+    }
 }
