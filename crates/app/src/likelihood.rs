@@ -451,7 +451,7 @@ pub fn likelihood_with(
         }
     }
     for p in &report.populations {
-        if p.unlisted > 1e-9 {
+        if p.unlisted >= 5e-5 {
             report.notes.push(format!(
                 "{}: the set lists {:.2}% of its patients' genotypes; the other {:.2}% are counted as unmatched",
                 p.population,

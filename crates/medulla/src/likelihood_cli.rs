@@ -29,6 +29,35 @@ pub enum LikelihoodFormat {
     Json,
 }
 
+/// Frequency sets, several after one `--freqs` (`--freqs EUR.csv NAF.csv`) or repeated.
+#[derive(Args, Clone)]
+pub struct SetsArgs {
+    /// Haplotype frequency files: NMDP CSV (population,haplotype,frequency), plain
+    /// `haplotype,frequency` files of one population each (named by the file stem, as
+    /// `medulla haplotypes estimate` writes them), or HF-set JSON. Default: the shipped
+    /// NMDP 2007 set.
+    #[arg(long = "freqs", num_args = 1..)]
+    freqs: Vec<PathBuf>,
+    /// The sets' allele resolution (default: as the file declares, else NMDP g groups for
+    /// an NMDP CSV, else guessed from the names).
+    #[arg(long, value_enum)]
+    resolution: Option<crate::predict::ResolutionArg>,
+    /// NMDP g-group definitions (`g-groups-mmc1.csv` layout); default: the shipped ones.
+    #[arg(long)]
+    g_groups: Option<PathBuf>,
+}
+
+impl SetsArgs {
+    fn source(&self) -> medulla_app::freqs::FreqSource {
+        FreqArgs {
+            freqs: self.freqs.clone(),
+            resolution: self.resolution,
+            g_groups: self.g_groups.clone(),
+        }
+        .source()
+    }
+}
+
 /// The registry the figures are for.
 #[derive(Args, Clone)]
 pub struct RegistryArgs {
@@ -74,7 +103,7 @@ pub struct LikelihoodArgs {
     #[command(flatten)]
     source: SourceArgs,
     #[command(flatten)]
-    freqs: FreqArgs,
+    freqs: SetsArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Levels: 10/10 (A, C, B, DRB1, DQB1), 8/8 (A, C, B, DRB1), 7/8 (at most one
@@ -249,7 +278,7 @@ pub struct RecruitArgs {
     #[command(flatten)]
     source: SourceArgs,
     #[command(flatten)]
-    freqs: FreqArgs,
+    freqs: SetsArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// New donors to recruit.
