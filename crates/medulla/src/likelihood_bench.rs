@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use medulla_haplotypes::{FrequencySet, Population};
+use medulla_haplotypes::FrequencySet;
 use medulla_matching::{search, ArdCatalog, DonorFacts, IndexedDonor, SearchIndex, SearchRequest};
 use medulla_nomenclature::Reducer;
 use medulla_population::{Availability, CompiledSet, Counts, Level, LevelModel};
@@ -94,13 +94,11 @@ fn level_request(level: Level, patient: [[Option<String>; 2]; 6]) -> SearchReque
 /// A typing drawn from a population: two haplotypes, each allele written at two fields
 /// as `medulla synth` writes a high-resolution typing.
 fn draw(
-    pop: &Population,
     sampler: &medulla_haplotypes::HaplotypeSampler<'_>,
     synth: &Synthesizer<'_>,
     loci: &[&str],
     rng: &mut ChaCha8Rng,
 ) -> [[Option<String>; 2]; 6] {
-    let _ = pop;
     let h1 = sampler.sample(rng);
     let h2 = sampler.sample(rng);
     let mut t: [[Option<String>; 2]; 6] = Default::default();
@@ -131,8 +129,7 @@ pub fn run(args: LikelihoodBenchArgs) -> Result<()> {
         .iter()
         .map(|&l| LevelModel::build(&compiled, l, &[]))
         .collect::<Result<_, _>>()?;
-    let catalog_owner = ArdCatalog::new(&reducer);
-    let mut catalog = catalog_owner;
+    let mut catalog = ArdCatalog::new(&reducer);
     for code in args.populations.split(',').map(str::trim) {
         let pi = compiled.population_index(code)?;
         let pop = set.population(code).context("population")?;
@@ -146,7 +143,7 @@ pub fn run(args: LikelihoodBenchArgs) -> Result<()> {
                 rng.set_stream(pi as u64);
                 let donors: Vec<IndexedDonor> = (0..size)
                     .map(|i| IndexedDonor {
-                        typing: draw(pop, &sampler, &synth, &set.loci, &mut rng),
+                        typing: draw(&sampler, &synth, &set.loci, &mut rng),
                         facts: DonorFacts {
                             id: format!("D{i}"),
                             registry: "SIM".into(),
@@ -163,7 +160,7 @@ pub fn run(args: LikelihoodBenchArgs) -> Result<()> {
                     .collect();
                 let index = SearchIndex::build(&mut catalog, donors);
                 for _ in 0..per {
-                    let patient = draw(pop, &sampler, &synth, &set.loci, &mut rng);
+                    let patient = draw(&sampler, &synth, &set.loci, &mut rng);
                     for (li, &level) in levels.iter().enumerate() {
                         let req = level_request(level, patient.clone());
                         let res = search(&index, &mut catalog, &req)?;

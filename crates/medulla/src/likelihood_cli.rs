@@ -213,7 +213,6 @@ pub fn likelihood(args: LikelihoodArgs) -> Result<()> {
 
 fn print_table(report: &LikelihoodReport) {
     let mut sizes: Vec<u64> = report.rows.iter().map(|r| r.registry_size).collect();
-    sizes.dedup();
     sizes.sort_unstable();
     sizes.dedup();
     let mut headers: Vec<String> = vec!["population".into(), "level".into()];
