@@ -249,10 +249,11 @@ fn one_mismatch_with<K: Key>(
         let rest = !layout.mask(l);
         // keys are sorted, and the first locus holds the lowest bits: genotypes differing
         // there alone are already next to each other
-        let mut order: Vec<(K, u32)> = keys
+        // the pair at locus l travels with the row: the groups then read only `freq`
+        let mut order: Vec<(K, u32, (u16, u16))> = keys
             .par_iter()
             .enumerate()
-            .map(|(r, &key)| (K::from_u128(key & rest), r as u32))
+            .map(|(r, &key)| (K::from_u128(key & rest), r as u32, layout.pair(key, l)))
             .collect();
         if l != 0 {
             order.par_sort_unstable_by_key(|x| x.0);
@@ -275,7 +276,7 @@ fn one_mismatch_with<K: Key>(
         let sink = RowSink(out.as_mut_ptr(), out.len());
         bounds
             .par_windows(2)
-            .for_each(|w| group_sums(layout, keys, freq, k, &order[w[0]..w[1]], l, &sink));
+            .for_each(|w| group_sums(layout, freq, k, &order[w[0]..w[1]], l, &sink));
     }
     out
 }
@@ -301,10 +302,9 @@ impl RowSink {
 /// or `b` but not both (`{a, a}`: those carrying `a` but another too).
 fn group_sums<K: Key>(
     layout: &KeyLayout,
-    keys: &[u128],
     freq: &[f64],
     k: usize,
-    order: &[(K, u32)],
+    order: &[(K, u32, (u16, u16))],
     l: usize,
     sink: &RowSink,
 ) {
@@ -335,9 +335,8 @@ fn group_sums<K: Key>(
             }
             alleles.clear();
             sums.clear();
-            for &(_, r) in &order[start..end] {
+            for &(_, r, (a, b)) in &order[start..end] {
                 let r = r as usize;
-                let (a, b) = layout.pair(keys[r], l);
                 let f = &freq[r * k..(r + 1) * k];
                 let ia = slot(a, &mut slot_of, &mut alleles, &mut sums);
                 sums[ia * k..(ia + 1) * k]
@@ -352,9 +351,8 @@ fn group_sums<K: Key>(
                         .for_each(|(s, x)| *s += x);
                 }
             }
-            for &(_, r) in &order[start..end] {
+            for &(_, r, (a, b)) in &order[start..end] {
                 let r = r as usize;
-                let (a, b) = layout.pair(keys[r], l);
                 let f = &freq[r * k..(r + 1) * k];
                 let ia = slot_of[a as usize] as usize;
                 let ib = slot_of[b as usize] as usize;
