@@ -11,6 +11,23 @@ fn plot_error<E: std::fmt::Display>(e: E) -> AppError {
     AppError::Internal(format!("drawing the plot: {e}"))
 }
 
+/// The legend, lower right, on a white ground.
+fn legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<(), AppError>
+where
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error)
+}
+
 fn population_colour(i: usize) -> RGBColor {
     // colour-blind-safe (Okabe-Ito)
     const C: [RGBColor; 8] = [
@@ -108,13 +125,7 @@ pub fn likelihood_svg(report: &LikelihoodReport) -> Result<String, AppError> {
                 };
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
+        legend(&mut chart)?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
@@ -193,13 +204,7 @@ pub fn recruit_svg(report: &RecruitReport) -> Result<String, AppError> {
                 .label(format!("step recruits {pop}"))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
+        legend(&mut chart)?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg)

@@ -2,11 +2,10 @@
 //! the estimation is the application layer's (`medulla_app::haplotypes`).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use medulla_app::haplotypes::{self, DonorSource, EstimateOptions};
 use medulla_haplotypes::FrequencySet;
 use medulla_nomenclature::Reducer;
@@ -117,13 +116,7 @@ fn estimate(args: EstimateArgs) -> Result<()> {
         },
     };
     let started = Instant::now();
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_message("reading the donors");
-    pb.enable_steady_tick(Duration::from_millis(120));
+    let pb = crate::likelihood_cli::spinner("reading the donors");
     let report = haplotypes::estimate(
         &opts,
         &reducer,

@@ -126,7 +126,7 @@ pub struct LikelihoodArgs {
     plot: Option<PathBuf>,
 }
 
-fn spinner(what: &str) -> ProgressBar {
+pub(crate) fn spinner(what: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
         ProgressStyle::with_template("{spinner} {msg} {elapsed}")
@@ -149,6 +149,12 @@ fn size_label(n: u64) -> String {
     } else {
         n.to_string()
     }
+}
+
+fn write_plot(path: &std::path::Path, svg: &str) -> Result<()> {
+    std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("plot written to {}", path.display());
+    Ok(())
 }
 
 pub fn likelihood(args: LikelihoodArgs) -> Result<()> {
@@ -184,9 +190,7 @@ pub fn likelihood(args: LikelihoodArgs) -> Result<()> {
     let report = report?;
     eprintln!("computed in {:.2} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.plot {
-        let svg = plots::likelihood_svg(&report)?;
-        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("plot written to {}", path.display());
+        write_plot(path, &plots::likelihood_svg(&report)?)?;
     }
     match args.format {
         LikelihoodFormat::Csv => {
@@ -350,9 +354,7 @@ pub fn recruit(args: RecruitArgs) -> Result<()> {
     let report = report?;
     eprintln!("planned in {:.2} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.plot {
-        let svg = plots::recruit_svg(&report)?;
-        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("plot written to {}", path.display());
+        write_plot(path, &plots::recruit_svg(&report)?)?;
     }
     match args.format {
         LikelihoodFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
