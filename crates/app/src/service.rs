@@ -27,6 +27,7 @@ use crate::error::AppError;
 use crate::freqs::Frequencies;
 use crate::search::{finish, hit_views, HitView, SearchOptions};
 
+pub mod dashboard;
 mod journey;
 pub mod population;
 

@@ -165,4 +165,12 @@ impl SqliteStore {
             )
             .optional()?)
     }
+
+    /// End a session (logging out): its token no longer authenticates.
+    pub fn delete_session(&mut self, token_hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?
+            > 0)
+    }
 }

@@ -38,6 +38,8 @@ pub struct AuditFilter {
     pub from: Option<String>,
     pub to: Option<String>,
     pub limit: Option<u32>,
+    /// The newest entries first (with `limit`: the latest ones).
+    pub newest_first: bool,
 }
 
 /// Where the chain breaks.
@@ -113,13 +115,16 @@ impl SqliteStore {
         Ok(seq)
     }
 
-    /// Entries, oldest first, filtered.
+    /// Entries, oldest first (or newest first), filtered.
     pub fn audit_entries(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let mut sql = "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit
              WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2)
                AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4)
              ORDER BY seq"
             .to_string();
+        if f.newest_first {
+            sql.push_str(" DESC");
+        }
         if let Some(n) = f.limit {
             sql.push_str(&format!(" LIMIT {n}"));
         }

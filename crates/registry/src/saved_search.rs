@@ -156,6 +156,20 @@ impl SqliteStore {
         }))
     }
 
+    /// Every stored search: name, when it was created and last run, and how many donors
+    /// it matched then, most recently run first.
+    pub fn saved_searches(&self) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT s.name, s.created_at, s.last_run_at,
+                    (SELECT COUNT(*) FROM saved_search_matches m WHERE m.search = s.name)
+             FROM saved_searches s ORDER BY s.last_run_at DESC, s.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The content hash of a donor record (changes whenever the record does).
     pub fn content_hash_of(&self, id: &str) -> Result<Option<i64>, StoreError> {
         Ok(self

@@ -1057,6 +1057,25 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every donor counted by status and declared population (`None`: not declared),
+    /// as the dashboard shows the registry.
+    pub fn donors_by_status_and_population(
+        &self,
+    ) -> Result<Vec<(String, Option<String>, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT status, population, COUNT(*) FROM donors
+             GROUP BY status, population ORDER BY status, population",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn donor_in(tx: &Connection, id: &str) -> Result<(Donor, Status), StoreError> {
         let mut stmt = tx.prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
         let mut rows = stmt.query([id])?;

@@ -1,7 +1,8 @@
-//! Medulla's HTTP API (`/api/v1`): routing, authentication and JSON over the application
-//! layer ([`medulla_app::Service`]); no domain logic here. The OpenAPI document is
-//! generated from the same route registrations that build the router, so every route is
-//! in it.
+//! Medulla's HTTP service: the API under `/api/v1` (routing, authentication and JSON over
+//! the application layer, [`medulla_app::Service`]; no domain logic here) and the web
+//! application's pages (`medulla-web`), on one listener. The OpenAPI document is
+//! generated from the same route registrations that build the router, so every API route
+//! is in it.
 
 mod error;
 mod routes;
@@ -22,6 +23,7 @@ pub use error::ApiError;
 pub fn app(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = routes::api();
     let router = router
+        .merge(medulla_web::router())
         .route_layer(axum::middleware::from_fn(log_request))
         .layer(axum::extract::DefaultBodyLimit::max(routes::JSON_LIMIT))
         .fallback(routes::not_found)

@@ -107,12 +107,18 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(DOCUMENT.get().cloned().unwrap_or_else(|| api().1))
 }
 
-pub async fn not_found(uri: Uri) -> ApiError {
+/// No route: JSON under `/api/`, a page elsewhere.
+pub async fn not_found(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !uri.path().starts_with("/api/") {
+        return medulla_web::not_found(uri.path());
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         format!("no route {} (see /api/v1/openapi.json)", uri.path()),
     )
+    .into_response()
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
@@ -634,6 +640,7 @@ async fn audit(
         from: q.from,
         to: q.to,
         limit: Some(q.limit.unwrap_or(1000).min(100_000)),
+        newest_first: false,
     };
     let entries = blocking(move || svc.audit_entries(&actor, &filter)).await?;
     Ok(Json(AuditAnswer {
