@@ -18,6 +18,7 @@ mod serve_bench;
 mod synth;
 mod table;
 mod tasks_bench;
+mod web_bench;
 
 use anyhow::Result;
 
@@ -61,6 +62,9 @@ enum Command {
     /// Load-test a running service on loopback: concurrent searches, optionally during an
     /// import.
     BenchServe(Box<serve_bench::ServeBenchArgs>),
+    /// Time the web application's search in headless Chromium, from the click on Search
+    /// to the rendered table (loopback only).
+    BenchWeb(Box<web_bench::WebBenchArgs>),
     /// Accounts of the service: add, list, disable.
     Users(serve::UsersArgs),
     /// The audit trail: verify its hash chain.
@@ -141,6 +145,7 @@ fn run() -> Result<()> {
         Command::Serve(args) => serve::serve(*args),
         Command::Users(args) => serve::users(args),
         Command::BenchServe(args) => serve_bench::run(*args),
+        Command::BenchWeb(args) => web_bench::run(*args),
         Command::Audit(args) => serve::audit(args),
         Command::Patients(args) => journey::patients(args),
         Command::Requests(args) => journey::requests(args),

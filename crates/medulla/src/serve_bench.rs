@@ -47,7 +47,7 @@ pub struct ServeBenchArgs {
     server_pid: Option<u32>,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -65,9 +65,9 @@ fn peak_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-pub fn run(args: ServeBenchArgs) -> Result<()> {
-    let host = args
-        .url
+/// Load tests send traffic to loopback addresses only.
+pub(crate) fn require_loopback(url: &str) -> Result<()> {
+    let host = url
         .strip_prefix("http://")
         .context("--url: http://127.0.0.1:PORT")?
         .split(['/', ':'])
@@ -81,10 +81,16 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     if !loopback {
         bail!("--url: load tests send traffic to loopback addresses only (127.0.0.0/8, localhost, [::1])");
     }
-    let (release, macs) = args.source.load()?;
+    Ok(())
+}
+
+/// `n` patients drawn from the NMDP 2007 haplotypes at high resolution, as GL Strings of
+/// A, B, C, DRB1 and DQB1 (the same patients for every run).
+pub(crate) fn patients(source: &SourceArgs, n: usize) -> Result<Vec<String>> {
+    let (release, macs) = source.load()?;
     let date = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
-    let patients: Vec<String> =
-        crate::search_bench::draw_patients(&release, &macs, 777, args.patients.max(1))?
+    Ok(
+        crate::search_bench::draw_patients(&release, &macs, 777, n.max(1))?
             .iter()
             .map(|d| {
                 indexed(&d.donor, &Status::Available, date).typing[..5]
@@ -93,7 +99,13 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join("^")
             })
-            .collect();
+            .collect(),
+    )
+}
+
+pub fn run(args: ServeBenchArgs) -> Result<()> {
+    require_loopback(&args.url)?;
+    let patients = patients(&args.source, args.patients)?;
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(120))
         .build();
