@@ -108,7 +108,22 @@ fn field(name: &str, label: &str, v: &Option<String>, placeholder: &str) -> Mark
     }
 }
 
+/// 1234567 as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn table(report: &LikelihoodReport) -> Markup {
+    // a modelled mix carries shares of one donor, not the registry's own counts
+    let own = report.registry.iter().map(|r| r.donors).sum::<f64>() > 1.0 + 1e-9;
     let mut sizes: Vec<u64> = report.rows.iter().map(|r| r.registry_size).collect();
     sizes.sort_unstable();
     sizes.dedup();
@@ -124,7 +139,7 @@ fn table(report: &LikelihoodReport) -> Markup {
             thead {
                 tr {
                     th { "Patient population" } th { "Level" }
-                    @for s in &sizes { th.num { (s) " donors" } }
+                    @for s in &sizes { th.num { (thousands(*s)) " donors" } }
                 }
             }
             tbody {
@@ -148,7 +163,7 @@ fn table(report: &LikelihoodReport) -> Markup {
             thead { tr { th { "Population" } th.num { "Donors" } th.num { "Share" } th.num { "Available when called" } } }
             tbody {
                 @for r in &report.registry {
-                    tr { td { (r.population) } td.num { (format!("{:.0}", r.donors)) } td.num { (pct(r.share)) } td.num { (pct(r.availability)) } }
+                    tr { td { (r.population) } td.num { @if own { (thousands(r.donors.round() as u64)) } @else { "modelled" } } td.num { (pct(r.share)) } td.num { (pct(r.availability)) } }
                 }
             }
         }
@@ -216,4 +231,15 @@ pub async fn show(
         status,
         layout::page(&s, "/likelihood", "Likelihood", body),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(10_000_000), "10,000,000");
+    }
 }
