@@ -7,7 +7,7 @@ use maud::html;
 use medulla_registry::audit::AuditFilter;
 use serde::Deserialize;
 
-use super::html;
+use super::{filled, html, number};
 use crate::layout;
 use crate::session::Session;
 use crate::{blocking, Shared, WebError};
@@ -22,10 +22,7 @@ pub struct AuditQuery {
 }
 
 fn set(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    filled(v).map(str::to_string)
 }
 
 pub async fn show(
@@ -33,16 +30,9 @@ pub async fn show(
     s: Session,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, WebError> {
-    let limit = match set(&q.limit) {
-        None => 200,
-        Some(l) => l.parse::<u32>().map_err(|_| {
-            WebError::from(medulla_app::AppError::Invalid {
-                field: "limit".into(),
-                reason: format!("{l:?} is not a number"),
-            })
-        })?,
-    }
-    .clamp(1, 10_000);
+    let limit = number::<u32>("limit", &q.limit)?
+        .unwrap_or(200)
+        .clamp(1, 10_000);
     let filter = AuditFilter {
         actor: set(&q.user),
         action: set(&q.action),

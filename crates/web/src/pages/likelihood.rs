@@ -9,10 +9,9 @@ use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
 use medulla_app::likelihood::LikelihoodReport;
 use medulla_app::service::population::{AvailabilityInput, LikelihoodInput};
-use medulla_app::AppError;
 use serde::Deserialize;
 
-use super::html_status;
+use super::{filled, html_status, invalid};
 use crate::layout::{self, pct};
 use crate::session::Session;
 use crate::{blocking, Shared, WebError};
@@ -27,20 +26,8 @@ pub struct LikelihoodQuery {
     run: Option<String>,
 }
 
-fn set(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn invalid(field: &str, reason: String) -> WebError {
-    AppError::Invalid {
-        field: field.into(),
-        reason,
-    }
-    .into()
-}
-
 fn items(v: &Option<String>) -> Option<Vec<String>> {
-    set(v).map(|s| {
+    filled(v).map(|s| {
         s.split(',')
             .map(str::trim)
             .filter(|x| !x.is_empty())
@@ -79,7 +66,7 @@ impl LikelihoodQuery {
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?;
-        let availability = match set(&self.availability) {
+        let availability = match filled(&self.availability) {
             None => None,
             Some(a) if a.contains('=') => Some(AvailabilityInput::Per(shares("availability", a)?)),
             Some(a) => Some(AvailabilityInput::All(a.parse().map_err(|_| {
@@ -92,7 +79,7 @@ impl LikelihoodQuery {
         Ok(LikelihoodInput {
             levels: items(&self.levels),
             sizes,
-            mix: set(&self.mix).map(|m| shares("mix", m)).transpose()?,
+            mix: filled(&self.mix).map(|m| shares("mix", m)).transpose()?,
             availability,
             mixed: items(&self.mixed),
         })
@@ -103,7 +90,7 @@ fn field(name: &str, label: &str, v: &Option<String>, placeholder: &str) -> Mark
     html! {
         div {
             label for=(name) { (label) }
-            input type="text" id=(name) name=(name) value=(set(v).unwrap_or("")) placeholder=(placeholder);
+            input type="text" id=(name) name=(name) value=(filled(v).unwrap_or("")) placeholder=(placeholder);
         }
     }
 }

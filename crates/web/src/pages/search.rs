@@ -14,10 +14,10 @@ use maud::{html, Markup};
 use medulla_app::search::{CmvChoice, CountMismatches, DonorKind, HitView, SexChoice};
 use medulla_app::service::dashboard::SavedSearchView;
 use medulla_app::service::{RepeatAnswer, SearchAnswer};
-use medulla_app::{AppError, Permission, SearchOptions};
+use medulla_app::{Permission, SearchOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{html, html_status};
+use super::{filled, html, html_status, invalid, number};
 use crate::grades;
 use crate::layout::{self, opt, pct};
 use crate::session::{url_encode, Session};
@@ -68,29 +68,8 @@ pub struct SearchQuery {
     pub dir: Option<String>,
 }
 
-fn set(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn invalid(field: &str, reason: impl Into<String>) -> WebError {
-    AppError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-    .into()
-}
-
-fn number<T: std::str::FromStr>(field: &str, v: &Option<String>) -> Result<Option<T>, WebError> {
-    set(v)
-        .map(|s| {
-            s.parse::<T>()
-                .map_err(|_| invalid(field, format!("{s:?} is not a number")))
-        })
-        .transpose()
-}
-
 fn list(v: &Option<String>) -> Vec<String> {
-    set(v)
+    filled(v)
         .map(|s| {
             s.split([',', ' '])
                 .map(str::trim)
@@ -102,7 +81,7 @@ fn list(v: &Option<String>) -> Vec<String> {
 }
 
 fn cmv(field: &str, v: &Option<String>) -> Result<Option<CmvChoice>, WebError> {
-    match set(v).map(str::to_ascii_lowercase).as_deref() {
+    match filled(v).map(str::to_ascii_lowercase).as_deref() {
         None | Some("any") => Ok(None),
         Some("pos") => Ok(Some(CmvChoice::Pos)),
         Some("neg") => Ok(Some(CmvChoice::Neg)),
@@ -113,20 +92,20 @@ fn cmv(field: &str, v: &Option<String>) -> Result<Option<CmvChoice>, WebError> {
 impl SearchQuery {
     /// The search these fields ask for; every field checked, named when wrong.
     pub fn options(&self) -> Result<SearchOptions, WebError> {
-        let patient = set(&self.patient)
+        let patient = filled(&self.patient)
             .ok_or_else(|| invalid("patient", "enter the patient's typing as a GL String"))?;
         let mut o = SearchOptions::new(patient);
         o.mismatches = number("mismatches", &self.mismatches)?.unwrap_or(0);
-        if set(&self.loci).is_some() {
+        if filled(&self.loci).is_some() {
             o.loci = list(&self.loci);
         }
-        o.count_mismatches = match set(&self.count).map(str::to_ascii_lowercase).as_deref() {
+        o.count_mismatches = match filled(&self.count).map(str::to_ascii_lowercase).as_deref() {
             None | Some("both") => CountMismatches::Both,
             Some("gvh") => CountMismatches::Gvh,
             Some("hvg") => CountMismatches::Hvg,
             Some(x) => return Err(invalid("count", format!("{x:?} is not both, gvh or hvg"))),
         };
-        o.donor_type = match set(&self.donor_type)
+        o.donor_type = match filled(&self.donor_type)
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
@@ -135,7 +114,7 @@ impl SearchQuery {
             Some("cord") => Some(DonorKind::Cord),
             Some(x) => return Err(invalid("donor_type", format!("{x:?} is not adult or cord"))),
         };
-        o.sex = match set(&self.sex).map(str::to_ascii_uppercase).as_deref() {
+        o.sex = match filled(&self.sex).map(str::to_ascii_uppercase).as_deref() {
             None | Some("ANY") => None,
             Some("M") => Some(SexChoice::M),
             Some("F") => Some(SexChoice::F),
@@ -148,10 +127,10 @@ impl SearchQuery {
         o.population = list(&self.population);
         o.min_age = number("min_age", &self.min_age)?;
         o.max_age = number("max_age", &self.max_age)?;
-        o.patient_abo = set(&self.patient_abo).map(str::to_string);
+        o.patient_abo = filled(&self.patient_abo).map(str::to_string);
         o.patient_weight = number("patient_weight", &self.patient_weight)?;
-        o.patient_population = set(&self.patient_population).map(str::to_string);
-        o.include_unavailable = set(&self.include_unavailable).is_some();
+        o.patient_population = filled(&self.patient_population).map(str::to_string);
+        o.include_unavailable = filled(&self.include_unavailable).is_some();
         if let Some(l) = number::<usize>("limit", &self.limit)? {
             if !(1..=1000).contains(&l) {
                 return Err(invalid("limit", "show between 1 and 1000 donors"));
@@ -223,7 +202,7 @@ fn sort_hits(hits: &mut [HitView], key: &str, desc: bool) -> Result<(), WebError
 }
 
 fn selected(v: &Option<String>, option: &str) -> bool {
-    set(v).unwrap_or("").eq_ignore_ascii_case(option)
+    filled(v).unwrap_or("").eq_ignore_ascii_case(option)
 }
 
 fn choice(name: &str, label: &str, v: &Option<String>, options: &[(&str, &str)]) -> Markup {
@@ -243,7 +222,7 @@ fn text(name: &str, label: &str, v: &Option<String>, placeholder: &str) -> Marku
     html! {
         div {
             label for=(name) { (label) }
-            input type="text" id=(name) name=(name) value=(set(v).unwrap_or("")) placeholder=(placeholder);
+            input type="text" id=(name) name=(name) value=(filled(v).unwrap_or("")) placeholder=(placeholder);
         }
     }
 }
@@ -255,7 +234,7 @@ fn search_form(q: &SearchQuery) -> Markup {
                 label for="patient" { "Patient typing (GL String: alleles, MACs, XX codes, serology)" }
                 textarea id="patient" name="patient" rows="2" required
                     placeholder="A*01:01+A*02:01^B*08:01+B*44:02^C*07:01+C*05:01^DRB1*03:01+DRB1*04:01^DQB1*02:01+DQB1*03:01" {
-                    (set(&q.patient).unwrap_or(""))
+                    (filled(&q.patient).unwrap_or(""))
                 }
             }
             (choice("mismatches", "Mismatches allowed", &q.mismatches, &[("0", "0"), ("1", "1"), ("2", "2")]))
@@ -276,7 +255,7 @@ fn search_form(q: &SearchQuery) -> Markup {
             (text("limit", "Donors shown", &q.limit, "20"))
             div {
                 label for="include_unavailable" {
-                    input type="checkbox" id="include_unavailable" name="include_unavailable" value="on" checked[set(&q.include_unavailable).is_some()];
+                    input type="checkbox" id="include_unavailable" name="include_unavailable" value="on" checked[filled(&q.include_unavailable).is_some()];
                     " include unavailable donors"
                 }
             }
@@ -441,7 +420,7 @@ pub async fn show(
     } else {
         Vec::new()
     };
-    let (status, results) = if set(&q.patient).is_some() {
+    let (status, results) = if filled(&q.patient).is_some() {
         match run(&svc, &s, &q).await {
             Ok((answer, options)) => (StatusCode::OK, Some(Ok((answer, options)))),
             Err(e) => (e.status, Some(Err(e))),
@@ -493,7 +472,7 @@ async fn run(
     let svc = svc.clone();
     let o = options.clone();
     let mut answer = blocking(move || svc.search(&actor, &o)).await?;
-    let key = set(&q.sort).unwrap_or("rank");
+    let key = filled(&q.sort).unwrap_or("rank");
     if !SORTS.iter().any(|(k, _)| *k == key) {
         return Err(invalid(
             "sort",
