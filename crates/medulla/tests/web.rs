@@ -656,3 +656,68 @@ fn every_page_renders_labelled_for_its_role() {
     assert!(b.url().unwrap().contains("/login"));
     let _ = &site.dir;
 }
+
+#[test]
+fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
+    let Some(driver) = driver() else { return };
+    let site = Site::start("requests");
+
+    // the search coordinator opens a confirmatory typing from the patient's page
+    let b = driver.browser(1400, 1000).unwrap();
+    login(&b, &site, "search-coordinator");
+    b.goto(&site.url("/patients/P-1001")).unwrap();
+    b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
+    b.send_keys(&b.find("#open-loci").unwrap(), "A,B,DRB1")
+        .unwrap();
+    b.click(&b.find("#open-request").unwrap()).unwrap();
+    assert_eq!(text_at(&b, "#request-state"), "open");
+    let ct = b.url().unwrap();
+    // a second typing of the same pair while one is open: the rule, by name
+    b.goto(&site.url("/patients/P-1001")).unwrap();
+    b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
+    b.send_keys(&b.find("#open-loci").unwrap(), "DRB1,DQB1")
+        .unwrap();
+    b.click(&b.find("#open-request").unwrap()).unwrap();
+    let refused = text_at(&b, ".error");
+    assert!(refused.contains("[one-open-request]"), "{refused}");
+    shot(&b, "request-refused");
+    drop(b);
+
+    // the donor coordinator acknowledges it and enters the typing
+    let b = driver.browser(1400, 1000).unwrap();
+    login(&b, &site, "donor-coordinator");
+    b.goto(&ct).unwrap();
+    b.click(&expect(&b, "#acknowledge", 30)).unwrap();
+    assert_eq!(text_at(&b, "#request-state"), "acknowledged");
+    b.send_keys(&expect(&b, "#result-typing", 30), TYPING)
+        .unwrap();
+    b.click(&b.find("#enter-result").unwrap()).unwrap();
+    assert_eq!(text_at(&b, "#request-state"), "resulted");
+    assert!(b.find("#enter-result").is_err(), "nothing more to answer");
+    shot(&b, "request-ct");
+
+    // and changes a donor's status; a missing field is named
+    b.goto(&site.url("/donors/SYN0000000001")).unwrap();
+    let select = expect(&b, "#new-status", 30);
+    b.send_keys(&select, "temporarily").unwrap();
+    b.click(&b.find("#change-status").unwrap()).unwrap();
+    let error = text_at(&b, ".error");
+    assert!(
+        error.contains("reason") && error.contains("required"),
+        "{error}"
+    );
+    b.goto(&site.url("/donors/SYN0000000001")).unwrap();
+    b.send_keys(&expect(&b, "#new-status", 30), "temporarily")
+        .unwrap();
+    b.send_keys(&b.find("#status-reason").unwrap(), "travel")
+        .unwrap();
+    b.execute("document.getElementById('status-until').value = '2099-01-01'; return 0;")
+        .unwrap();
+    b.click(&b.find("#change-status").unwrap()).unwrap();
+    let status = text_at(&b, "#donor-status");
+    assert!(
+        status.contains("temporarily unavailable until 2099-01-01"),
+        "{status}"
+    );
+    assert!(text_at(&b, "#donor-history").contains("donor-coordinator"));
+}

@@ -39,13 +39,16 @@ pub fn router() -> Router<Shared> {
         .route("/search/save", post(pages::search::save))
         .route("/searches/{name}/repeat", post(pages::search::repeat))
         .route("/donors/{id}", get(pages::donors::show))
+        .route("/donors/{id}/status", post(pages::donors::set_status))
         .route(
             "/donors/{id}/identity",
             get(pages::donors::identity_page).post(pages::donors::identity),
         )
         .route("/patients", get(pages::patients::list))
         .route("/patients/{id}", get(pages::patients::show))
+        .route("/requests", post(pages::requests::open))
         .route("/requests/{id}", get(pages::requests::show))
+        .route("/requests/{id}/action", post(pages::requests::action))
         .route("/requests/{id}/record", post(pages::requests::record))
         .route("/requests/{id}/plan", post(pages::requests::plan))
         .route("/tasks", get(pages::requests::tasks))

@@ -4,9 +4,10 @@
 use axum::extract::{Form, Path, State};
 use axum::response::Response;
 use maud::{html, Markup};
-use medulla_app::service::DonorView;
+use medulla_app::service::{DonorView, StatusRequest};
 use medulla_app::Permission;
 use medulla_registry::Identity;
+use serde::Deserialize;
 
 use super::{html, CsrfForm};
 use crate::layout::{self, opt};
@@ -81,6 +82,68 @@ fn identity_part(s: &Session, d: &DonorView, shown: Option<&Identity>) -> Markup
     }
 }
 
+fn status_form(s: &Session, d: &DonorView) -> Markup {
+    html! {
+        h2 { "Change the status" }
+        form.grid method="post" action={ "/donors/" (url_encode(&d.id)) "/status" } aria-label="change the donor's status" {
+            input type="hidden" name="csrf" value=(s.csrf());
+            div {
+                label for="new-status" { "Status" }
+                select id="new-status" name="status" {
+                    @for v in ["available", "temporarily-unavailable", "reserved", "permanently-unavailable"] {
+                        option value=(v) selected[d.status.replace(" ", "-").starts_with(v)] { (v) }
+                    }
+                }
+            }
+            div { label for="status-reason" { "Reason" } input type="text" id="status-reason" name="reason"; }
+            div { label for="status-until" { "Until" } input type="date" id="status-until" name="until"; }
+            div { label for="status-patient" { "For patient (reserved)" } input type="text" id="status-patient" name="patient"; }
+            div.wide { label for="status-note" { "Note" } input type="text" id="status-note" name="note"; }
+            div { button type="submit" id="change-status" { "Change status" } }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    csrf: String,
+    status: String,
+    reason: Option<String>,
+    until: Option<String>,
+    patient: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// Change a donor's status (kept in the history; the next search sees it).
+pub async fn set_status(
+    State(svc): State<Shared>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let filled = |v: Option<String>| v.filter(|x| !x.trim().is_empty());
+    let until = filled(f.until)
+        .map(|u| {
+            u.trim()
+                .parse()
+                .map_err(|_| super::invalid("until", format!("{u:?} is not a date (YYYY-MM-DD)")))
+        })
+        .transpose()?;
+    let req = StatusRequest {
+        status: f.status,
+        reason: filled(f.reason),
+        until,
+        patient: filled(f.patient),
+        note: f.note,
+    };
+    let actor = s.actor.clone();
+    let i = id.clone();
+    blocking(move || svc.set_status(&actor, &i, &req)).await?;
+    Ok(super::see_other(&format!("/donors/{}", url_encode(&id))))
+}
+
 async fn render(
     svc: Shared,
     s: &Session,
@@ -103,6 +166,7 @@ async fn render(
         h1 { (title) }
         (record(&d))
         (identity_part(s, &d, identity.as_ref()))
+        @if s.may(Permission::ChangeStatus) { (status_form(s, &d)) }
     };
     Ok(html(layout::page(s, "/search", &title, body)))
 }

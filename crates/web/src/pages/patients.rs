@@ -170,6 +170,7 @@ pub async fn show(
                 }
             }
         }
+        @if s.may(Permission::ManagePatients) { (crate::pages::requests::open_form(&s, &p.id)) }
         h2 { "Case history" }
         table {
             thead { tr { th { "When" } th { "Status" } th { "By" } th { "Note" } } }

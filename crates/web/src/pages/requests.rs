@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
 use maud::{html, Markup};
-use medulla_app::workflow::{PlanInput, RecordInput, RequestView, WorkupView};
+use medulla_app::workflow::{
+    EndInput, OpenInput, PlanInput, RecordInput, RequestView, ResultInput, WorkupView,
+};
 use medulla_app::Permission;
 use medulla_workflow::Task;
 use serde::Deserialize;
@@ -125,6 +127,51 @@ fn record_form(s: &Session, r: &RequestView, w: &WorkupView) -> Markup {
     }
 }
 
+/// The states a request can still be answered or ended in.
+fn is_open(state: &str) -> bool {
+    matches!(state, "open" | "acknowledged" | "partially-resulted")
+}
+
+/// The answers the donor's side gives (acknowledge, a result) and the requester's
+/// cancellation, as the role and the state allow.
+fn actions(s: &Session, r: &RequestView) -> Markup {
+    let open = is_open(&r.state);
+    let answer = open && r.kind != "workup" && s.may(Permission::Workup);
+    let cancel = open && s.may(Permission::ManagePatients);
+    let action = format!("/requests/{}/action", url_encode(&r.id));
+    html! {
+        @if answer {
+            h2 { "Answer the request" }
+            @if r.state == "open" {
+                form method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(s.csrf());
+                    input type="hidden" name="action" value="acknowledge";
+                    button type="submit" id="acknowledge" { "Acknowledge" }
+                }
+            }
+            form.grid method="post" action=(action) aria-label="enter a result" {
+                input type="hidden" name="csrf" value=(s.csrf());
+                input type="hidden" name="action" value="result";
+                @if r.kind == "ct" {
+                    div.wide { label for="result-typing" { "Typing (GL String)" } input type="text" id="result-typing" name="typing"; }
+                }
+                div.wide { label for="result-note" { "Note" } input type="text" id="result-note" name="note"; }
+                div { label for="partial" { input type="checkbox" id="partial" name="partial" value="on"; " more results follow" } }
+                div { button type="submit" id="enter-result" { "Enter result" } }
+            }
+        }
+        @if cancel {
+            h2 { "Cancel the request" }
+            form.grid method="post" action=(action) aria-label="cancel the request" {
+                input type="hidden" name="csrf" value=(s.csrf());
+                input type="hidden" name="action" value="cancel";
+                div.wide { label for="cancel-reason" { "Reason" } input type="text" id="cancel-reason" name="reason" required; }
+                div { button type="submit" id="cancel-request" { "Cancel request" } }
+            }
+        }
+    }
+}
+
 fn request_page(
     s: &Session,
     r: &RequestView,
@@ -150,6 +197,7 @@ fn request_page(
             }
         }
         @for f in &r.flags { p.flag { (f) } }
+        (actions(s, r))
         @if let Some(w) = &r.workup {
             (timeline(w))
             @if s.may(Permission::Workup) { (record_form(s, r, w)) }
@@ -293,4 +341,116 @@ pub async fn plan(
         }
         Err(e) => Err(e),
     }
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    action: String,
+    typing: Option<String>,
+    partial: Option<String>,
+    reason: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// Acknowledge, enter a result or cancel; a refusal is shown on the request's page.
+pub async fn action(
+    State(svc): State<Shared>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let actor = s.actor.clone();
+    let (svc2, id2) = (svc.clone(), id.clone());
+    let done = blocking(move || match f.action.as_str() {
+        "acknowledge" => svc2.acknowledge_request(&actor, &id2),
+        "result" => svc2.request_result(
+            &actor,
+            &id2,
+            &ResultInput {
+                partial: f.partial.is_some(),
+                typing: f.typing.filter(|t| !t.trim().is_empty()),
+                note: f.note,
+            },
+        ),
+        "cancel" => svc2.end_request(
+            &actor,
+            &id2,
+            EndInput::Cancel {
+                reason: f.reason.unwrap_or_default(),
+            },
+        ),
+        other => Err(medulla_app::AppError::Invalid {
+            field: "action".into(),
+            reason: format!("{other:?} is not acknowledge, result or cancel"),
+        }),
+    })
+    .await;
+    match done {
+        Ok(_) => Ok(see_other(&format!("/requests/{}", url_encode(&id)))),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            render(svc, &s, id, Some(e), Vec::new()).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OpenForm {
+    csrf: String,
+    patient: String,
+    donor: String,
+    #[serde(rename = "type")]
+    kind: String,
+    loci: Option<String>,
+    expires: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// The form that opens a request for a patient (on the patient's page).
+pub fn open_form(s: &Session, patient: &str) -> Markup {
+    html! {
+        h2 { "Open a request" }
+        form.grid method="post" action="/requests" aria-label="open a request" {
+            input type="hidden" name="csrf" value=(s.csrf());
+            input type="hidden" name="patient" value=(patient);
+            div { label for="open-donor" { "Donor (id in this registry)" } input type="text" id="open-donor" name="donor" required; }
+            div {
+                label for="open-type" { "Type" }
+                select id="open-type" name="type" {
+                    @for (v, t) in [("ct", "confirmatory typing (ct)"), ("idm", "infectious disease markers (idm)"), ("sample", "sample"), ("reservation", "reservation"), ("workup", "workup")] {
+                        option value=(v) { (t) }
+                    }
+                }
+            }
+            div { label for="open-loci" { "Loci (ct)" } input type="text" id="open-loci" name="loci" placeholder="A,B,C,DRB1,DQB1"; }
+            div { label for="open-expires" { "Expires (reservation)" } input type="date" id="open-expires" name="expires"; }
+            div.wide { label for="open-note" { "Note" } input type="text" id="open-note" name="note"; }
+            div { button type="submit" id="open-request" { "Open request" } }
+        }
+    }
+}
+
+/// Open a request; the rules (one open request of a type per pair, disjoint typing
+/// loci) refuse with their name.
+pub async fn open(
+    State(svc): State<Shared>,
+    s: Session,
+    Form(f): Form<OpenForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let input = OpenInput {
+        patient: f.patient,
+        donor: f.donor.trim().to_string(),
+        kind: f.kind,
+        loci: f.loci.filter(|l| !l.trim().is_empty()),
+        expires: optional_date("expires", &f.expires)?,
+        note: f.note,
+    };
+    let actor = s.actor.clone();
+    let r = blocking(move || svc.open_request(&actor, &input)).await?;
+    Ok(see_other(&format!("/requests/{}", url_encode(&r.id))))
 }
