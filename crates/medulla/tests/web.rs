@@ -721,3 +721,103 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     );
     assert!(text_at(&b, "#donor-history").contains("donor-coordinator"));
 }
+
+/// Without a browser: the login form's contract as a script uses it, and what a page
+/// without a session does.
+#[test]
+fn login_and_sessions_over_plain_http() {
+    let site = Site::start("http");
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    // no session: a redirect to the login form
+    let r = agent.get(&site.url("/tasks")).call().unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.header("location"), Some("/login?next=%2Ftasks"));
+    // username and password alone (no browser, no token): a session and the dashboard
+    let r = agent
+        .post(&site.url("/login"))
+        .send_form(&[("username", "admin"), ("password", &password("admin"))])
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.header("location"), Some("/"));
+    let cookie = r.header("set-cookie").unwrap().to_string();
+    assert!(cookie.starts_with("medulla_session=mt_"), "{cookie}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Max-Age=28800", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = agent
+        .get(&site.url("/"))
+        .set("Cookie", &session)
+        .call()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("default-src 'none'"));
+    assert!(page.into_string().unwrap().contains("Dashboard"));
+    // a wrong password: the form again with the message, 401
+    match agent
+        .post(&site.url("/login"))
+        .send_form(&[("username", "admin"), ("password", "wrong")])
+    {
+        Err(ureq::Error::Status(401, r)) => {
+            assert!(r
+                .into_string()
+                .unwrap()
+                .contains("wrong user name or password"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // a login posted from another site is refused
+    let forged = agent
+        .post(&site.url("/login"))
+        .set("Origin", "https://elsewhere.example")
+        .send_form(&[("username", "admin"), ("password", &password("admin"))]);
+    assert!(matches!(forged, Err(ureq::Error::Status(403, _))));
+    // the JSON API keeps its JSON errors; other unknown paths get a page
+    match agent.get(&site.url("/api/v1/nothing")).call() {
+        Err(ureq::Error::Status(404, r)) => {
+            assert!(r.into_string().unwrap().contains("\"not_found\""))
+        }
+        other => panic!("{other:?}"),
+    }
+    match agent.get(&site.url("/nothing")).call() {
+        Err(ureq::Error::Status(404, r)) => {
+            assert!(r
+                .into_string()
+                .unwrap()
+                .contains("There is no page at /nothing"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // logging out ends the session: the same cookie no longer opens a page
+    let page = agent
+        .get(&site.url("/logout"))
+        .set("Cookie", &session)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = agent
+        .post(&site.url("/logout"))
+        .set("Cookie", &session)
+        .send_form(&[("csrf", &csrf)])
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = agent
+        .get(&site.url("/"))
+        .set("Cookie", &session)
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 303, "the session is gone");
+}

@@ -24,8 +24,26 @@ pub struct NextQuery {
 pub struct LoginForm {
     username: String,
     password: String,
-    csrf: String,
+    /// The login form's token (a script posting only the user name and password sends
+    /// none; then the request's origin is checked instead).
+    csrf: Option<String>,
     next: Option<String>,
+}
+
+/// A login without the form's token comes from this site or from no browser at all:
+/// a browser's cross-site POST carries an `Origin` (or `Sec-Fetch-Site`) that says so.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) == Some(host),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
 }
 
 /// Only a path of this site (never `//host` or a URL) is followed after login.
@@ -89,7 +107,11 @@ pub async fn submit(
 ) -> Result<Response, WebError> {
     let next = safe_next(f.next.as_deref());
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same_secret(&expected, &f.csrf) {
+    let genuine = match f.csrf.as_deref().filter(|c| !c.is_empty()) {
+        Some(given) => !expected.is_empty() && same_secret(&expected, given),
+        None => same_origin(&headers),
+    };
+    if !genuine {
         let csrf = fresh_login_csrf()?;
         return Ok((
             [(SET_COOKIE, login_csrf_cookie(&csrf))],
@@ -105,6 +127,11 @@ pub async fn submit(
         )
             .into_response());
     }
+    let expected = if expected.is_empty() {
+        fresh_login_csrf()?
+    } else {
+        expected
+    };
     let username = f.username.clone();
     match blocking(move || svc.login(&f.username, &f.password)).await {
         Ok((token, _)) => {
@@ -169,4 +196,42 @@ pub async fn logout(
             .map_err(|_| WebError::internal())?,
     );
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_login_without_the_token_must_not_come_from_another_site() {
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:8080")])));
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+    }
+
+    #[test]
+    fn only_paths_of_this_site_are_followed_after_login() {
+        assert_eq!(safe_next(Some("/search?x=1")), "/search?x=1");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
 }
