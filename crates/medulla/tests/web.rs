@@ -225,7 +225,7 @@ fn login(b: &Browser, site: &Site, role: &str) {
     b.send_keys(&user, role).unwrap();
     b.send_keys(&b.find("#password").unwrap(), &password(role))
         .unwrap();
-    b.click(&b.find("#login").unwrap()).unwrap();
+    b.click_to_page(&b.find("#login").unwrap()).unwrap();
     b.wait_for("header.top .who", Duration::from_secs(10))
         .unwrap();
 }
@@ -299,7 +299,7 @@ fn keyboard_login_then_search_sort_and_export() {
         .unwrap();
     b.send_keys(&b.find("#password").unwrap(), "not the password")
         .unwrap();
-    b.click(&b.find("#login").unwrap()).unwrap();
+    b.click_to_page(&b.find("#login").unwrap()).unwrap();
     assert!(text_at(&b, "#login-error").contains("wrong user name or password"));
     shot(&b, "login");
 
@@ -316,7 +316,7 @@ fn keyboard_login_then_search_sort_and_export() {
     );
     b.press(&[keys::TAB]).unwrap();
     b.type_text(&password("search-coordinator")).unwrap();
-    b.press(&[keys::ENTER]).unwrap();
+    b.press_to_page(&[keys::ENTER]).unwrap();
     expect(&b, "#run-search", 10);
     assert!(
         b.url().unwrap().ends_with("/search"),
@@ -330,7 +330,7 @@ fn keyboard_login_then_search_sort_and_export() {
     b.press(&[keys::TAB]).unwrap();
     b.type_text("2").unwrap();
     tab_to(&b, "run-search");
-    b.press(&[keys::ENTER]).unwrap();
+    b.press_to_page(&[keys::ENTER]).unwrap();
     expect(&b, "#hits tbody tr", 30);
     let rows = b.find_all("#hits tbody tr").unwrap();
     assert!(!rows.is_empty());
@@ -358,7 +358,7 @@ fn keyboard_login_then_search_sort_and_export() {
     shot(&b, "search");
 
     // sort by age (a header link): aria-sort says so, ages ascend
-    b.click(&b.find("#hits thead a[href*='sort=age']").unwrap())
+    b.click_to_page(&b.find("#hits thead a[href*='sort=age']").unwrap())
         .unwrap();
     b.wait_for("#hits th[aria-sort='ascending']", Duration::from_secs(30))
         .unwrap();
@@ -407,9 +407,10 @@ fn keyboard_login_then_search_sort_and_export() {
     b.goto(&site.url(&search_url(2))).unwrap();
     b.send_keys(&b.find("#save-name").unwrap(), "P-1001 9/10")
         .unwrap();
-    b.click(&b.find("#save-search").unwrap()).unwrap();
+    b.click_to_page(&b.find("#save-search").unwrap()).unwrap();
     assert!(text_at(&b, "#saved-notice").contains("P-1001 9/10"));
-    b.click(&b.find("#saved-searches button").unwrap()).unwrap();
+    b.click_to_page(&b.find("#saved-searches button").unwrap())
+        .unwrap();
     let diff = expect(&b, "#differences", 30);
     let diff = b.text(&diff).unwrap();
     assert!(diff.contains("New") && diff.contains("Gone"), "{diff}");
@@ -502,7 +503,7 @@ fn identity_is_for_donor_coordinators_and_every_read_is_audited() {
         !b.source().unwrap().contains("Jan Peeters"),
         "identity only behind the button"
     );
-    b.click(&b.find("#show-identity").unwrap()).unwrap();
+    b.click_to_page(&b.find("#show-identity").unwrap()).unwrap();
     let identity = text_at(&b, "#donor-identity");
     assert!(identity.contains("Jan Peeters") && identity.contains("jan@example.org"));
     shot(&b, "donor-identity");
@@ -566,7 +567,7 @@ fn a_workup_step_moves_the_deadlines_and_overdue_tasks_are_flagged() {
         "sample"
     );
     tab_to(&b, "record-step");
-    b.press(&[keys::ENTER]).unwrap();
+    b.press_to_page(&[keys::ENTER]).unwrap();
     b.wait_for(
         "#journey li[data-step='sample'].done",
         Duration::from_secs(10),
@@ -589,7 +590,7 @@ fn a_workup_step_moves_the_deadlines_and_overdue_tasks_are_flagged() {
         .unwrap();
     b.execute("document.getElementById('date').value = '2099-01-01'; return 0;")
         .unwrap();
-    b.click(&b.find("#record-step").unwrap()).unwrap();
+    b.click_to_page(&b.find("#record-step").unwrap()).unwrap();
     let error = text_at(&b, "#request-error");
     assert!(error.contains("future"), "{error}");
 
@@ -650,7 +651,8 @@ fn every_page_renders_labelled_for_its_role() {
     .unwrap();
     assert!(b.find(".plot svg").is_ok());
     // log out: the session ends, pages send to the login form again
-    b.click(&b.find("header.top form button").unwrap()).unwrap();
+    b.click_to_page(&b.find("header.top form button").unwrap())
+        .unwrap();
     b.wait_for("#login", Duration::from_secs(10)).unwrap();
     b.goto(&site.url("/")).unwrap();
     assert!(b.url().unwrap().contains("/login"));
@@ -669,7 +671,7 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
     b.send_keys(&b.find("#open-loci").unwrap(), "A,B,DRB1")
         .unwrap();
-    b.click(&b.find("#open-request").unwrap()).unwrap();
+    b.click_to_page(&b.find("#open-request").unwrap()).unwrap();
     assert_eq!(text_at(&b, "#request-state"), "open");
     let ct = b.url().unwrap();
     // a second typing of the same pair while one is open: the rule, by name
@@ -677,7 +679,7 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
     b.send_keys(&b.find("#open-loci").unwrap(), "DRB1,DQB1")
         .unwrap();
-    b.click(&b.find("#open-request").unwrap()).unwrap();
+    b.click_to_page(&b.find("#open-request").unwrap()).unwrap();
     let refused = text_at(&b, ".error");
     assert!(refused.contains("[one-open-request]"), "{refused}");
     shot(&b, "request-refused");
@@ -687,11 +689,11 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     let b = driver.browser(1400, 1000).unwrap();
     login(&b, &site, "donor-coordinator");
     b.goto(&ct).unwrap();
-    b.click(&expect(&b, "#acknowledge", 30)).unwrap();
+    b.click_to_page(&expect(&b, "#acknowledge", 30)).unwrap();
     assert_eq!(text_at(&b, "#request-state"), "acknowledged");
     b.send_keys(&expect(&b, "#result-typing", 30), TYPING)
         .unwrap();
-    b.click(&b.find("#enter-result").unwrap()).unwrap();
+    b.click_to_page(&b.find("#enter-result").unwrap()).unwrap();
     assert_eq!(text_at(&b, "#request-state"), "resulted");
     assert!(b.find("#enter-result").is_err(), "nothing more to answer");
     shot(&b, "request-ct");
@@ -700,7 +702,7 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     b.goto(&site.url("/donors/SYN0000000001")).unwrap();
     let select = expect(&b, "#new-status", 30);
     b.send_keys(&select, "temporarily").unwrap();
-    b.click(&b.find("#change-status").unwrap()).unwrap();
+    b.click_to_page(&b.find("#change-status").unwrap()).unwrap();
     let error = text_at(&b, ".error");
     assert!(
         error.contains("reason") && error.contains("required"),
@@ -713,7 +715,7 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
         .unwrap();
     b.execute("document.getElementById('status-until').value = '2099-01-01'; return 0;")
         .unwrap();
-    b.click(&b.find("#change-status").unwrap()).unwrap();
+    b.click_to_page(&b.find("#change-status").unwrap()).unwrap();
     let status = text_at(&b, "#donor-status");
     assert!(
         status.contains("temporarily unavailable until 2099-01-01"),

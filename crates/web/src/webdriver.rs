@@ -310,6 +310,43 @@ impl Browser {
         }
     }
 
+    /// Mark the page, do `act` (a click or a key that sends a form or follows a link),
+    /// then wait until another page has replaced it and finished loading.
+    fn to_new_page(&self, act: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.execute("window.__medullaBefore = true; return 0;")?;
+        act()?;
+        let started = Instant::now();
+        loop {
+            let done = self
+                .execute(
+                    "return window.__medullaBefore === undefined && document.readyState === 'complete';",
+                )
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            if done {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(WebDriverError::Timeout {
+                    what: "the next page".into(),
+                    seconds: 60,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Click what sends a form or follows a link, and wait for the page it opens.
+    pub fn click_to_page(&self, e: &Element) -> Result<()> {
+        self.to_new_page(|| self.click(e))
+    }
+
+    /// Press keys that send a form (Enter), and wait for the page it opens.
+    pub fn press_to_page(&self, keys: &[&str]) -> Result<()> {
+        self.to_new_page(|| self.press(keys))
+    }
+
     pub fn click(&self, e: &Element) -> Result<()> {
         self.post(&format!("/element/{}/click", e.0), json!({}))
             .map(|_| ())
