@@ -724,6 +724,16 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     assert!(text_at(&b, "#donor-history").contains("donor-coordinator"));
 }
 
+/// The body of an answer with this error status.
+fn refused_with(r: Result<ureq::Response, ureq::Error>, status: u16) -> String {
+    match r {
+        Err(ureq::Error::Status(s, r)) if s == status => r.into_string().unwrap(),
+        Err(ureq::Error::Status(s, r)) => panic!("{s}: {}", r.into_string().unwrap_or_default()),
+        Ok(r) => panic!("{} instead of {status}", r.status()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Without a browser: the login form's contract as a script uses it, and what a page
 /// without a session does.
 #[test]
@@ -760,18 +770,10 @@ fn login_and_sessions_over_plain_http() {
         .contains("default-src 'none'"));
     assert!(page.into_string().unwrap().contains("Dashboard"));
     // a wrong password: the form again with the message, 401
-    match agent
+    let wrong = agent
         .post(&site.url("/login"))
-        .send_form(&[("username", "admin"), ("password", "wrong")])
-    {
-        Err(ureq::Error::Status(401, r)) => {
-            assert!(r
-                .into_string()
-                .unwrap()
-                .contains("wrong user name or password"))
-        }
-        other => panic!("{other:?}"),
-    }
+        .send_form(&[("username", "admin"), ("password", "wrong")]);
+    assert!(refused_with(wrong, 401).contains("wrong user name or password"));
     // a login posted from another site is refused
     let forged = agent
         .post(&site.url("/login"))
@@ -779,21 +781,10 @@ fn login_and_sessions_over_plain_http() {
         .send_form(&[("username", "admin"), ("password", &password("admin"))]);
     assert!(matches!(forged, Err(ureq::Error::Status(403, _))));
     // the JSON API keeps its JSON errors; other unknown paths get a page
-    match agent.get(&site.url("/api/v1/nothing")).call() {
-        Err(ureq::Error::Status(404, r)) => {
-            assert!(r.into_string().unwrap().contains("\"not_found\""))
-        }
-        other => panic!("{other:?}"),
-    }
-    match agent.get(&site.url("/nothing")).call() {
-        Err(ureq::Error::Status(404, r)) => {
-            assert!(r
-                .into_string()
-                .unwrap()
-                .contains("There is no page at /nothing"))
-        }
-        other => panic!("{other:?}"),
-    }
+    let api = refused_with(agent.get(&site.url("/api/v1/nothing")).call(), 404);
+    assert!(api.contains("\"not_found\""), "{api}");
+    let page = refused_with(agent.get(&site.url("/nothing")).call(), 404);
+    assert!(page.contains("There is no page at /nothing"), "{page}");
     // logging out ends the session: the same cookie no longer opens a page
     let page = agent
         .get(&site.url("/logout"))

@@ -289,11 +289,26 @@ pub async fn record(
     };
     let actor = s.actor.clone();
     let (svc2, id2) = (svc.clone(), id.clone());
-    match blocking(move || svc2.workup_record(&actor, &id2, &input)).await {
+    let done = blocking(move || svc2.workup_record(&actor, &id2, &input)).await;
+    back_to_request(svc, &s, id, done).await
+}
+
+/// A refusal the user can act on (a rule, a bad field), shown on the request's page;
+/// anything else (no such request, an internal error) is an error page.
+fn refusal(e: &WebError) -> bool {
+    e.status.is_client_error() && e.status != StatusCode::NOT_FOUND
+}
+
+/// After a change to a request: back to its page, or its page with the refusal.
+async fn back_to_request<T>(
+    svc: Shared,
+    s: &Session,
+    id: String,
+    done: Result<T, WebError>,
+) -> Result<Response, WebError> {
+    match done {
         Ok(_) => Ok(see_other(&format!("/requests/{}", url_encode(&id)))),
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            render(svc, &s, id, Some(e), Vec::new()).await
-        }
+        Err(e) if refusal(&e) => render(svc, s, id, Some(e), Vec::new()).await,
         Err(e) => Err(e),
     }
 }
@@ -336,9 +351,7 @@ pub async fn plan(
             notes.extend(answer.dropped.iter().map(|x| format!("Dropped: {x}")));
             render(svc, &s, id, None, notes).await
         }
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            render(svc, &s, id, Some(e), Vec::new()).await
-        }
+        Err(e) if refusal(&e) => render(svc, &s, id, Some(e), Vec::new()).await,
         Err(e) => Err(e),
     }
 }
@@ -388,13 +401,7 @@ pub async fn action(
         }),
     })
     .await;
-    match done {
-        Ok(_) => Ok(see_other(&format!("/requests/{}", url_encode(&id)))),
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            render(svc, &s, id, Some(e), Vec::new()).await
-        }
-        Err(e) => Err(e),
-    }
+    back_to_request(svc, &s, id, done).await
 }
 
 #[derive(Deserialize)]
