@@ -683,6 +683,48 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     let refused = text_at(&b, ".error");
     assert!(refused.contains("[one-open-request]"), "{refused}");
     shot(&b, "request-refused");
+
+    // a sample request, rejected with a reason code
+    b.goto(&site.url("/patients/P-1001")).unwrap();
+    b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
+    b.send_keys(&b.find("#open-type").unwrap(), "sample")
+        .unwrap();
+    b.click_to_page(&b.find("#open-request").unwrap()).unwrap();
+    b.send_keys(&expect(&b, "#reject-reason", 30), "medical")
+        .unwrap();
+    b.click_to_page(&b.find("#reject-request").unwrap())
+        .unwrap();
+    let state = text_at(&b, "#request-state");
+    assert!(state.starts_with("rejected"), "{state}");
+
+    // register a patient: a bad typing comes back named, with what was typed kept
+    b.goto(&site.url("/patients")).unwrap();
+    b.send_keys(&expect(&b, "#new-id", 30), "P-2002").unwrap();
+    b.send_keys(
+        &b.find("#new-typing").unwrap(),
+        "A*01:01+A*99:99^B*08:01+B*07:02^DRB1*03:01+DRB1*15:01",
+    )
+    .unwrap();
+    b.click_to_page(&b.find("#register-patient").unwrap())
+        .unwrap();
+    let error = text_at(&b, "#register-error");
+    assert!(error.contains("A*99:99"), "{error}");
+    let id = b.find("#new-id").unwrap();
+    assert_eq!(
+        b.attribute(&id, "value").unwrap().as_deref(),
+        Some("P-2002")
+    );
+    shot(&b, "patient-register-error");
+    let typing = b.find("#new-typing").unwrap();
+    b.clear(&typing).unwrap();
+    b.send_keys(
+        &typing,
+        "A*01:01+A*02:01^B*08:01+B*07:02^DRB1*03:01+DRB1*15:01",
+    )
+    .unwrap();
+    b.click_to_page(&b.find("#register-patient").unwrap())
+        .unwrap();
+    assert_eq!(text_at(&b, "#case-status"), "preliminary");
     drop(b);
 
     // the donor coordinator acknowledges it and enters the typing

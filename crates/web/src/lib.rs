@@ -44,7 +44,10 @@ pub fn router() -> Router<Shared> {
             "/donors/{id}/identity",
             get(pages::donors::identity_page).post(pages::donors::identity),
         )
-        .route("/patients", get(pages::patients::list))
+        .route(
+            "/patients",
+            get(pages::patients::list).post(pages::patients::register),
+        )
         .route("/patients/{id}", get(pages::patients::show))
         .route("/requests", post(pages::requests::open))
         .route("/requests/{id}", get(pages::requests::show))

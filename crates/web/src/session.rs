@@ -29,14 +29,30 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// `; Secure` when `MEDULLA_COOKIE_SECURE` is set (to anything but `0`): behind a TLS
+/// proxy the browser then sends the cookies over HTTPS only. Plain HTTP on loopback (the
+/// default) needs it unset.
+pub fn secure_attribute() -> &'static str {
+    static SECURE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on = *SECURE.get_or_init(|| {
+        std::env::var("MEDULLA_COOKIE_SECURE").is_ok_and(|v| !v.is_empty() && v != "0")
+    });
+    if on {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 /// The `Set-Cookie` value of a session (or, with `None`, of its removal).
 pub fn session_cookie(token: Option<&str>) -> String {
+    let secure = secure_attribute();
     match token {
         Some(t) => format!(
-            "{SESSION_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+            "{SESSION_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
             SESSION_HOURS * 3600
         ),
-        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
     }
 }
 

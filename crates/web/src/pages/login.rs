@@ -78,7 +78,10 @@ fn login_form(csrf: &str, next: &str, username: &str, message: Option<&str>) -> 
 }
 
 fn login_csrf_cookie(value: &str) -> String {
-    format!("{LOGIN_CSRF_COOKIE}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600")
+    format!(
+        "{LOGIN_CSRF_COOKIE}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}",
+        crate::session::secure_attribute()
+    )
 }
 
 fn fresh_login_csrf() -> Result<String, WebError> {

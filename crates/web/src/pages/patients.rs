@@ -2,15 +2,16 @@
 //! cells, family with the haplotype assignment, national search, then worldwide), the
 //! case and its requests.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
+use medulla_app::patients::{PatientInput, PatientView};
 use medulla_app::roadmap::Roadmap;
 use medulla_app::Permission;
 use medulla_registry::requests::RequestFilter;
 use serde::Deserialize;
 
-use super::html;
+use super::{filled, html, html_status, invalid, number, see_other};
 use crate::layout::{self, opt};
 use crate::session::{url_encode, Session};
 use crate::{blocking, Shared, WebError};
@@ -25,10 +26,33 @@ pub async fn list(
     s: Session,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
-    let actor = s.actor.clone();
     let status = q.status.clone().filter(|x| !x.trim().is_empty());
-    let st = status.clone();
-    let patients = blocking(move || svc.patients(&actor, st.as_deref())).await?;
+    let patients = load(&svc, &s, status.clone()).await?;
+    Ok(html(list_page(
+        &s,
+        &patients,
+        status.as_deref(),
+        &RegisterForm::default(),
+        None,
+    )))
+}
+
+async fn load(
+    svc: &Shared,
+    s: &Session,
+    status: Option<String>,
+) -> Result<Vec<PatientView>, WebError> {
+    let (svc, actor) = (svc.clone(), s.actor.clone());
+    blocking(move || svc.patients(&actor, status.as_deref())).await
+}
+
+fn list_page(
+    s: &Session,
+    patients: &[PatientView],
+    status: Option<&str>,
+    form: &RegisterForm,
+    error: Option<&WebError>,
+) -> Markup {
     let body = html! {
         h1 { "Patients" }
         form.grid method="get" action="/patients" {
@@ -36,7 +60,7 @@ pub async fn list(
                 label for="status" { "Case status" }
                 select id="status" name="status" {
                     @for (v, t) in [("", "all"), ("preliminary", "preliminary"), ("active", "active"), ("suspended", "suspended"), ("stopped", "stopped"), ("transplanted", "transplanted")] {
-                        option value=(v) selected[status.as_deref().unwrap_or("") == v] { (t) }
+                        option value=(v) selected[status.unwrap_or("") == v] { (t) }
                     }
                 }
             }
@@ -47,7 +71,7 @@ pub async fn list(
             table id="patients" {
                 thead { tr { th { "Patient" } th { "Status" } th { "Diagnosis" } th { "Stage" } th { "Urgency" } th { "Population" } th { "Centre" } th { "Registered" } } }
                 tbody {
-                    @for p in &patients {
+                    @for p in patients {
                         tr {
                             td { a href={ "/patients/" (url_encode(&p.id)) } { (p.id) } }
                             td { (p.status) }
@@ -62,8 +86,129 @@ pub async fn list(
                 }
             }
         }
+        @if s.may(Permission::ManagePatients) { (register_form(s, form, error)) }
     };
-    Ok(html(layout::page(&s, "/patients", "Patients", body)))
+    layout::page(s, "/patients", "Patients", body)
+}
+
+/// The registration form's fields as text (kept when the form comes back with an error).
+#[derive(Debug, Default, Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    id: Option<String>,
+    typing: Option<String>,
+    birth_date: Option<String>,
+    sex: Option<String>,
+    weight: Option<String>,
+    abo: Option<String>,
+    rh: Option<String>,
+    cmv: Option<String>,
+    population: Option<String>,
+    diagnosis: Option<String>,
+    stage: Option<String>,
+    urgency: Option<String>,
+    centre: Option<String>,
+    name: Option<String>,
+}
+
+fn date(field: &str, v: &Option<String>) -> Result<Option<chrono::NaiveDate>, WebError> {
+    filled(v)
+        .map(|d| {
+            d.parse()
+                .map_err(|_| invalid(field, format!("{d:?} is not a date (YYYY-MM-DD)")))
+        })
+        .transpose()
+}
+
+impl RegisterForm {
+    fn input(&self) -> Result<PatientInput, WebError> {
+        let text = |v: &Option<String>| filled(v).map(str::to_string);
+        Ok(PatientInput {
+            id: text(&self.id).ok_or_else(|| invalid("id", "give the patient an id"))?,
+            typing: text(&self.typing)
+                .ok_or_else(|| invalid("typing", "enter the patient's typing as a GL String"))?,
+            birth_date: date("birth_date", &self.birth_date)?,
+            sex: text(&self.sex),
+            weight: number("weight", &self.weight)?,
+            abo: text(&self.abo),
+            rh: text(&self.rh),
+            cmv: text(&self.cmv),
+            population: text(&self.population),
+            diagnosis: text(&self.diagnosis),
+            stage: text(&self.stage),
+            urgency: text(&self.urgency),
+            centre: text(&self.centre),
+            name: text(&self.name),
+            ..PatientInput::default()
+        })
+    }
+}
+
+fn register_form(s: &Session, f: &RegisterForm, error: Option<&WebError>) -> Markup {
+    let v = |x: &Option<String>| filled(x).unwrap_or("").to_string();
+    let choice = |id: &str, label: &str, value: &Option<String>, options: &[(&str, &str)]| {
+        html! {
+            div {
+                label for=(id) { (label) }
+                select id=(id) name=(id.trim_start_matches("new-")) {
+                    @for (o, t) in options { option value=(o) selected[filled(value) == Some(*o)] { (t) } }
+                }
+            }
+        }
+    };
+    html! {
+        h2 id="register" { "Register a patient" }
+        @if let Some(e) = error {
+            div.error role="alert" id="register-error" { h2 { (e.title) } p { (e.message) } }
+        }
+        form.grid method="post" action="/patients" aria-label="register a patient" {
+            input type="hidden" name="csrf" value=(s.csrf());
+            div { label for="new-id" { "Patient id" } input type="text" id="new-id" name="id" value=(v(&f.id)) required; }
+            div.wide { label for="new-typing" { "Typing (GL String)" } input type="text" id="new-typing" name="typing" value=(v(&f.typing)) required; }
+            div { label for="new-birth_date" { "Birth date" } input type="date" id="new-birth_date" name="birth_date" value=(v(&f.birth_date)); }
+            (choice("new-sex", "Sex", &f.sex, &[("", "–"), ("M", "male"), ("F", "female")]))
+            div { label for="new-weight" { "Weight, kg" } input type="text" id="new-weight" name="weight" value=(v(&f.weight)); }
+            (choice("new-abo", "ABO", &f.abo, &[("", "–"), ("O", "O"), ("A", "A"), ("B", "B"), ("AB", "AB")]))
+            (choice("new-rh", "Rh", &f.rh, &[("", "–"), ("pos", "positive"), ("neg", "negative")]))
+            (choice("new-cmv", "CMV", &f.cmv, &[("", "–"), ("pos", "positive"), ("neg", "negative")]))
+            div { label for="new-population" { "Population" } input type="text" id="new-population" name="population" value=(v(&f.population)) placeholder="EUR, AFA, API, HIS"; }
+            div { label for="new-diagnosis" { "Diagnosis" } input type="text" id="new-diagnosis" name="diagnosis" value=(v(&f.diagnosis)); }
+            div { label for="new-stage" { "Stage" } input type="text" id="new-stage" name="stage" value=(v(&f.stage)); }
+            (choice("new-urgency", "Urgency", &f.urgency, &[("", "–"), ("under-4w", "under 4 weeks"), ("4-6w", "4-6 weeks"), ("7-12w", "7-12 weeks"), ("12w-6m", "12 weeks to 6 months"), ("over-6m", "over 6 months")]))
+            div { label for="new-centre" { "Centre" } input type="text" id="new-centre" name="centre" value=(v(&f.centre)); }
+            div { label for="new-name" { "Name (identity, kept apart)" } input type="text" id="new-name" name="name" value=(v(&f.name)); }
+            div { button type="submit" id="register-patient" { "Register" } }
+        }
+    }
+}
+
+/// Register a patient (a preliminary case); the form comes back with the reason when a
+/// field cannot be used.
+pub async fn register(
+    State(svc): State<Shared>,
+    s: Session,
+    Form(f): Form<RegisterForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let added = match f.input() {
+        Ok(input) => {
+            let (svc, actor) = (svc.clone(), s.actor.clone());
+            blocking(move || svc.add_patient(&actor, &input)).await
+        }
+        Err(e) => Err(e),
+    };
+    match added {
+        Ok(p) => Ok(see_other(&format!("/patients/{}", url_encode(&p.id)))),
+        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
+            let patients = load(&svc, &s, None).await?;
+            Ok(html_status(
+                e.status,
+                list_page(&s, &patients, None, &f, Some(&e)),
+            ))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn roadmap_part(r: &Roadmap) -> Markup {

@@ -132,8 +132,8 @@ fn is_open(state: &str) -> bool {
     matches!(state, "open" | "acknowledged" | "partially-resulted")
 }
 
-/// The answers the donor's side gives (acknowledge, a result) and the requester's
-/// cancellation, as the role and the state allow.
+/// The answers the donor's side gives (acknowledge, a result) and the ends a request
+/// can be given (rejected with a reason code, cancelled), as the role and state allow.
 fn actions(s: &Session, r: &RequestView) -> Markup {
     let open = is_open(&r.state);
     let answer = open && r.kind != "workup" && s.may(Permission::Workup);
@@ -161,6 +161,21 @@ fn actions(s: &Session, r: &RequestView) -> Markup {
             }
         }
         @if cancel {
+            h2 { "Reject the request" }
+            form.grid method="post" action=(action) aria-label="reject the request" {
+                input type="hidden" name="csrf" value=(s.csrf());
+                input type="hidden" name="action" value="reject";
+                div {
+                    label for="reject-reason" { "Reason code" }
+                    select id="reject-reason" name="reason" {
+                        @for code in ["donor-unavailable", "medical", "withdrew", "unreachable", "patient-died", "patient-transplanted", "other"] {
+                            option value=(code) { (code) }
+                        }
+                    }
+                }
+                div.wide { label for="reject-note" { "Note" } input type="text" id="reject-note" name="note"; }
+                div { button type="submit" id="reject-request" { "Reject request" } }
+            }
             h2 { "Cancel the request" }
             form.grid method="post" action=(action) aria-label="cancel the request" {
                 input type="hidden" name="csrf" value=(s.csrf());
@@ -367,7 +382,8 @@ pub struct ActionForm {
     note: String,
 }
 
-/// Acknowledge, enter a result or cancel; a refusal is shown on the request's page.
+/// Acknowledge, enter a result, reject or cancel; a refusal is shown on the request's
+/// page.
 pub async fn action(
     State(svc): State<Shared>,
     s: Session,
@@ -388,6 +404,14 @@ pub async fn action(
                 note: f.note,
             },
         ),
+        "reject" => svc2.end_request(
+            &actor,
+            &id2,
+            EndInput::Reject {
+                reason: f.reason.unwrap_or_default(),
+                note: f.note,
+            },
+        ),
         "cancel" => svc2.end_request(
             &actor,
             &id2,
@@ -397,7 +421,7 @@ pub async fn action(
         ),
         other => Err(medulla_app::AppError::Invalid {
             field: "action".into(),
-            reason: format!("{other:?} is not acknowledge, result or cancel"),
+            reason: format!("{other:?} is not acknowledge, result, reject or cancel"),
         }),
     })
     .await;
