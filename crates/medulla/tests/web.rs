@@ -725,6 +725,15 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     b.click_to_page(&b.find("#register-patient").unwrap())
         .unwrap();
     assert_eq!(text_at(&b, "#case-status"), "preliminary");
+    // the case moves along its lifecycle; a move it does not allow names the rule
+    b.send_keys(&b.find("#case-new-status").unwrap(), "active")
+        .unwrap();
+    b.click_to_page(&b.find("#move-case").unwrap()).unwrap();
+    assert_eq!(text_at(&b, "#case-status"), "active");
+    b.send_keys(&b.find("#case-new-status").unwrap(), "preliminary")
+        .unwrap();
+    b.click_to_page(&b.find("#move-case").unwrap()).unwrap();
+    assert!(text_at(&b, ".error").contains("[case-lifecycle]"));
     drop(b);
 
     // the donor coordinator acknowledges it and enters the typing

@@ -49,6 +49,7 @@ pub fn router() -> Router<Shared> {
             get(pages::patients::list).post(pages::patients::register),
         )
         .route("/patients/{id}", get(pages::patients::show))
+        .route("/patients/{id}/status", post(pages::patients::set_status))
         .route("/requests", post(pages::requests::open))
         .route("/requests/{id}", get(pages::requests::show))
         .route("/requests/{id}/action", post(pages::requests::action))

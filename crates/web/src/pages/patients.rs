@@ -5,7 +5,7 @@
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
-use medulla_app::patients::{PatientInput, PatientView};
+use medulla_app::patients::{CaseStatusInput, PatientInput, PatientView};
 use medulla_app::roadmap::Roadmap;
 use medulla_app::Permission;
 use medulla_registry::requests::RequestFilter;
@@ -315,7 +315,10 @@ pub async fn show(
                 }
             }
         }
-        @if s.may(Permission::ManagePatients) { (crate::pages::requests::open_form(&s, &p.id)) }
+        @if s.may(Permission::ManagePatients) {
+            (case_form(&s, &p))
+            (crate::pages::requests::open_form(&s, &p.id))
+        }
         h2 { "Case history" }
         table {
             thead { tr { th { "When" } th { "Status" } th { "By" } th { "Note" } } }
@@ -323,4 +326,51 @@ pub async fn show(
         }
     };
     Ok(html(layout::page(&s, "/patients", &title, body)))
+}
+
+fn case_form(s: &Session, p: &PatientView) -> Markup {
+    html! {
+        h2 { "Move the case" }
+        form.grid method="post" action={ "/patients/" (url_encode(&p.id)) "/status" } aria-label="move the case" {
+            input type="hidden" name="csrf" value=(s.csrf());
+            div {
+                label for="case-new-status" { "New status" }
+                select id="case-new-status" name="status" {
+                    @for v in ["preliminary", "active", "suspended", "stopped", "transplanted"] {
+                        option value=(v) selected[p.status == v] { (v) }
+                    }
+                }
+            }
+            div { label for="case-reason" { "Reason (required to stop)" } input type="text" id="case-reason" name="reason"; }
+            div.wide { label for="case-note" { "Note" } input type="text" id="case-note" name="note"; }
+            div { button type="submit" id="move-case" { "Move case" } }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CaseForm {
+    csrf: String,
+    status: String,
+    reason: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// Move a patient's case; a move the lifecycle refuses is an error page with the rule.
+pub async fn set_status(
+    State(svc): State<Shared>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CaseForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let input = CaseStatusInput {
+        status: f.status,
+        reason: f.reason.filter(|r| !r.trim().is_empty()),
+        note: f.note,
+    };
+    let (actor, i) = (s.actor.clone(), id.clone());
+    blocking(move || svc.set_case_status(&actor, &i, &input)).await?;
+    Ok(see_other(&format!("/patients/{}", url_encode(&id))))
 }
