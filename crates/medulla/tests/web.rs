@@ -22,6 +22,9 @@ use medulla_web::webdriver::{keys, Browser, Driver};
 const TYPING: &str =
     "A*01:01+A*02:01^B*08:01+B*07:02^C*07:01+C*07:02^DRB1*03:01+DRB1*15:01^DQB1*02:01+DQB1*06:02";
 
+/// The likelihood page at 8/8 for three sizes of a modelled registry.
+const LIKELIHOOD: &str = "/likelihood?run=1&levels=8%2F8&sizes=100000%2C1000000%2C10000000&mix=EUR%3D0.6%2CHIS%3D0.2%2CAFA%3D0.1%2CAPI%3D0.1";
+
 fn password(role: &str) -> String {
     format!("{role} has a long password")
 }
@@ -30,8 +33,8 @@ fn password(role: &str) -> String {
 /// workup whose consent was recorded 20 days ago (two tasks overdue), users of every
 /// role, served by `medulla serve` on a free port of 127.0.0.1.
 struct Site {
-    dir: TempDir,
-    db: String,
+    /// The registry's folder, removed when the site is dropped.
+    _dir: TempDir,
     server: Child,
     base: String,
     request: String,
@@ -178,8 +181,7 @@ impl Site {
             std::thread::sleep(Duration::from_millis(100));
         }
         Site {
-            dir,
-            db,
+            _dir: dir,
             server,
             base,
             request,
@@ -600,7 +602,6 @@ fn a_workup_step_moves_the_deadlines_and_overdue_tasks_are_flagged() {
         1,
         "only plan-collection stays overdue"
     );
-    let _ = &site.db;
 }
 
 #[test]
@@ -615,13 +616,12 @@ fn every_page_renders_labelled_for_its_role() {
         ("patients", "/patients".to_string(), "#patients"),
         ("patient", "/patients/P-1001".to_string(), "#roadmap"),
         ("donor", "/donors/NL-1".to_string(), "#donor-typing"),
-        ("request-admin", format!("/requests/{}", site.request), "#journey"),
         (
-            "likelihood",
-            "/likelihood?run=1&levels=8%2F8&sizes=100000%2C1000000%2C10000000&mix=EUR%3D0.6%2CHIS%3D0.2%2CAFA%3D0.1%2CAPI%3D0.1"
-                .to_string(),
-            "#likelihood",
+            "request-admin",
+            format!("/requests/{}", site.request),
+            "#journey",
         ),
+        ("likelihood", LIKELIHOOD.to_string(), "#likelihood"),
         ("audit-admin", "/audit".to_string(), "#audit"),
         ("not-found", "/no/such/page".to_string(), ".error"),
     ];
@@ -645,10 +645,7 @@ fn every_page_renders_labelled_for_its_role() {
         .unwrap()
         .contains("There is no page at /no/such/page"));
     // the likelihood page has its plot
-    b.goto(&site.url(
-        "/likelihood?run=1&levels=8%2F8&sizes=100000%2C1000000%2C10000000&mix=EUR%3D0.6%2CHIS%3D0.2%2CAFA%3D0.1%2CAPI%3D0.1",
-    ))
-    .unwrap();
+    b.goto(&site.url(LIKELIHOOD)).unwrap();
     assert!(b.find(".plot svg").is_ok());
     // log out: the session ends, pages send to the login form again
     b.click_to_page(&b.find("header.top form button").unwrap())
@@ -656,7 +653,17 @@ fn every_page_renders_labelled_for_its_role() {
     b.wait_for("#login", Duration::from_secs(10)).unwrap();
     b.goto(&site.url("/")).unwrap();
     assert!(b.url().unwrap().contains("/login"));
-    let _ = &site.dir;
+}
+
+/// Open a request for P-1001 and donor NL-1 from the patient's page, `fields` typed into
+/// the form (the type picked by typing its name).
+fn open_request(b: &Browser, site: &Site, fields: &[(&str, &str)]) {
+    b.goto(&site.url("/patients/P-1001")).unwrap();
+    b.send_keys(&expect(b, "#open-donor", 30), "NL-1").unwrap();
+    for (css, value) in fields {
+        b.send_keys(&b.find(css).unwrap(), value).unwrap();
+    }
+    b.click_to_page(&b.find("#open-request").unwrap()).unwrap();
 }
 
 #[test]
@@ -667,29 +674,17 @@ fn requests_are_opened_answered_and_refused_by_rule_in_the_browser() {
     // the search coordinator opens a confirmatory typing from the patient's page
     let b = driver.browser(1400, 1000).unwrap();
     login(&b, &site, "search-coordinator");
-    b.goto(&site.url("/patients/P-1001")).unwrap();
-    b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
-    b.send_keys(&b.find("#open-loci").unwrap(), "A,B,DRB1")
-        .unwrap();
-    b.click_to_page(&b.find("#open-request").unwrap()).unwrap();
+    open_request(&b, &site, &[("#open-loci", "A,B,DRB1")]);
     assert_eq!(text_at(&b, "#request-state"), "open");
     let ct = b.url().unwrap();
     // a second typing of the same pair while one is open: the rule, by name
-    b.goto(&site.url("/patients/P-1001")).unwrap();
-    b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
-    b.send_keys(&b.find("#open-loci").unwrap(), "DRB1,DQB1")
-        .unwrap();
-    b.click_to_page(&b.find("#open-request").unwrap()).unwrap();
+    open_request(&b, &site, &[("#open-loci", "DRB1,DQB1")]);
     let refused = text_at(&b, ".error");
     assert!(refused.contains("[one-open-request]"), "{refused}");
     shot(&b, "request-refused");
 
     // a sample request, rejected with a reason code
-    b.goto(&site.url("/patients/P-1001")).unwrap();
-    b.send_keys(&expect(&b, "#open-donor", 30), "NL-1").unwrap();
-    b.send_keys(&b.find("#open-type").unwrap(), "sample")
-        .unwrap();
-    b.click_to_page(&b.find("#open-request").unwrap()).unwrap();
+    open_request(&b, &site, &[("#open-type", "sample")]);
     b.send_keys(&expect(&b, "#reject-reason", 30), "medical")
         .unwrap();
     b.click_to_page(&b.find("#reject-request").unwrap())

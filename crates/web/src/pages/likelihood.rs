@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
-use medulla_app::likelihood::LikelihoodReport;
+use medulla_app::likelihood::{parse_pairs, parse_sizes, LikelihoodReport};
 use medulla_app::service::population::{AvailabilityInput, LikelihoodInput};
 use serde::Deserialize;
 
@@ -36,36 +36,14 @@ fn items(v: &Option<String>) -> Option<Vec<String>> {
     })
 }
 
+/// `POP=SHARE,...` read as the command line reads it.
 fn shares(field: &str, v: &str) -> Result<BTreeMap<String, f64>, WebError> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(|kv| {
-            let (k, n) = kv
-                .split_once('=')
-                .ok_or_else(|| invalid(field, format!("{kv:?} is not POP=SHARE")))?;
-            let n: f64 = n
-                .trim()
-                .parse()
-                .map_err(|_| invalid(field, format!("{kv:?}: {n:?} is not a number")))?;
-            Ok((k.trim().to_string(), n))
-        })
-        .collect()
+    Ok(parse_pairs(field, v)?.into_iter().collect())
 }
 
 impl LikelihoodQuery {
     fn input(&self) -> Result<LikelihoodInput, WebError> {
-        let sizes = items(&self.sizes)
-            .map(|v| {
-                v.iter()
-                    .map(|s| {
-                        s.replace('_', "").parse::<u64>().map_err(|_| {
-                            invalid("sizes", format!("{s:?} is not a number of donors"))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?;
+        let sizes = filled(&self.sizes).map(parse_sizes).transpose()?;
         let availability = match filled(&self.availability) {
             None => None,
             Some(a) if a.contains('=') => Some(AvailabilityInput::Per(shares("availability", a)?)),

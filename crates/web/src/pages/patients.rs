@@ -241,7 +241,8 @@ pub async fn show(
         } else {
             None
         };
-        let family = svc.family(&actor, &id).ok();
+        // the patient alone is a family too (an assignment of one): errors are real
+        let family = Some(svc.family(&actor, &id)?);
         let requests = svc.requests(
             &actor,
             &RequestFilter {

@@ -153,52 +153,52 @@ impl SearchQuery {
     }
 }
 
-/// The sortable columns: (key, header).
-const SORTS: [(&str, &str); 7] = [
-    ("rank", "Rank"),
-    ("donor", "Donor"),
-    ("mismatches", "Match"),
-    ("p10", "P(10/10)"),
-    ("p8", "P(8/8)"),
-    ("age", "Age"),
-    ("registry", "Registry"),
+/// The columns the table sorts by.
+const SORT_KEYS: [&str; 7] = [
+    "rank",
+    "donor",
+    "mismatches",
+    "p10",
+    "p8",
+    "age",
+    "registry",
 ];
 
-fn sort_hits(hits: &mut [HitView], key: &str, desc: bool) -> Result<(), WebError> {
-    let p = |h: &HitView, f: fn(&medulla_app::search::ProbabilityView) -> f64| {
-        h.probabilities.as_ref().map_or(-1.0, f)
-    };
-    let cmp: fn(&HitView, &HitView) -> Ordering = match key {
+/// The query's sort column, checked before any search runs.
+fn sort_key(q: &SearchQuery) -> Result<&str, WebError> {
+    let key = filled(&q.sort).unwrap_or("rank");
+    if SORT_KEYS.contains(&key) {
+        Ok(key)
+    } else {
+        Err(invalid(
+            "sort",
+            format!("{key:?} is not one of {}", SORT_KEYS.join(", ")),
+        ))
+    }
+}
+
+/// A hit's probability (`-1` without one, so those sort last in descending order).
+fn probability(h: &HitView, f: fn(&medulla_app::search::ProbabilityView) -> f64) -> f64 {
+    h.probabilities.as_ref().map_or(-1.0, f)
+}
+
+/// Sort the hits by one of [`SORT_KEYS`] (anything else keeps the rank order); ties
+/// keep the rank order.
+fn sort_hits(hits: &mut [HitView], key: &str, desc: bool) {
+    let by: fn(&HitView, &HitView) -> Ordering = match key {
         "rank" => |a, b| a.rank.cmp(&b.rank),
         "donor" => |a, b| a.donor_id.cmp(&b.donor_id),
-        "mismatches" => |a, b| a.mismatches.cmp(&b.mismatches).then(a.rank.cmp(&b.rank)),
-        "age" => |a, b| a.age.cmp(&b.age).then(a.rank.cmp(&b.rank)),
-        "registry" => |a, b| a.registry.cmp(&b.registry).then(a.rank.cmp(&b.rank)),
-        "p10" | "p8" => {
-            let f: fn(&medulla_app::search::ProbabilityView) -> f64 = if key == "p10" {
-                |x| x.p_10of10
-            } else {
-                |x| x.p_8of8
-            };
-            hits.sort_by(|a, b| {
-                let o = p(a, f).total_cmp(&p(b, f)).then(b.rank.cmp(&a.rank));
-                if desc {
-                    o.reverse()
-                } else {
-                    o
-                }
-            });
-            return Ok(());
-        }
-        other => {
-            return Err(invalid(
-                "sort",
-                format!("{other:?} is not one of rank, donor, mismatches, p10, p8, age, registry"),
-            ))
-        }
+        "mismatches" => |a, b| a.mismatches.cmp(&b.mismatches),
+        "age" => |a, b| a.age.cmp(&b.age),
+        "registry" => |a, b| a.registry.cmp(&b.registry),
+        "p10" => |a, b| probability(a, |x| x.p_10of10).total_cmp(&probability(b, |x| x.p_10of10)),
+        "p8" => |a, b| probability(a, |x| x.p_8of8).total_cmp(&probability(b, |x| x.p_8of8)),
+        _ => |_, _| Ordering::Equal,
     };
-    hits.sort_by(|a, b| if desc { cmp(b, a) } else { cmp(a, b) });
-    Ok(())
+    hits.sort_by(|a, b| {
+        let o = by(a, b);
+        if desc { o.reverse() } else { o }.then(a.rank.cmp(&b.rank))
+    });
 }
 
 fn selected(v: &Option<String>, option: &str) -> bool {
@@ -468,18 +468,12 @@ async fn run(
     q: &SearchQuery,
 ) -> Result<(SearchAnswer, SearchOptions), WebError> {
     let options = q.options()?;
+    let key = sort_key(q)?;
     let actor = s.actor.clone();
     let svc = svc.clone();
     let o = options.clone();
     let mut answer = blocking(move || svc.search(&actor, &o)).await?;
-    let key = filled(&q.sort).unwrap_or("rank");
-    if !SORTS.iter().any(|(k, _)| *k == key) {
-        return Err(invalid(
-            "sort",
-            format!("{key:?} is not a column to sort by"),
-        ));
-    }
-    sort_hits(&mut answer.hits, key, q.dir.as_deref() == Some("desc"))?;
+    sort_hits(&mut answer.hits, key, q.dir.as_deref() == Some("desc"));
     Ok((answer, options))
 }
 
