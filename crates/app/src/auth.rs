@@ -78,6 +78,8 @@ pub enum Permission {
     Workup,
     /// Match likelihood by population and recruitment plans (figures, no person).
     Likelihood,
+    /// Deliver messages from a partner registry, and compare requests with it.
+    Exchange,
 }
 
 impl Permission {
@@ -96,6 +98,7 @@ impl Permission {
             Permission::ReadPatientIdentity => "read patient identity",
             Permission::Workup => "plan or record workup steps",
             Permission::Likelihood => "compute match likelihoods or recruitment plans",
+            Permission::Exchange => "exchange messages as a partner registry",
         }
     }
 }
@@ -125,6 +128,7 @@ pub fn allows(role: Role, p: Permission) -> bool {
             role,
             R::Admin | R::SearchCoordinator | R::DonorCoordinator | R::Auditor
         ),
+        P::Exchange => role == R::Partner,
     }
 }
 

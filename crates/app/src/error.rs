@@ -25,6 +25,9 @@ pub enum AppError {
     /// A rule of the workflow refuses the change: its name and why.
     #[error("[{rule}] {message}")]
     Rule { rule: String, message: String },
+    /// Not possible now, possible later (a partner not yet known...): try again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]
@@ -98,6 +101,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::TooManyAttempts(_) => "too_many_attempts",
             AppError::Rule { .. } => "rule",
+            AppError::Unavailable(_) => "unavailable",
             AppError::Store(_) | AppError::Internal(_) => "internal",
         }
     }

@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod error;
+pub mod exchange;
 pub mod family;
 pub mod freqs;
 pub mod haplotypes;

@@ -158,6 +158,10 @@ pub struct SearchOptions {
     pub predict_top: usize,
     #[serde(default)]
     pub no_probabilities: bool,
+    /// Send the search to every partner registry too and merge their hits into one
+    /// ranking (the service and `medulla search --international`).
+    #[serde(default)]
+    pub international: bool,
     /// Date of the search (ages, lapsing statuses); default today.
     #[schema(value_type = Option<String>, format = Date)]
     pub date: Option<NaiveDate>,
@@ -187,6 +191,7 @@ impl SearchOptions {
             patient_population: None,
             predict_top: default_predict_top(),
             no_probabilities: false,
+            international: false,
             date: None,
         }
     }
@@ -430,18 +435,18 @@ pub fn direction_name(d: MismatchDirection) -> &'static str {
 }
 
 /// One locus of a hit: the grade per position and the mismatch direction.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LocusView {
     /// Letters per position (`MM`, `MX`...), or `-` when untyped on a side.
     pub grade: String,
-    pub positions: Vec<&'static str>,
+    pub positions: Vec<String>,
     pub mismatches: u8,
-    pub direction: Option<&'static str>,
+    pub direction: Option<String>,
     pub crossed: bool,
 }
 
 /// Match probabilities of a hit.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProbabilityView {
     pub p_10of10: f64,
     pub p_9of10: f64,
@@ -452,18 +457,20 @@ pub struct ProbabilityView {
 
 /// One ranked donor with every column a coordinator reads (no identity: search facts
 /// only).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HitView {
     pub rank: usize,
     pub donor_id: String,
     /// The donor's GRID, when the registry holds one.
     pub grid: Option<String>,
-    pub donor_type: &'static str,
+    pub donor_type: String,
+    /// The registry the donor comes from: its registry code, or in an international
+    /// search the ION of the registry that holds the donor.
     pub registry: String,
     pub population: Option<String>,
     pub age: Option<u8>,
-    pub sex: Option<&'static str>,
-    pub cmv: Option<&'static str>,
+    pub sex: Option<String>,
+    pub cmv: Option<String>,
     pub abo: Option<String>,
     /// Positions matched of those counted (`9/10`).
     #[serde(rename = "match")]
@@ -473,11 +480,15 @@ pub struct HitView {
     pub potential: u8,
     /// Grades per locus: A, B, C, DRB1, DQB1, DPB1.
     pub loci: BTreeMap<String, LocusView>,
-    pub dpb1_tce: &'static str,
+    pub dpb1_tce: String,
     pub cell_dose_tnc_1e7_per_kg: Option<f32>,
     pub probabilities: Option<ProbabilityView>,
     /// Why the hit ranks where it does, the ranking criteria in order.
     pub explain: String,
+    /// The engine's rank key (lower ranks first): hits of several registries are merged
+    /// into one ranking by it.
+    #[serde(default)]
+    pub rank_key: u64,
 }
 
 /// The letters of one locus, `-` when the donor or the patient is untyped there.
@@ -510,12 +521,12 @@ pub fn hit_views(
                 rank: rank + 1,
                 grid: grid(&f.id),
                 donor_id: f.id,
-                donor_type: if f.cord { "cord" } else { "adult" },
+                donor_type: if f.cord { "cord" } else { "adult" }.into(),
                 registry: f.registry,
                 population: f.population,
                 age: h.age,
-                sex: f.male.map(|m| if m { "M" } else { "F" }),
-                cmv: f.cmv_positive.map(|c| if c { "pos" } else { "neg" }),
+                sex: f.male.map(|m| if m { "M" } else { "F" }.into()),
+                cmv: f.cmv_positive.map(|c| if c { "pos" } else { "neg" }.into()),
                 abo: f.abo,
                 matched: format!("{}/{}", h.matched, h.out_of),
                 match_with_dpb1: h.with_dpb1().map(|(m, o)| format!("{m}/{o}")),
@@ -530,15 +541,19 @@ pub fn hit_views(
                             name.to_string(),
                             LocusView {
                                 grade: locus_cell(index, &outcome.patient_typed, h, l),
-                                positions: g.positions.iter().map(grade_name).collect(),
+                                positions: g
+                                    .positions
+                                    .iter()
+                                    .map(|p| grade_name(p).to_string())
+                                    .collect(),
                                 mismatches: g.mismatches(),
-                                direction: g.direction().map(direction_name),
+                                direction: g.direction().map(|d| direction_name(d).to_string()),
                                 crossed: g.crossed,
                             },
                         )
                     })
                     .collect(),
-                dpb1_tce: tce_name(h.dpb1),
+                dpb1_tce: tce_name(h.dpb1).into(),
                 cell_dose_tnc_1e7_per_kg: h.cell_dose,
                 probabilities: h.probabilities.map(|p| ProbabilityView {
                     p_10of10: p.p_10of10,
@@ -551,6 +566,7 @@ pub fn hit_views(
                         .collect(),
                 }),
                 explain: h.explain(&result.loci).join("; "),
+                rank_key: h.rank_key,
             }
         })
         .collect()

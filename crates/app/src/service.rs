@@ -28,6 +28,7 @@ use crate::freqs::Frequencies;
 use crate::search::{finish, hit_views, HitView, SearchOptions};
 
 pub mod dashboard;
+mod exchange;
 mod journey;
 pub mod population;
 
@@ -58,15 +59,22 @@ pub struct Service {
     /// Likelihood tables and recruitment plans (seconds of work and a gigabyte of
     /// memory each): one at a time.
     population_work: Mutex<()>,
+    /// How long an international search waits for a partner.
+    partner_timeout: std::time::Duration,
 }
 
 /// The answer to a search.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct SearchAnswer {
-    /// Donors within the request's limits (all of them, not only those returned).
+    /// Donors within the request's limits (all of them, not only those returned; in an
+    /// international search, of every registry that answered).
     pub total: usize,
     pub hits: Vec<HitView>,
     pub warnings: Vec<String>,
+    /// Partner registries that did not answer an international search in time (or
+    /// refused it): their donors are not in the ranking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partners_unanswered: Option<Vec<String>>,
 }
 
 /// One row of a donor's status history.
@@ -296,6 +304,7 @@ impl Service {
             live: RwLock::new(Live { index, catalog }),
             distributions: crate::freqs::DistributionCache::new(500_000),
             population_work: Mutex::new(()),
+            partner_timeout: std::time::Duration::from_secs(3),
         })
     }
 
@@ -413,10 +422,17 @@ impl Service {
     /// number of hits.
     pub fn search(&self, actor: &Actor, options: &SearchOptions) -> Result<SearchAnswer, AppError> {
         actor.require(Permission::Search)?;
+        // a partner's search is its international search reaching us: never forwarded
+        let international = options.international && actor.role != Role::Partner;
         let answer = self.run_search(options, false).map(|(a, _)| a);
+        let answer = match answer {
+            Ok(a) if international => self.international(options, a),
+            other => other,
+        };
         let detail = serde_json::json!({
             "request": options,
             "hits": answer.as_ref().map(|a| a.total).ok(),
+            "partners_unanswered": answer.as_ref().ok().and_then(|a| a.partners_unanswered.clone()),
             "error": answer.as_ref().err().map(|e| e.to_string()),
         });
         self.audit(&actor.user, "search", "-", detail)?;
@@ -488,6 +504,7 @@ impl Service {
                 total,
                 hits,
                 warnings: outcome.warnings,
+                partners_unanswered: None,
             },
             saved,
             by_mismatches,
@@ -694,15 +711,21 @@ impl Service {
         let today = Local::now().date_naive();
         {
             let mut w = lock(&self.writer);
-            w.set_status(
-                id,
-                StatusChange {
-                    status: status.clone(),
-                    changed_at: now(),
-                    changed_by: actor.user.clone(),
-                    note: req.note.clone(),
-                },
-            )?;
+            let at = now();
+            // partners holding requests for the donor hear of it (same transaction)
+            w.write(|tx| -> Result<(), AppError> {
+                medulla_registry::store::set_status_in(
+                    tx,
+                    id,
+                    StatusChange {
+                        status: status.clone(),
+                        changed_at: at,
+                        changed_by: actor.user.clone(),
+                        note: req.note.clone(),
+                    },
+                )?;
+                crate::exchange::outbox::donor_changed(tx, id, at)
+            })?;
             if let Some((d, s)) = w.donor(id)? {
                 let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
                 let Live { index, catalog } = &mut *live;

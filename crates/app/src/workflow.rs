@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::AppError;
+use crate::exchange::outbox::{self, Action, Change};
+use medulla_registry::exchange::{request_link, RequestLink};
 
 pub use medulla_workflow::Task;
 
@@ -103,6 +105,14 @@ pub struct RequestView {
     pub opened: String,
     pub opened_by: String,
     pub note: String,
+    /// The registry that opened the request, when a partner did (its name here, or its
+    /// ION); `null` for this registry's own.
+    pub origin: Option<String>,
+    /// The partner registry on the other side (the donor's registry for a request sent
+    /// out, the requester for one received); `null` when none.
+    pub partner: Option<String>,
+    /// The reference both registries know the request by.
+    pub reference: Option<String>,
     /// Things the requester must know (the donor reserved for another patient...).
     pub flags: Vec<String>,
     pub events: Vec<EventView>,
@@ -167,7 +177,18 @@ fn load(tx: &DbConnection, id: &str) -> Result<Request, AppError> {
 /// patient.
 fn flags_for(conn: &DbConnection, r: &Request) -> Result<Vec<String>, AppError> {
     let mut out = Vec::new();
-    let (_, status) = SqliteStore::donor_in(conn, &r.donor)?;
+    // a partner registry's donor: its registry knows its status
+    let status = match SqliteStore::donor_in(conn, &r.donor) {
+        Ok((_, status)) => status,
+        Err(StoreError::NoSuchDonor(_))
+            if medulla_registry::exchange::request_link(conn, &r.id)?
+                .partner
+                .is_some() =>
+        {
+            Status::Available
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Status::Reserved { patient, until } = &status {
         if *patient != r.patient {
             out.push(format!(
@@ -223,6 +244,31 @@ pub fn open(
                 input.patient
             )));
         }
+        // a donor of a partner registry (its GRID): the request goes out through the
+        // outbox, and the partner's registry answers it
+        if let Some(partner) = outbox::partner_of_donor(tx, &input.donor)? {
+            let pair = requests_of_pair(tx, &input.patient, &input.donor)?;
+            check_open(&pair, &subject)?;
+            let (seq, id) = next_request_id(tx)?;
+            let r = Request {
+                id: id.clone(),
+                patient: input.patient.clone(),
+                donor: input.donor.clone(),
+                subject: subject.clone(),
+                state: RequestState::Open,
+                opened: today,
+                opened_by: by.to_string(),
+                note: input.note.clone(),
+            };
+            insert_request(tx, seq, &r, at)?;
+            outbox::link_outgoing(tx, &id, &partner)?;
+            if kind == RequestType::Workup {
+                put_journey(tx, &id, &Journey::new(today), at)?;
+            }
+            refresh_tasks(tx, &id)?;
+            outbox::request_changed(tx, &id, Change::Opened, at)?;
+            return Ok(id);
+        }
         let (_, status) = SqliteStore::donor_in(tx, &input.donor)?;
         let pair = requests_of_pair(tx, &input.patient, &input.donor)?;
         check_open(&pair, &subject)?;
@@ -277,7 +323,7 @@ pub fn open(
 }
 
 /// Keep a request's due tasks with it (computed by the workflow after every change).
-fn refresh_tasks(tx: &DbTransaction<'_>, id: &str) -> Result<(), StoreError> {
+pub(crate) fn refresh_tasks(tx: &DbTransaction<'_>, id: &str) -> Result<(), StoreError> {
     if let Some(r) = request_in(tx, id)? {
         let j = journey_in(tx, id)?;
         replace_tasks(tx, id, &tasks::request_due(&r, j.as_ref()))?;
@@ -287,16 +333,26 @@ fn refresh_tasks(tx: &DbTransaction<'_>, id: &str) -> Result<(), StoreError> {
 
 /// Release a donor reserved for this request's patient (a cancelled or rejected
 /// reservation or workup).
-fn release(
+pub(crate) fn release(
     tx: &DbTransaction<'_>,
     r: &Request,
     by: &str,
     at: NaiveDateTime,
     why: &str,
 ) -> Result<(), StoreError> {
+    let link = request_link(tx, &r.id)?;
+    if link.partner.is_some() && link.origin.is_none() {
+        // a partner registry's donor: its registry releases it on the cancellation
+        return Ok(());
+    }
     let (_, status) = SqliteStore::donor_in(tx, &r.donor)?;
+    // a partner's patient holds a donor here as `ION:PATIENT`
+    let holder = match link.origin {
+        Some(ion) => format!("{ion}:{}", r.patient),
+        None => r.patient.clone(),
+    };
     if let Status::Reserved { patient, .. } = status {
-        if patient == r.patient {
+        if patient == holder {
             set_status_in(
                 tx,
                 &r.donor,
@@ -352,11 +408,13 @@ pub fn acknowledge(
     at: NaiveDateTime,
 ) -> Result<RequestView, AppError> {
     store.write(|tx| -> Result<_, AppError> {
+        outbox::guard(tx, id, Action::Answer)?;
         let r = load(tx, id)?;
         let next = r.after_acknowledge()?;
         set_state(tx, id, &next, at)?;
         add_event(tx, id, at, by, "acknowledged", "")?;
-        Ok(refresh_tasks(tx, id)?)
+        refresh_tasks(tx, id)?;
+        outbox::request_changed(tx, id, Change::Acknowledged, at)
     })?;
     show(store, id, now_date(at))
 }
@@ -443,6 +501,7 @@ pub fn result(
     at: NaiveDateTime,
 ) -> Result<RequestView, AppError> {
     let r = store.request(id)?.ok_or_else(|| not_found_request(id))?;
+    outbox::guard(store.connection(), id, Action::Answer)?;
     let verification = match (&input.typing, r.kind()) {
         (Some(t), RequestType::Ct) => {
             let (donor, _) = store.donor(&r.donor)?.ok_or_else(|| {
@@ -489,7 +548,16 @@ pub fn result(
             block_workups(tx, &r, now_date(at), why, by, at)?;
         }
         refresh_tasks(tx, id)?;
-        Ok(())
+        outbox::request_changed(
+            tx,
+            id,
+            Change::Result {
+                partial: input.partial,
+                typing: input.typing.as_deref(),
+                note: &input.note,
+            },
+            at,
+        )
     })?;
     show(store, id, now_date(at))
 }
@@ -553,6 +621,14 @@ pub fn end(
         }
     };
     store.write(|tx| -> Result<_, AppError> {
+        outbox::guard(
+            tx,
+            id,
+            match &end {
+                EndInput::Reject { .. } => Action::Answer,
+                EndInput::Cancel { .. } => Action::Withdraw,
+            },
+        )?;
         let r = load(tx, id)?;
         let next = r.after_end(state.clone())?;
         set_state(tx, id, &next, at)?;
@@ -565,7 +641,36 @@ pub fn end(
             release(tx, &r, by, at, next.code())?;
         }
         refresh_tasks(tx, id)?;
-        Ok(())
+        let change = match &end {
+            EndInput::Reject { reason, note } => Change::NoResult { reason, note },
+            EndInput::Cancel { reason } => Change::Cancelled { reason },
+        };
+        outbox::request_changed(tx, id, change, at)
+    })?;
+    show(store, id, now_date(at))
+}
+
+/// Remind the donor's registry of an overdue result (a request sent to a partner).
+pub fn remind(
+    store: &mut SqliteStore,
+    id: &str,
+    note: &str,
+    by: &str,
+    at: NaiveDateTime,
+) -> Result<RequestView, AppError> {
+    store.write(|tx| -> Result<_, AppError> {
+        let r = load(tx, id)?;
+        if request_link(tx, id)?.partner.is_none() || !r.state.is_open() {
+            return Err(AppError::Rule {
+                rule: "reminder".into(),
+                message: format!(
+                    "request {id} is not an open request to a partner registry: nothing to remind"
+                ),
+            });
+        }
+        outbox::guard(tx, id, Action::Withdraw)?;
+        add_event(tx, id, at, by, "result-reminder", note)?;
+        outbox::request_changed(tx, id, Change::Reminder { note }, at)
     })?;
     show(store, id, now_date(at))
 }
@@ -630,6 +735,7 @@ pub fn plan(
         });
     }
     let effects = store.write(|tx| -> Result<_, AppError> {
+        outbox::guard(tx, id, Action::Answer)?;
         let (_, mut j) = workup_of(tx, id)?;
         let fx = j.plan(
             &PlanChange {
@@ -660,6 +766,15 @@ pub fn plan(
                 &format!("planned {what} {d}: {why}"),
             )?;
         }
+        outbox::request_changed(
+            tx,
+            id,
+            Change::Workup {
+                event: "workup-plan",
+                detail: detail.to_string(),
+            },
+            at,
+        )?;
         Ok(fx)
     })?;
     Ok(PlanAnswer {
@@ -696,6 +811,7 @@ pub fn record(
             })
         }
     };
+    outbox::guard(store.connection(), id, Action::Answer)?;
     let typing = match &input.typing {
         None => None,
         Some(t) => {
@@ -776,7 +892,15 @@ pub fn record(
             }
         }
         refresh_tasks(tx, id)?;
-        Ok(())
+        outbox::request_changed(
+            tx,
+            id,
+            Change::Workup {
+                event: "workup-record",
+                detail: detail.to_string(),
+            },
+            at,
+        )
     })?;
     show(store, id, today)
 }
@@ -787,11 +911,13 @@ pub fn show(store: &SqliteStore, id: &str, today: NaiveDate) -> Result<RequestVi
     let events = store.request_events(id)?;
     let journey = store.journey(id)?;
     let flags = flags_for(store.connection(), &r)?;
-    Ok(view(r, events, journey, flags, today))
+    let link = request_link(store.connection(), id)?;
+    Ok(view(r, link, events, journey, flags, today))
 }
 
 fn view(
     r: Request,
+    link: RequestLink,
     events: Vec<RequestEvent>,
     journey: Option<Journey>,
     flags: Vec<String>,
@@ -804,6 +930,12 @@ fn view(
         loci: r.subject.loci().map(<[String]>::to_vec),
         expires: r.subject.expires().map(|d| d.to_string()),
         opened: r.opened.to_string(),
+        origin: link
+            .origin
+            .as_ref()
+            .map(|ion| link.partner.clone().unwrap_or_else(|| ion.clone())),
+        partner: link.partner,
+        reference: link.reference,
         flags,
         events: events
             .into_iter()
@@ -886,8 +1018,11 @@ pub fn list(
     Ok(store
         .requests(f)?
         .into_iter()
-        .map(|r| view(r, Vec::new(), None, Vec::new(), today))
-        .collect())
+        .map(|r| {
+            let link = request_link(store.connection(), &r.id)?;
+            Ok(view(r, link, Vec::new(), None, Vec::new(), today))
+        })
+        .collect::<Result<_, StoreError>>()?)
 }
 
 /// Every open task, overdue first; `due_days` keeps those due within that many days

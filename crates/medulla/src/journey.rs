@@ -358,7 +358,8 @@ enum RequestsCommand {
         /// The patient's id.
         #[arg(long)]
         patient: String,
-        /// The donor's id.
+        /// The donor's id or GRID; the GRID of a partner registry's donor sends the
+        /// request to that registry (`medulla partners`).
         #[arg(long)]
         donor: String,
         /// ct, idm, sample, reservation or workup.
@@ -440,6 +441,17 @@ enum RequestsCommand {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Remind a partner registry of a result due for a request sent to it.
+    Remind {
+        /// The request's id.
+        id: String,
+        /// What to say.
+        #[arg(long, default_value = "a result is due")]
+        note: String,
+        /// Who sends it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Withdraw a request (a reservation releases the donor).
     Cancel {
         /// The request's id.
@@ -477,6 +489,7 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
                 note,
             };
             let by = by.unwrap_or_else(default_by);
+            medulla_app::exchange::learn_route(&store, &input.donor).map_err(cli_error)?;
             let r = workflow::open(&mut store, &input, &by, at).map_err(cli_error)?;
             println!("{}", r.id);
             for f in &r.flags {
@@ -516,7 +529,7 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
             }
             table::print(
                 &[
-                    "request", "type", "patient", "donor", "state", "opened", "detail",
+                    "request", "type", "patient", "donor", "state", "opened", "partner", "detail",
                 ],
                 &list
                     .iter()
@@ -528,6 +541,11 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
                             r.donor.clone(),
                             r.state.clone(),
                             r.opened.clone(),
+                            match (&r.origin, &r.partner) {
+                                (Some(o), _) => format!("from {o}"),
+                                (None, Some(p)) => format!("to {p}"),
+                                _ => String::new(),
+                            },
                             r.loci
                                 .as_ref()
                                 .map(|l| l.join(","))
@@ -569,6 +587,10 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
             let by = by.unwrap_or_else(default_by);
             workflow::end(&mut store, &id, EndInput::Reject { reason, note }, &by, at)
                 .map_err(cli_error)?
+        }
+        RequestsCommand::Remind { id, note, by } => {
+            let by = by.unwrap_or_else(default_by);
+            workflow::remind(&mut store, &id, &note, &by, at).map_err(cli_error)?
         }
         RequestsCommand::Cancel { id, reason, by } => {
             let by = by.unwrap_or_else(default_by);

@@ -9,6 +9,7 @@ mod hla;
 mod journey;
 mod likelihood_bench;
 mod likelihood_cli;
+mod partners;
 mod predict;
 mod roadmap_cli;
 mod search;
@@ -76,6 +77,8 @@ enum Command {
     Requests(journey::RequestsArgs),
     /// The donor's workup: plan dates, record steps, the donor's calendar.
     Workup(journey::WorkupArgs),
+    /// Partner registries to exchange with: add, list, status, problems, reconcile.
+    Partners(partners::PartnersArgs),
     /// Every open task with its deadline, overdue ones first.
     Tasks(journey::TasksArgs),
     /// A patient's family: add relatives, assign haplotypes (from a CSV or a patient).
@@ -150,6 +153,7 @@ fn run() -> Result<()> {
         Command::Patients(args) => journey::patients(args),
         Command::Requests(args) => journey::requests(args),
         Command::Workup(args) => journey::workup(args),
+        Command::Partners(args) => partners::partners(args),
         Command::Tasks(args) => journey::tasks(args),
         Command::Family(args) => roadmap_cli::family(args),
         Command::Products(args) => roadmap_cli::products(args),

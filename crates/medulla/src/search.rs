@@ -151,6 +151,13 @@ pub struct SearchArgs {
     /// Run a stored search again and report new, changed and no longer matching donors.
     #[arg(long, conflicts_with = "save")]
     repeat: Option<String>,
+    /// Send the search to every partner registry too (`medulla partners add`) and merge
+    /// their hits into one ranking; partners that do not answer in time are listed.
+    #[arg(long, conflicts_with_all = ["save", "repeat", "donors"])]
+    international: bool,
+    /// How long an international search waits for each partner, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    partner_timeout_ms: u64,
 }
 
 /// The search options these arguments stand for (the application layer reads them the
@@ -200,6 +207,7 @@ fn options_of(args: &SearchArgs) -> Result<SearchOptions> {
     o.patient_population = args.patient_population.clone();
     o.predict_top = args.predict_top;
     o.no_probabilities = args.no_probabilities;
+    o.international = args.international;
     o.date = args.date;
     Ok(o)
 }
@@ -323,6 +331,9 @@ pub fn run(args: SearchArgs) -> Result<()> {
         outcome.result.hits.truncate(options.limit);
     }
 
+    if args.international {
+        return international(&args, &options, &index, &outcome, took.as_secs_f64());
+    }
     print_hits(
         args.format,
         options.mismatches,
@@ -331,6 +342,68 @@ pub fn run(args: SearchArgs) -> Result<()> {
         took.as_secs_f64(),
         true,
     )
+}
+
+/// The national hits merged with every partner's, printed with the registry of each.
+fn international(
+    args: &SearchArgs,
+    options: &SearchOptions,
+    index: &SearchIndex,
+    outcome: &SearchOutcome,
+    search_s: f64,
+) -> Result<()> {
+    let store = SqliteStore::open_existing(&args.db)
+        .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+    let ion = medulla_app::exchange::our_ion(store.connection())?.context(
+        "an international search needs this registry's ION: start `medulla serve --ion ION` once",
+    )?;
+    let partners = medulla_registry::exchange::partners(store.connection())?;
+    let hits = hit_views(index, outcome, &mut |id| {
+        medulla_registry::DonorStore::donor(&store, id)
+            .ok()
+            .flatten()
+            .and_then(|(d, _)| d.grid.map(|g| g.to_string()))
+    });
+    let national = medulla_app::service::SearchAnswer {
+        total: outcome.result.total,
+        hits,
+        warnings: outcome.warnings.clone(),
+        partners_unanswered: None,
+    };
+    let t = Instant::now();
+    let merged = medulla_app::exchange::search::international(
+        &partners,
+        options,
+        national,
+        &ion,
+        std::time::Duration::from_millis(args.partner_timeout_ms),
+    );
+    for w in &merged.warnings {
+        eprintln!("warning: {w}");
+    }
+    let unanswered = merged.partners_unanswered.clone().unwrap_or_default();
+    match args.format {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&merged)?),
+        Output::Csv => print_rows(Output::Csv, &merged.hits)?,
+        Output::Table => {
+            println!(
+                "{} donors within {} mismatch(es) in {} registries; national search {:.1} ms, \
+                 partners {:.0} ms; best {} shown",
+                merged.total,
+                options.mismatches,
+                1 + partners.len() - unanswered.len(),
+                search_s * 1000.0,
+                t.elapsed().as_secs_f64() * 1000.0,
+                merged.hits.len()
+            );
+            if !unanswered.is_empty() {
+                println!("partners that did not answer: {}", unanswered.join(", "));
+            }
+            print_rows(Output::Table, &merged.hits)?;
+            println!("{LEGEND}");
+        }
+    }
+    Ok(())
 }
 
 fn print_repeat(name: &str, since: &str, r: &RepeatReport) {
@@ -391,16 +464,47 @@ pub(crate) fn print_hits(
                 search_s * 1000.0,
                 result.hits.len()
             );
+            print_rows(format, &rows)?;
+            if legend {
+                println!("{LEGEND}");
+            }
+        }
+        Output::Csv => print_rows(format, &rows)?,
+        Output::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "total": result.total,
+                    "scanned": result.scanned,
+                    "warnings": outcome.warnings,
+                    "hits": rows,
+                }))?
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Hits as a table or CSV.
+fn print_rows(format: Output, rows: &[medulla_app::search::HitView]) -> Result<()> {
+    match format {
+        Output::Table => {
             println!(
                 "{:>4}  {:<16} {:>6} {:>3} {:>5}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  why",
                 "rank", "donor", "match", "pot", "P10", "A", "B", "C", "DRB1", "DQB1", "DPB1", "age", "type", "sex", "CMV", "ABO"
             );
-            for r in &rows {
+            for r in rows {
                 let g = |l: &str| r.loci[l].grade.as_str();
+                // an international search's hits name their registry
+                let donor = if r.registry.len() == 4 && r.grid.is_some() {
+                    format!("{}/{}", r.registry, r.donor_id)
+                } else {
+                    r.donor_id.clone()
+                };
                 println!(
                     "{:>4}  {:<16} {:>6} {:>3} {:>5}  {:<4} {:<4} {:<4} {:<4} {:<4} {:<5} {:>5} {:<5} {:<3} {:<3} {:<3}  {}",
                     r.rank,
-                    r.donor_id,
+                    donor,
                     r.matched,
                     r.potential,
                     r.probabilities
@@ -414,14 +518,11 @@ pub(crate) fn print_hits(
                     g("DPB1"),
                     r.age.map_or("?".to_string(), |a| a.to_string()),
                     r.donor_type,
-                    r.sex.unwrap_or("?"),
-                    r.cmv.unwrap_or("?"),
+                    r.sex.as_deref().unwrap_or("?"),
+                    r.cmv.as_deref().unwrap_or("?"),
                     r.abo.as_deref().unwrap_or("?"),
                     r.explain,
                 );
-            }
-            if legend {
-                println!("{LEGEND}");
             }
         }
         Output::Csv => {
@@ -451,12 +552,12 @@ pub(crate) fn print_hits(
                 "why",
             ]);
             w.write_record(&header)?;
-            for r in &rows {
+            for r in rows {
                 let p = r.probabilities.as_ref();
                 let mut rec: Vec<String> = vec![
                     r.rank.to_string(),
                     r.donor_id.clone(),
-                    r.donor_type.into(),
+                    r.donor_type.clone(),
                     r.registry.clone(),
                     opt(&r.population),
                     opt(&r.age),
@@ -482,17 +583,7 @@ pub(crate) fn print_hits(
             }
             w.flush()?;
         }
-        Output::Json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "total": result.total,
-                    "scanned": result.scanned,
-                    "warnings": outcome.warnings,
-                    "hits": rows,
-                }))?
-            );
-        }
+        Output::Json => println!("{}", serde_json::to_string_pretty(rows)?),
     }
     Ok(())
 }

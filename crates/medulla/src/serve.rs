@@ -3,12 +3,14 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use medulla_app::exchange::worker::DeliveryConfig;
 use medulla_app::{Role, Service};
 use medulla_matching::TceTable;
 use medulla_nomenclature::Reducer;
@@ -28,6 +30,25 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default; put a TLS proxy in front for others).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// This registry's ION (the 4 digits at the head of its GRIDs): kept in the database,
+    /// and needed to exchange with partner registries (`medulla partners`).
+    #[arg(long)]
+    ion: Option<String>,
+    /// How long an international search waits for each partner, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    partner_timeout_ms: u64,
+    /// Deadline of one delivery of messages to a partner, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    delivery_timeout_ms: u64,
+    /// Messages sent to a partner in one delivery.
+    #[arg(long, default_value_t = 200)]
+    delivery_batch: usize,
+    /// Longest pause between retries of a failed delivery, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    max_backoff_ms: u64,
+    /// Minutes between reconciliations of the requests held with each partner.
+    #[arg(long, default_value_t = 60)]
+    reconcile_minutes: u64,
 }
 
 pub fn serve(args: ServeArgs) -> Result<()> {
@@ -45,9 +66,15 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if !args.db.exists() {
         eprintln!("creating a new registry database at {}", args.db.display());
     }
-    let expected = SqliteStore::open(&args.db)
-        .and_then(|s| s.count())
+    let store = SqliteStore::open(&args.db)
         .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+    let expected = store.count()?;
+    if let Some(ion) = &args.ion {
+        let ion = medulla_app::exchange::set_ion(&store, ion)?;
+        eprintln!("registry ION {ion}");
+    }
+    let exchanging = medulla_app::exchange::our_ion(store.connection())?.is_some();
+    drop(store);
     let bar = ProgressBar::new(expected);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} donors indexed eta {eta}")
@@ -62,7 +89,25 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         service.donors(),
         started.elapsed().as_secs_f64()
     );
+    let mut service = service;
+    service.set_partner_timeout(Duration::from_millis(args.partner_timeout_ms));
     let service = Arc::new(service);
+    // the exchange with partner registries runs beside the listener, on its own
+    // connections, until the server stops
+    let stop = Arc::new(AtomicBool::new(false));
+    let exchange = exchanging.then(|| {
+        let (db, stop) = (args.db.clone(), stop.clone());
+        let cfg = DeliveryConfig {
+            timeout: Duration::from_millis(args.delivery_timeout_ms),
+            max_backoff: Duration::from_millis(args.max_backoff_ms),
+            batch: args.delivery_batch.clamp(1, 1000),
+            ..DeliveryConfig::default()
+        };
+        let every = Duration::from_secs(args.reconcile_minutes.max(1) * 60);
+        std::thread::spawn(move || {
+            medulla_app::exchange::worker::run(db, cfg, Duration::from_millis(100), every, stop)
+        })
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,6 +122,10 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             .await
             .context("serving")
     })?;
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = exchange {
+        let _ = t.join();
+    }
     eprintln!("stopped: every request answered, nothing half-written");
     Ok(())
 }

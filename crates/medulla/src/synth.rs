@@ -36,6 +36,12 @@ pub struct SynthArgs {
     /// Share of cord blood units.
     #[arg(long, default_value_t = 0.03)]
     cords: f64,
+    /// ION of the registry the donors belong to (the head of their GRIDs).
+    #[arg(long, default_value_t = 9999)]
+    ion: u16,
+    /// Registry code written on every donor.
+    #[arg(long, default_value = "SYNTH")]
+    registry: String,
 }
 
 pub fn run(args: SynthArgs) -> Result<()> {
@@ -46,7 +52,8 @@ pub fn run(args: SynthArgs) -> Result<()> {
         mix: args.mix,
         as_of: args.as_of,
         cord_share: args.cords.clamp(0.0, 1.0),
-        ..SynthConfig::default()
+        ion: args.ion,
+        registry: args.registry.clone(),
     };
     let synth = Synthesizer::new(config, &freqs, &release, &macs)?;
     let started = Instant::now();

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod csv_format;
 pub mod donor;
+pub mod exchange;
 pub mod family;
 pub mod grid;
 pub mod identity;

@@ -247,6 +247,94 @@ const MIGRATIONS: &[(i64, &str)] = &[
             status TEXT NOT NULL, note TEXT NOT NULL
         );",
     ),
+    (
+        6,
+        // exchange with foreign registries. `requests` is rebuilt: a request opened by a
+        // partner registry names that registry's patient, who is not registered here, so
+        // its patient no longer references `patients` (the application checks our own)
+        "CREATE TABLE requests_v6 (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            patient_id TEXT NOT NULL,
+            donor_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            state TEXT NOT NULL,
+            state_detail TEXT NOT NULL,
+            opened_on TEXT NOT NULL,
+            opened_by TEXT NOT NULL,
+            note TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            origin TEXT,
+            partner TEXT,
+            reference TEXT UNIQUE
+        );
+        INSERT INTO requests_v6 (id, seq, patient_id, donor_id, kind, subject, state,
+            state_detail, opened_on, opened_by, note, updated_at)
+        SELECT id, seq, patient_id, donor_id, kind, subject, state, state_detail, opened_on,
+            opened_by, note, updated_at FROM requests;
+        DROP TABLE requests;
+        ALTER TABLE requests_v6 RENAME TO requests;
+        CREATE INDEX requests_pair ON requests(patient_id, donor_id);
+        CREATE INDEX requests_donor ON requests(donor_id);
+        CREATE INDEX requests_state ON requests(state);
+        CREATE INDEX requests_partner ON requests(partner);
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE exchange_partners (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            api_key TEXT NOT NULL,
+            ion TEXT UNIQUE,
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE exchange_accounts (
+            user_name TEXT PRIMARY KEY,
+            ion TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE exchange_outbox (
+            id TEXT PRIMARY KEY,
+            partner TEXT NOT NULL REFERENCES exchange_partners(name),
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            sent_at TEXT,
+            answered_at TEXT,
+            remark TEXT,
+            UNIQUE (partner, seq)
+        );
+        CREATE INDEX exchange_outbox_state ON exchange_outbox(partner, state, seq);
+        CREATE TABLE exchange_inbox (
+            id TEXT PRIMARY KEY,
+            sender TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            body TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            remark TEXT,
+            applied_at TEXT,
+            deliveries INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (sender, seq)
+        );
+        CREATE TABLE exchange_inbound (
+            sender TEXT PRIMARY KEY,
+            last_applied INTEGER NOT NULL
+        );
+        CREATE TABLE exchange_patients (
+            ion TEXT NOT NULL,
+            patient_id TEXT NOT NULL,
+            facts TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (ion, patient_id)
+        );",
+    ),
 ];
 
 /// The schema of the security database beside the registry (`NAME.security.db`): accounts,
@@ -610,7 +698,10 @@ impl SqliteStore {
     }
 
     fn init_with(mut conn: Connection, migrations: &[(i64, &str)]) -> Result<Self, StoreError> {
-        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // migrations that rebuild a table run with foreign keys off (SQLite's procedure
+        // for schema changes); they are checked before the connection is used
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let mut migrated = false;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
@@ -642,8 +733,21 @@ impl SqliteStore {
                     [version],
                 )?;
                 tx.commit()?;
+                migrated = true;
             }
         }
+        let broken: Option<String> = if migrated {
+            conn.query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?
+        } else {
+            None
+        };
+        if let Some(table) = broken {
+            return Err(StoreError::Conflict(format!(
+                "the database fails its foreign key check in table {table}"
+            )));
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(SqliteStore { conn })
     }
 
@@ -896,9 +1000,9 @@ impl DonorStore for SqliteStore {
     }
 
     fn donor(&self, id: &str) -> Result<Option<(Donor, Status)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT * FROM donors WHERE id = ?1 OR grid = ?1 ORDER BY id = ?1 DESC LIMIT 1",
+        )?;
         let mut rows = stmt.query([id])?;
         match rows.next()? {
             Some(row) => Ok(Some(Self::row_to_donor(row)?)),
@@ -971,7 +1075,8 @@ pub fn set_status_in(
     id: &str,
     change: StatusChange,
 ) -> Result<(), StoreError> {
-    let (_, current) = SqliteStore::donor_in(tx, id)?;
+    let (found, current) = SqliteStore::donor_in(tx, id)?;
+    let id = found.id.as_str();
     current
         .check_transition(&change.status, change.changed_at.date())
         .map_err(|e| StoreError::Status {
@@ -1077,7 +1182,10 @@ impl SqliteStore {
     }
 
     pub fn donor_in(tx: &Connection, id: &str) -> Result<(Donor, Status), StoreError> {
-        let mut stmt = tx.prepare_cached("SELECT * FROM donors WHERE id = ?1")?;
+        // a donor is named by its id here, or by its GRID across registries
+        let mut stmt = tx.prepare_cached(
+            "SELECT * FROM donors WHERE id = ?1 OR grid = ?1 ORDER BY id = ?1 DESC LIMIT 1",
+        )?;
         let mut rows = stmt.query([id])?;
         match rows.next()? {
             Some(row) => Self::row_to_donor(row),
@@ -1092,4 +1200,53 @@ pub fn hla_column(locus: &str, position: usize) -> Option<&'static str> {
         .iter()
         .position(|l| *l == locus)
         .and_then(|i| HLA_COLUMNS[i].get(position).copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_5_registry_keeps_its_requests_through_the_exchange_migration() {
+        let path = std::env::temp_dir().join(format!("medulla-v5-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = Connection::open(&path).unwrap();
+            let v5 = SqliteStore::init_with(conn, &MIGRATIONS[..5]).unwrap();
+            assert_eq!(v5.schema_version().unwrap(), 5);
+            v5.conn
+                .execute_batch(
+                    "INSERT INTO patients (id, hla_gl, status, created_at, updated_at)
+                        VALUES ('P1', 'A*01:01', 'active', 'x', 'x');
+                     INSERT INTO requests (id, seq, patient_id, donor_id, kind, subject, state,
+                        state_detail, opened_on, opened_by, note, updated_at)
+                        VALUES ('R000001', 1, 'P1', 'D1', 'ct', '{}', 'open', '\"open\"',
+                            '2026-11-01', 'sc', '', 'x');
+                     INSERT INTO request_events VALUES ('R000001', 'x', 'sc', 'opened', '');
+                     INSERT INTO tasks VALUES ('R000001', 'result', '2026-11-15');",
+                )
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 6);
+        let (patient, origin, events): (String, Option<String>, i64) = store
+            .conn
+            .query_row(
+                "SELECT patient_id, origin,
+                    (SELECT COUNT(*) FROM request_events WHERE request_id = r.id)
+                 FROM requests r WHERE id = 'R000001'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((patient.as_str(), origin, events), ("P1", None, 1));
+        // the events and tasks still point at the rebuilt table
+        let err = store
+            .conn
+            .execute("DELETE FROM requests WHERE id = 'R000001'", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
 }

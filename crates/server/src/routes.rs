@@ -26,6 +26,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 
+mod exchange;
 mod journey;
 mod population;
 
@@ -95,6 +96,9 @@ pub fn api() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(journey::product_status))
         .routes(routes!(population::likelihood))
         .routes(routes!(population::recruit))
+        .routes(routes!(exchange::info))
+        .routes(routes!(exchange::messages))
+        .routes(routes!(exchange::requests))
         .split_for_parts();
     let _ = DOCUMENT.set(doc.clone());
     (router, doc)

@@ -359,6 +359,9 @@ fn the_openapi_document_describes_every_route_and_each_is_served() {
         ("post", "/api/v1/products/{id}/status"),
         ("post", "/api/v1/likelihood"),
         ("post", "/api/v1/recruit"),
+        ("get", "/api/v1/exchange/info"),
+        ("post", "/api/v1/exchange/messages"),
+        ("get", "/api/v1/exchange/requests"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

@@ -49,6 +49,7 @@ impl From<AppError> for WebError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "This conflicts with the records"),
             AppError::Rule { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "A rule refuses this"),
             AppError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Not possible just now"),
             AppError::Store(_) | AppError::Internal(_) => {
                 // the details go to the server's log (no identity in them), not the page
                 eprintln!("internal error: {e}");

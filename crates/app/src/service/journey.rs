@@ -115,6 +115,7 @@ impl Service {
 
     pub fn open_request(&self, actor: &Actor, input: &OpenInput) -> Result<RequestView, AppError> {
         actor.require(Permission::ManagePatients)?;
+        crate::exchange::learn_route(&lock(&self.reader), &input.donor)?;
         let r = self.workflow_change(
             actor,
             "request-open",

@@ -345,7 +345,7 @@ pub fn hits_table(hits: &[HitView], q: Option<&SearchQuery>) -> Markup {
                         }
                         td {
                             @for (l, v) in &h.loci {
-                                @if let Some(d) = v.direction { (l) ": " (d) br; }
+                                @if let Some(d) = &v.direction { (l) ": " (d) br; }
                             }
                         }
                         td { (h.dpb1_tce) }
@@ -538,8 +538,8 @@ pub async fn csv(
             p(|x| x.p_9of10),
             p(|x| x.p_8of8),
             h.age.map(|a| a.to_string()).unwrap_or_default(),
-            h.sex.unwrap_or("").to_string(),
-            h.cmv.unwrap_or("").to_string(),
+            h.sex.clone().unwrap_or_default(),
+            h.cmv.clone().unwrap_or_default(),
             h.abo.clone().unwrap_or_default(),
             h.population.clone().unwrap_or_default(),
             h.explain.clone(),

@@ -1,0 +1,105 @@
+//! The service's side of the exchange with foreign registries: a partner delivers
+//! messages and compares requests; a search coordinator's international search fans out.
+
+use std::time::Duration;
+
+use chrono::Local;
+use medulla_registry::exchange as store;
+use medulla_registry::search_index::indexed;
+use medulla_registry::DonorStore;
+
+use super::{lock, now, Live, SearchAnswer, Service};
+use crate::auth::{Actor, Permission};
+use crate::error::AppError;
+use crate::exchange::inbox::{receive, Sender};
+use crate::exchange::message::{Batch, BatchAnswer, Info, LinkedRequest};
+use crate::search::SearchOptions;
+
+impl Service {
+    /// How long an international search waits for each partner (3 s unless set).
+    pub fn set_partner_timeout(&mut self, d: Duration) {
+        self.partner_timeout = d;
+    }
+
+    /// The national answer merged with every partner's (see
+    /// [`crate::exchange::search`]).
+    pub(crate) fn international(
+        &self,
+        options: &SearchOptions,
+        national: SearchAnswer,
+    ) -> Result<SearchAnswer, AppError> {
+        let (ion, partners) = {
+            let reader = lock(&self.reader);
+            let ion = crate::exchange::our_ion(reader.connection())?.ok_or_else(|| {
+                AppError::Conflict(
+                    "an international search needs this registry's ION: start medulla serve \
+                     --ion ION"
+                        .into(),
+                )
+            })?;
+            (ion, store::partners(reader.connection())?)
+        };
+        Ok(crate::exchange::search::international(
+            &partners,
+            options,
+            national,
+            &ion,
+            self.partner_timeout,
+        ))
+    }
+
+    /// What this registry says of itself to a partner.
+    pub fn exchange_info(&self, actor: &Actor) -> Result<Info, AppError> {
+        actor.require(Permission::Exchange)?;
+        let ion = crate::exchange::our_ion(lock(&self.reader).connection())?
+            .ok_or_else(|| AppError::Unavailable("this registry has no ION yet".into()))?;
+        Ok(Info {
+            ion,
+            donors: self.donors(),
+        })
+    }
+
+    /// Messages from a partner: stored, answered, applied once and in order; donors
+    /// whose status they changed are indexed again. Audited (counts, no content).
+    pub fn exchange_receive(&self, actor: &Actor, batch: &Batch) -> Result<BatchAnswer, AppError> {
+        actor.require(Permission::Exchange)?;
+        let received = {
+            let mut w = lock(&self.writer);
+            let r = receive(
+                &mut w,
+                &Sender {
+                    user: actor.user.clone(),
+                },
+                batch,
+                now(),
+            )?;
+            let today = Local::now().date_naive();
+            for id in &r.touched {
+                if let Some((d, s)) = w.donor(id)? {
+                    let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+                    let Live { index, catalog } = &mut *live;
+                    let _ = index.upsert(catalog, &indexed(&d, &s, today));
+                }
+            }
+            r
+        };
+        self.audit(
+            &actor.user,
+            "exchange-receive",
+            batch.messages.first().map_or("-", |m| m.sender.as_str()),
+            serde_json::json!({
+                "messages": batch.messages.len(),
+                "applied": received.applied,
+                "duplicates": received.duplicates,
+                "last_applied": received.answer.last_applied,
+            }),
+        )?;
+        Ok(received.answer)
+    }
+
+    /// The requests the calling partner holds with us (its reconciliation).
+    pub fn exchange_requests(&self, actor: &Actor) -> Result<Vec<LinkedRequest>, AppError> {
+        actor.require(Permission::Exchange)?;
+        crate::exchange::linked_requests(&lock(&self.reader), &actor.user)
+    }
+}
