@@ -564,13 +564,50 @@ pub fn roadmap(
     };
 
     // 4. unrelated, international
+    let partners = medulla_registry::exchange::partners(store.connection())?;
+    let abroad: Vec<serde_json::Value> = store
+        .requests(&medulla_registry::requests::RequestFilter {
+            patient: Some(patient_id.to_string()),
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter_map(|r| {
+            let link = medulla_registry::exchange::request_link(store.connection(), &r.id).ok()?;
+            let partner = link.partner.filter(|_| link.origin.is_none())?;
+            Some(serde_json::json!({
+                "request": r.id, "type": r.kind().code(), "donor": r.donor,
+                "partner": partner, "state": r.state.describe(),
+            }))
+        })
+        .collect();
     let int_step = RoadmapStep {
         step: "unrelated-international",
-        summary: "no partner registry is connected yet (exchange with foreign registries is \
-                  not built): no international results"
-            .into(),
+        summary: if partners.is_empty() {
+            "no partner registry is connected yet (medulla partners add): no international \
+             search possible"
+                .into()
+        } else {
+            format!(
+                "{} partner registr{} connected ({}); search them with an international \
+                 search (medulla search --international); {} request(s) with partners",
+                partners.len(),
+                if partners.len() == 1 { "y" } else { "ies" },
+                partners
+                    .iter()
+                    .map(|p| match &p.ion {
+                        Some(ion) => format!("{} ION {ion}", p.name),
+                        None => p.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                abroad.len()
+            )
+        },
         best: None,
-        details: serde_json::json!({ "partners": 0, "results": [] }),
+        details: serde_json::json!({
+            "partners": partners.iter().map(|p| serde_json::json!({"name": p.name, "ion": p.ion})).collect::<Vec<_>>(),
+            "requests": abroad,
+        }),
     };
 
     // the one next action

@@ -658,6 +658,22 @@ pub fn remind(
     by: &str,
     at: NaiveDateTime,
 ) -> Result<RequestView, AppError> {
+    // at most one reminder a week (EMDIS RES_REM)
+    let last = store
+        .request_events(id)?
+        .into_iter()
+        .filter(|e| e.event == "result-reminder")
+        .filter_map(|e| NaiveDateTime::parse_from_str(&e.at, "%Y-%m-%dT%H:%M:%S").ok())
+        .max();
+    if let Some(last) = last.filter(|l| at - *l < chrono::Duration::days(7)) {
+        return Err(AppError::Rule {
+            rule: "reminder-weekly".into(),
+            message: format!(
+                "request {id} was reminded on {}: at most one reminder a week",
+                last.date()
+            ),
+        });
+    }
     store.write(|tx| -> Result<_, AppError> {
         let r = load(tx, id)?;
         if request_link(tx, id)?.partner.is_none() || !r.state.is_open() {

@@ -45,6 +45,10 @@ pub struct ServeBenchArgs {
     /// The server's process id, to report its peak memory (VmHWM).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// International searches: the service also asks every partner registry and merges
+    /// their hits (answers that lack a partner are counted).
+    #[arg(long)]
+    international: bool,
 }
 
 pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -115,12 +119,13 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     agent
         .post(&search_url)
         .set("Authorization", &auth)
-        .send_json(serde_json::json!({"patient": patients[0], "mismatches": args.mismatches}))
+        .send_json(serde_json::json!({"patient": patients[0], "mismatches": args.mismatches, "international": args.international}))
         .context("a first search (is the service up, and may the token search?)")?;
 
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
+    let incomplete = std::sync::atomic::AtomicUsize::new(0);
     let (latencies, errors, import) = std::thread::scope(|scope| {
         let importer = args.import.as_ref().map(|file| {
             let (agent, auth, url) = (agent.clone(), auth.clone(), args.url.clone());
@@ -146,19 +151,28 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
         });
         let clients: Vec<_> = (0..args.clients)
             .map(|c| {
-                let (agent, auth, url, patients, stop) =
-                    (agent.clone(), auth.clone(), search_url.clone(), &patients, &stop);
+                let (agent, auth, url, patients, stop, incomplete) = (
+                    agent.clone(),
+                    auth.clone(),
+                    search_url.clone(),
+                    &patients,
+                    &stop,
+                    &incomplete,
+                );
                 scope.spawn(move || {
                     let (mut lat, mut err) = (Vec::new(), 0usize);
                     let mut i = c;
                     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                         let t = Instant::now();
                         let r = agent.post(&url).set("Authorization", &auth).send_json(
-                            serde_json::json!({"patient": patients[i % patients.len()], "mismatches": args.mismatches}),
+                            serde_json::json!({"patient": patients[i % patients.len()], "mismatches": args.mismatches, "international": args.international}),
                         );
-                        let answered = r.ok().and_then(|r| r.into_string().ok()).is_some();
-                        if answered {
+                        let answered = r.ok().and_then(|r| r.into_string().ok());
+                        if let Some(body) = answered {
                             lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                            if args.international && !body.contains("\"partners_unanswered\":[]") {
+                                incomplete.fetch_add(1, Ordering::Relaxed);
+                            }
                         } else {
                             err += 1;
                         }
@@ -186,17 +200,25 @@ pub fn run(args: ServeBenchArgs) -> Result<()> {
     let mut sorted = latencies;
     sorted.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "{} clients, {:.0} s, {}-mismatch 10/10 searches: {} answered ({:.1}/s), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} errors",
+        "{} clients, {:.0} s, {}-mismatch 10/10 {}searches: {} answered ({:.1}/s), p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} errors",
         args.clients,
         elapsed,
         args.mismatches,
+        if args.international { "international " } else { "" },
         sorted.len(),
         sorted.len() as f64 / elapsed,
         percentile(&sorted, 0.5),
+        percentile(&sorted, 0.95),
         percentile(&sorted, 0.99),
         sorted.last().copied().unwrap_or(0.0),
         errors
     );
+    if args.international {
+        println!(
+            "answers missing a partner (partners_unanswered not empty): {}",
+            incomplete.load(Ordering::Relaxed)
+        );
+    }
     if let Some(r) = import {
         let (secs, report) = r?;
         println!(

@@ -517,6 +517,29 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
 
     // B answers: acknowledged, then the typing; both travel back to A
     b.run(&["requests", "acknowledge", &theirs], None);
+    // A reminds B of the result, once a week at most
+    a.run(
+        &[
+            "requests",
+            "remind",
+            &id,
+            "--note",
+            "the patient is waiting",
+        ],
+        None,
+    );
+    let again = Command::new(env!("CARGO_BIN_EXE_medulla"))
+        .args(["requests", "remind", &id])
+        .env("MEDULLA_QUIET", "1")
+        .env("MEDULLA_DB", &a.db)
+        .output()
+        .unwrap();
+    assert!(text(&again).contains("reminder-weekly"), "{}", text(&again));
+    wait_for("B hears the reminder", Duration::from_secs(20), || {
+        b.json(&["requests", "show", &theirs, "--format", "json"])
+            .to_string()
+            .contains("the patient is waiting")
+    });
     let donor = b.json(&["requests", "show", &theirs, "--format", "json"]);
     assert_eq!(donor["donor"], grid.as_str());
     let typing = "A*24:02+A*29:02^B*54:01+B*27:05^DRB1*08:03+DRB1*11:01";
