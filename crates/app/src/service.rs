@@ -708,7 +708,6 @@ impl Service {
     ) -> Result<DonorView, AppError> {
         actor.require(Permission::ChangeStatus)?;
         let status = req.status()?;
-        let today = Local::now().date_naive();
         {
             let mut w = lock(&self.writer);
             let at = now();
@@ -726,11 +725,7 @@ impl Service {
                 )?;
                 crate::exchange::outbox::donor_changed(tx, id, at)
             })?;
-            if let Some((d, s)) = w.donor(id)? {
-                let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
-                let Live { index, catalog } = &mut *live;
-                let _ = index.upsert(catalog, &indexed(&d, &s, today));
-            }
+            self.refresh_donor(&w, id)?;
         }
         self.audit(
             &actor.user,

@@ -245,31 +245,12 @@ pub fn open(
             )));
         }
         // a donor of a partner registry (its GRID): the request goes out through the
-        // outbox, and the partner's registry answers it
-        if let Some(partner) = outbox::partner_of_donor(tx, &input.donor)? {
-            let pair = requests_of_pair(tx, &input.patient, &input.donor)?;
-            check_open(&pair, &subject)?;
-            let (seq, id) = next_request_id(tx)?;
-            let r = Request {
-                id: id.clone(),
-                patient: input.patient.clone(),
-                donor: input.donor.clone(),
-                subject: subject.clone(),
-                state: RequestState::Open,
-                opened: today,
-                opened_by: by.to_string(),
-                note: input.note.clone(),
-            };
-            insert_request(tx, seq, &r, at)?;
-            outbox::link_outgoing(tx, &id, &partner)?;
-            if kind == RequestType::Workup {
-                put_journey(tx, &id, &Journey::new(today), at)?;
-            }
-            refresh_tasks(tx, &id)?;
-            outbox::request_changed(tx, &id, Change::Opened, at)?;
-            return Ok(id);
-        }
-        let (_, status) = SqliteStore::donor_in(tx, &input.donor)?;
+        // outbox, and the partner's registry answers it (and reserves its donor)
+        let partner = outbox::partner_of_donor(tx, &input.donor)?;
+        let status = match &partner {
+            Some(_) => None,
+            None => Some(SqliteStore::donor_in(tx, &input.donor)?.1),
+        };
         let pair = requests_of_pair(tx, &input.patient, &input.donor)?;
         check_open(&pair, &subject)?;
         let (seq, id) = next_request_id(tx)?;
@@ -283,20 +264,23 @@ pub fn open(
             opened_by: by.to_string(),
             note: input.note.clone(),
         };
-        if let Subject::Reservation { expires } = &subject {
-            if let Status::Reserved { patient, until } = &status {
-                if *patient != r.patient && *until > today {
-                    return Err(AppError::Rule {
-                        rule: "reserved-for-another-patient".into(),
-                        message: format!(
-                            "donor {} is reserved for patient {patient} until {until}",
-                            r.donor
-                        ),
-                    });
-                }
+        if let (Subject::Reservation { .. }, Some(Status::Reserved { patient, until })) =
+            (&subject, &status)
+        {
+            if *patient != r.patient && *until > today {
+                return Err(AppError::Rule {
+                    rule: "reserved-for-another-patient".into(),
+                    message: format!(
+                        "donor {} is reserved for patient {patient} until {until}",
+                        r.donor
+                    ),
+                });
             }
-            insert_request(tx, seq, &r, at)?;
-            set_status_in(
+        }
+        insert_request(tx, seq, &r, at)?;
+        match (&subject, &partner) {
+            (_, Some(p)) => outbox::link_outgoing(tx, &id, p)?,
+            (Subject::Reservation { expires }, None) => set_status_in(
                 tx,
                 &r.donor,
                 StatusChange {
@@ -308,14 +292,14 @@ pub fn open(
                     changed_by: by.to_string(),
                     note: format!("reservation {id}"),
                 },
-            )?;
-        } else {
-            insert_request(tx, seq, &r, at)?;
+            )?,
+            _ => {}
         }
         if kind == RequestType::Workup {
             put_journey(tx, &id, &Journey::new(today), at)?;
         }
         refresh_tasks(tx, &id)?;
+        outbox::request_changed(tx, &id, Change::Opened, at)?;
         Ok(id)
     })?;
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{text, TempDir};
+use common::{on_db, text, TempDir};
 use serde_json::{json, Value};
 
 /// A 10/10 typing of common European haplotypes: every pool has donors near it.
@@ -53,23 +53,16 @@ impl Drop for Registry {
 
 impl Registry {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medulla"))
-            .args(args)
-            .env("MEDULLA_QUIET", "1")
-            .env("MEDULLA_DB", &self.db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.unwrap_or("").as_bytes());
-        let o = child.wait_with_output().unwrap();
+        let o = on_db(&self.db, args, stdin);
         assert!(o.status.success(), "{} {args:?}: {}", self.name, text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A command that must fail: what it said.
+    fn refused(&self, args: &[&str]) -> String {
+        let o = on_db(&self.db, args, None);
+        assert!(!o.status.success(), "{} {args:?} succeeded", self.name);
+        text(&o)
     }
 
     fn new(
@@ -460,23 +453,17 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
     let grid = b.grids[0].clone();
     let id = open_requests(&a, "P1", std::slice::from_ref(&grid)).remove(0);
     // the rules are checked before sending: a second ct on the same loci is refused
-    let o = Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args([
-            "requests",
-            "open",
-            "--patient",
-            "P1",
-            "--donor",
-            &grid,
-            "--type",
-            "ct",
-        ])
-        .env("MEDULLA_QUIET", "1")
-        .env("MEDULLA_DB", &a.db)
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    assert!(text(&o).contains("one-open-request"), "{}", text(&o));
+    let o = a.refused(&[
+        "requests",
+        "open",
+        "--patient",
+        "P1",
+        "--donor",
+        &grid,
+        "--type",
+        "ct",
+    ]);
+    assert!(o.contains("one-open-request"), "{o}");
 
     wait_for("B holds A's request", Duration::from_secs(20), || {
         !b.requests().is_empty()
@@ -492,28 +479,10 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
     let theirs = r["id"].as_str().unwrap().to_string();
 
     // B's coordinator cannot cancel A's request; A cannot answer it
-    let refused = Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(["requests", "cancel", &theirs, "--reason", "no"])
-        .env("MEDULLA_QUIET", "1")
-        .env("MEDULLA_DB", &b.db)
-        .output()
-        .unwrap();
-    assert!(
-        text(&refused).contains("requester-withdraws"),
-        "{}",
-        text(&refused)
-    );
-    let refused = Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(["requests", "acknowledge", &id])
-        .env("MEDULLA_QUIET", "1")
-        .env("MEDULLA_DB", &a.db)
-        .output()
-        .unwrap();
-    assert!(
-        text(&refused).contains("partner-answers"),
-        "{}",
-        text(&refused)
-    );
+    let refused = b.refused(&["requests", "cancel", &theirs, "--reason", "no"]);
+    assert!(refused.contains("requester-withdraws"), "{refused}");
+    let refused = a.refused(&["requests", "acknowledge", &id]);
+    assert!(refused.contains("partner-answers"), "{refused}");
 
     // B answers: acknowledged, then the typing; both travel back to A
     b.run(&["requests", "acknowledge", &theirs], None);
@@ -528,13 +497,8 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
         ],
         None,
     );
-    let again = Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(["requests", "remind", &id])
-        .env("MEDULLA_QUIET", "1")
-        .env("MEDULLA_DB", &a.db)
-        .output()
-        .unwrap();
-    assert!(text(&again).contains("reminder-weekly"), "{}", text(&again));
+    let again = a.refused(&["requests", "remind", &id]);
+    assert!(again.contains("reminder-weekly"), "{again}");
     wait_for("B hears the reminder", Duration::from_secs(20), || {
         b.json(&["requests", "show", &theirs, "--format", "json"])
             .to_string()
@@ -543,13 +507,7 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
     let donor = b.json(&["requests", "show", &theirs, "--format", "json"]);
     assert_eq!(donor["donor"], grid.as_str());
     let typing = "A*24:02+A*29:02^B*54:01+B*27:05^DRB1*08:03+DRB1*11:01";
-    let o = Command::new(env!("CARGO_BIN_EXE_medulla"))
-        .args(["requests", "result", &theirs, "--typing", typing])
-        .env("MEDULLA_QUIET", "1")
-        .env("MEDULLA_DB", &b.db)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    b.run(&["requests", "result", &theirs, "--typing", typing], None);
     wait_for("A sees the result", Duration::from_secs(20), || {
         a.json(&["requests", "show", &id, "--format", "json"])["state"] == "resulted"
     });

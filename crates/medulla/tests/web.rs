@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, Local};
-use common::{text, TempDir};
+use common::{on_db, text, TempDir};
 use medulla_web::webdriver::{keys, Browser, Driver};
 
 const TYPING: &str =
@@ -49,22 +49,7 @@ impl Drop for Site {
 
 impl Site {
     fn run(db: &str, args: &[&str], stdin: Option<&str>) -> String {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medulla"))
-            .args(args)
-            .env("MEDULLA_QUIET", "1")
-            .env("MEDULLA_DB", db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.unwrap_or("").as_bytes());
-        let o = child.wait_with_output().unwrap();
+        let o = on_db(db, args, stdin);
         assert!(o.status.success(), "{args:?}: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }

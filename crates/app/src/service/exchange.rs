@@ -3,12 +3,9 @@
 
 use std::time::Duration;
 
-use chrono::Local;
 use medulla_registry::exchange as store;
-use medulla_registry::search_index::indexed;
-use medulla_registry::DonorStore;
 
-use super::{lock, now, Live, SearchAnswer, Service};
+use super::{lock, now, SearchAnswer, Service};
 use crate::auth::{Actor, Permission};
 use crate::error::AppError;
 use crate::exchange::inbox::{receive, Sender};
@@ -73,13 +70,8 @@ impl Service {
                 batch,
                 now(),
             )?;
-            let today = Local::now().date_naive();
             for id in &r.touched {
-                if let Some((d, s)) = w.donor(id)? {
-                    let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
-                    let Live { index, catalog } = &mut *live;
-                    let _ = index.upsert(catalog, &indexed(&d, &s, today));
-                }
+                self.refresh_donor(&w, id)?;
             }
             r
         };

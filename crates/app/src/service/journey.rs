@@ -19,7 +19,8 @@ use crate::workflow::{
 
 impl Service {
     /// Put a donor's current record and status into the live index.
-    fn refresh_donor(&self, store: &SqliteStore, donor: &str) -> Result<(), AppError> {
+    /// Take a donor's stored record and status into the live index again.
+    pub(super) fn refresh_donor(&self, store: &SqliteStore, donor: &str) -> Result<(), AppError> {
         if let Some((d, s)) = store.donor(donor)? {
             let today = Local::now().date_naive();
             let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());

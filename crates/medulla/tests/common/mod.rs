@@ -32,6 +32,29 @@ pub fn with_stdin(args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Run `medulla` on the registry database `db` (`MEDULLA_DB`), with `stdin` on its
+/// standard input.
+#[allow(dead_code)] // not every test binary uses it
+pub fn on_db(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medulla"))
+        .args(args)
+        .env("MEDULLA_QUIET", "1")
+        .env("MEDULLA_DB", db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or("").as_bytes());
+    child.wait_with_output().unwrap()
+}
+
 /// Standard output and error together, for assertions and messages.
 pub fn text(o: &Output) -> String {
     format!(
