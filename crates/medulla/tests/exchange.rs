@@ -254,6 +254,29 @@ impl Registry {
         r["token"].as_str().unwrap().to_string()
     }
 
+    /// The search page of the web application, as the search coordinator sees it.
+    fn search_page(&self, query: &str) -> String {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let r = agent
+            .post(&format!("{}/login", self.url()))
+            .send_form(&[("username", "sc"), ("password", PASSWORD)])
+            .unwrap();
+        let cookie = r
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        agent
+            .get(&format!("{}/search?{query}", self.url()))
+            .set("Cookie", &cookie)
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    }
+
     fn add_patient(&self, id: &str) {
         self.run(
             &[
@@ -670,11 +693,24 @@ fn international_search_merges_partners_and_does_not_wait_for_a_slow_one() {
         .map(|h| h["rank_key"].as_u64().unwrap())
         .collect();
     assert!(keys.windows(2).all(|w| w[0] <= w[1]), "one ranking");
+    // the coordinators' page: partners' donors by GRID, no link to a record held abroad
+    let query = "patient=A*01:01%2BA*02:01%5EB*08:01%2BB*07:02%5EC*07:01%2BC*07:02%5EDRB1*03:01%2BDRB1*15:01%5EDQB1*02:01%2BDQB1*06:02&mismatches=2&limit=60&international=on";
+    let page = a.search_page(query);
+    assert!(
+        page.contains("at partner registry 100"),
+        "partners' donors shown"
+    );
+    assert!(!page.contains("partners-unanswered"));
 
     // C answers slowly: the search gives up on it after the deadline
     relay.delay_ms.store(3000, Ordering::Relaxed);
     let (slow, took) = search(true);
     assert_eq!(slow["partners_unanswered"], json!(["C"]), "{slow}");
+    let page = a.search_page(query);
+    assert!(
+        page.contains("id=\"partners-unanswered\""),
+        "the page names C"
+    );
     assert!(took < Duration::from_millis(2500), "waited {took:?}");
     assert!(slow["hits"]
         .as_array()

@@ -45,6 +45,13 @@ impl Service {
         ))
     }
 
+    /// This registry's ION, once `medulla serve --ion` has set it.
+    pub fn ion(&self) -> Option<String> {
+        crate::exchange::our_ion(lock(&self.reader).connection())
+            .ok()
+            .flatten()
+    }
+
     /// What this registry says of itself to a partner.
     pub fn exchange_info(&self, actor: &Actor) -> Result<Info, AppError> {
         actor.require(Permission::Exchange)?;

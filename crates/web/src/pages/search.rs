@@ -61,6 +61,8 @@ pub struct SearchQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_unavailable: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub international: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
@@ -131,6 +133,7 @@ impl SearchQuery {
         o.patient_weight = number("patient_weight", &self.patient_weight)?;
         o.patient_population = filled(&self.patient_population).map(str::to_string);
         o.include_unavailable = filled(&self.include_unavailable).is_some();
+        o.international = filled(&self.international).is_some();
         if let Some(l) = number::<usize>("limit", &self.limit)? {
             if !(1..=1000).contains(&l) {
                 return Err(invalid("limit", "show between 1 and 1000 donors"));
@@ -259,6 +262,12 @@ fn search_form(q: &SearchQuery) -> Markup {
                     " include unavailable donors"
                 }
             }
+            div {
+                label for="international" {
+                    input type="checkbox" id="international" name="international" value="on" checked[filled(&q.international).is_some()];
+                    " search partner registries too (international)"
+                }
+            }
             div { button type="submit" id="run-search" { "Search" } }
         }
     }
@@ -283,6 +292,13 @@ fn grade_cell(grade: &str) -> Markup {
 
 /// The results table (also on a saved search's repeat).
 pub fn hits_table(hits: &[HitView], q: Option<&SearchQuery>) -> Markup {
+    hits_table_of(hits, q, None)
+}
+
+/// The results table; with `ours` (this registry's ION, in an international search) the
+/// donors of partner registries are named by GRID, without a link (their records are
+/// the partner's).
+pub fn hits_table_of(hits: &[HitView], q: Option<&SearchQuery>, ours: Option<&str>) -> Markup {
     let loci = ["A", "B", "C", "DRB1", "DQB1", "DPB1"];
     let head = |key: &str, label: &str| -> Markup {
         match q {
@@ -332,8 +348,13 @@ pub fn hits_table(hits: &[HitView], q: Option<&SearchQuery>) -> Markup {
                 @for h in hits {
                     tr data-donor=(h.donor_id) {
                         td.num { (h.rank) }
-                        td { a href={ "/donors/" (url_encode(&h.donor_id)) } { (h.donor_id) }
-                             @if let Some(g) = &h.grid { br; span.muted { (g) } } }
+                        @if ours.is_some_and(|ion| h.registry != ion) {
+                            td { (h.grid.as_deref().unwrap_or(&h.donor_id)) br;
+                                 span.muted { "at partner registry " (h.registry) } }
+                        } @else {
+                            td { a href={ "/donors/" (url_encode(&h.donor_id)) } { (h.donor_id) }
+                                 @if let Some(g) = &h.grid { br; span.muted { (g) } } }
+                        }
                         td { (h.registry) }
                         td { (h.donor_type) }
                         td { (h.matched) @if h.potential > 0 { " (" (h.potential) " potential)" } }
@@ -420,6 +441,12 @@ pub async fn show(
     } else {
         Vec::new()
     };
+    let ours = if filled(&q.international).is_some() {
+        let svc3 = svc.clone();
+        blocking(move || Ok(svc3.ion())).await?
+    } else {
+        None
+    };
     let (status, results) = if filled(&q.patient).is_some() {
         match run(&svc, &s, &q).await {
             Ok((answer, options)) => (StatusCode::OK, Some(Ok((answer, options)))),
@@ -440,7 +467,13 @@ pub async fn show(
             p {
                 a href={ "/search.csv?" (q.query_string()) } download="medulla-search.csv" { "Export as CSV" }
             }
-            (hits_table(&answer.hits, Some(&q)))
+            @if let Some(missing) = answer.partners_unanswered.as_ref().filter(|m| !m.is_empty()) {
+                p.notice role="status" id="partners-unanswered" {
+                    "Partner registries that did not answer in time (their donors are not in this list): "
+                    (missing.join(", "))
+                }
+            }
+            (hits_table_of(&answer.hits, Some(&q), ours.as_deref()))
             @if may_save {
                 form.grid method="post" action="/search/save" aria-label="keep this search" {
                     input type="hidden" name="csrf" value=(s.csrf());
