@@ -167,6 +167,21 @@ impl StatusRequest {
     }
 }
 
+/// Change a donor's status (kept in its history); partner registries holding requests
+/// or results for the donor are sent a donor update in the same transaction. The one
+/// status change every interface runs.
+pub fn change_donor_status(
+    store: &mut SqliteStore,
+    id: &str,
+    change: StatusChange,
+) -> Result<(), AppError> {
+    let at = change.changed_at;
+    store.write(|tx| -> Result<(), AppError> {
+        medulla_registry::store::set_status_in(tx, id, change)?;
+        crate::exchange::outbox::donor_changed(tx, id, at)
+    })
+}
+
 /// Which file format an import reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportFormat {
@@ -710,21 +725,16 @@ impl Service {
         let status = req.status()?;
         {
             let mut w = lock(&self.writer);
-            let at = now();
-            // partners holding requests for the donor hear of it (same transaction)
-            w.write(|tx| -> Result<(), AppError> {
-                medulla_registry::store::set_status_in(
-                    tx,
-                    id,
-                    StatusChange {
-                        status: status.clone(),
-                        changed_at: at,
-                        changed_by: actor.user.clone(),
-                        note: req.note.clone(),
-                    },
-                )?;
-                crate::exchange::outbox::donor_changed(tx, id, at)
-            })?;
+            change_donor_status(
+                &mut w,
+                id,
+                StatusChange {
+                    status: status.clone(),
+                    changed_at: now(),
+                    changed_by: actor.user.clone(),
+                    note: req.note.clone(),
+                },
+            )?;
             self.refresh_donor(&w, id)?;
         }
         self.audit(

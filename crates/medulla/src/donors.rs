@@ -301,7 +301,8 @@ pub fn run(args: DonorsArgs) -> Result<()> {
                 }
                 other => other.into(),
             })?;
-            store.set_status(
+            medulla_app::service::change_donor_status(
+                &mut store,
                 &id,
                 StatusChange {
                     status: status.clone(),

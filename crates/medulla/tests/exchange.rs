@@ -552,6 +552,32 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
         "the typing came back: {mine}"
     );
 
+    // B's donor becomes unavailable: A, which holds its result, hears of it
+    let until = (chrono::Local::now().date_naive() + chrono::Duration::days(60)).to_string();
+    b.run(
+        &[
+            "donors",
+            "set-status",
+            &grid,
+            "--status",
+            "temporarily-unavailable",
+            "--reason",
+            "travelling",
+            "--until",
+            &until,
+            "--by",
+            "dc",
+        ],
+        None,
+    );
+    wait_for("A hears of B's donor", Duration::from_secs(20), || {
+        a.json(&["requests", "show", &id, "--format", "json"])["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "donor-update")
+    });
+
     // a reservation, then A cancels it: B's donor is reserved, then released
     let res = a
         .run(

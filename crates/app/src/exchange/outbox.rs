@@ -263,9 +263,17 @@ pub(crate) fn donor_changed(
     at: NaiveDateTime,
 ) -> Result<(), AppError> {
     let (d, status) = SqliteStore::donor_in(tx, donor)?;
-    let Some(grid) = d.grid.map(|g| g.to_string()) else {
+    let Some(grid) = d.grid.as_ref().map(|g| g.to_string()) else {
         return Ok(());
     };
+    // the typing as the registry holds it, locus by locus
+    let typing = medulla_registry::DONOR_LOCI
+        .iter()
+        .zip(&d.typing.positions)
+        .filter(|(_, p)| p.iter().any(Option::is_some))
+        .map(|(_, p)| p.iter().flatten().cloned().collect::<Vec<_>>().join("+"))
+        .collect::<Vec<_>>()
+        .join("^");
     for p in exchange::partners_holding(tx, &grid)? {
         put(
             tx,
@@ -274,7 +282,7 @@ pub(crate) fn donor_changed(
             &Body::DonorUpdate(DonorFacts {
                 grid: grid.clone(),
                 status: status.to_string(),
-                typing: None,
+                typing: Some(typing.clone()),
             }),
             at,
         )?;
