@@ -605,6 +605,15 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
 fn print_request(r: &RequestView) {
     println!("request   {} ({})", r.id, r.kind);
     println!("patient   {}   donor {}", r.patient, r.donor);
+    match (&r.origin, &r.partner, &r.reference) {
+        (Some(o), _, Some(reference)) => {
+            println!("from      partner {o} (its patient), reference {reference}")
+        }
+        (None, Some(p), Some(reference)) => {
+            println!("sent to   partner {p} (its donor), reference {reference}")
+        }
+        _ => {}
+    }
     println!("state     {}", r.state);
     println!("opened    {} by {}", r.opened, r.opened_by);
     if let Some(l) = &r.loci {

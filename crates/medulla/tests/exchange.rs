@@ -500,6 +500,18 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
     assert_eq!(r["origin"], "A");
     assert_eq!(r["state"], "open");
     let theirs = r["id"].as_str().unwrap().to_string();
+    // B's task list names the partner's patient with its registry
+    let tasks = b.json(&["tasks", "--format", "json"]);
+    assert!(
+        tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["request"] == theirs.as_str() && t["patient"] == "1001:P1"),
+        "{tasks}"
+    );
+    let shown = b.run(&["requests", "show", &theirs], None);
+    assert!(shown.contains("from      partner A"), "{shown}");
 
     // B's coordinator cannot cancel A's request; A cannot answer it
     let refused = b.refused(&["requests", "cancel", &theirs, "--reason", "no"]);

@@ -267,7 +267,10 @@ impl SqliteStore {
     ) -> Result<Vec<medulla_workflow::Task>, StoreError> {
         let today_text = today.to_string();
         let mut stmt = self.conn().prepare_cached(
-            "SELECT t.request_id, r.donor_id, r.patient_id, t.task, t.due FROM tasks t
+            // a partner's patient is named with its registry's ION (`1001:P1`)
+            "SELECT t.request_id, r.donor_id,
+                CASE WHEN r.origin IS NULL THEN r.patient_id ELSE r.origin || ':' || r.patient_id END,
+                t.task, t.due FROM tasks t
              JOIN requests r ON r.id = t.request_id
              WHERE r.state IN ('open', 'acknowledged', 'partially-resulted')
                AND (?2 IS NULL OR t.due <= ?2)

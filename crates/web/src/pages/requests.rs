@@ -203,8 +203,16 @@ fn request_page(
             tbody {
                 tr { th scope="row" { "Type" } td { (r.kind) } }
                 tr { th scope="row" { "State" } td id="request-state" { strong { (r.state) } } }
-                tr { th scope="row" { "Patient" } td { a href={ "/patients/" (url_encode(&r.patient)) } { (r.patient) } } }
-                tr { th scope="row" { "Donor" } td { a href={ "/donors/" (url_encode(&r.donor)) } { (r.donor) } } }
+                // a partner's patient, or a partner's donor: the record is the partner's
+                @match &r.origin {
+                    Some(o) => tr { th scope="row" { "Patient" } td { (r.patient) " (patient of partner registry " (o) ")" } },
+                    None => tr { th scope="row" { "Patient" } td { a href={ "/patients/" (url_encode(&r.patient)) } { (r.patient) } } },
+                }
+                @match (&r.origin, &r.partner) {
+                    (None, Some(p)) => tr { th scope="row" { "Donor" } td { (r.donor) " (donor of partner registry " (p) ")" } },
+                    _ => tr { th scope="row" { "Donor" } td { a href={ "/donors/" (url_encode(&r.donor)) } { (r.donor) } } },
+                }
+                @if let Some(reference) = &r.reference { tr { th scope="row" { "Reference" } td { (reference) } } }
                 @if let Some(l) = &r.loci { tr { th scope="row" { "Loci" } td { (l.join(", ")) } } }
                 @if let Some(e) = &r.expires { tr { th scope="row" { "Expires" } td { (e) } } }
                 tr { th scope="row" { "Opened" } td { (r.opened.replace('T', " ")) " by " (r.opened_by) } }
