@@ -128,7 +128,11 @@ pub fn partners(args: PartnersArgs) -> Result<()> {
                     .map(|p| {
                         vec![
                             p.name.clone(),
-                            p.url.clone(),
+                            if p.url.is_empty() {
+                                "(not registered: it sent us messages; ours wait)".into()
+                            } else {
+                                p.url.clone()
+                            },
                             p.ion.clone().unwrap_or_else(|| "(not yet known)".into()),
                             p.added_at.clone(),
                         ]

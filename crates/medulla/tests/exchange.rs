@@ -995,3 +995,59 @@ fn a_slow_partner_gets_every_message_once() {
     assert_eq!(b.requests().len(), 20);
     report("slow partner", &a, "B", &b, drain);
 }
+
+#[test]
+fn a_partner_that_sends_before_it_is_registered_is_answered_once_it_is() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // A knows B; B has only issued A a key
+    let mut a = Registry::new("apsbr", "A", "1001", 300, 41);
+    let mut b = Registry::new("apsbr", "B", "1002", 300, 42);
+    let key = b
+        .run(&["users", "add", "A", "--role", "partner"], None)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    a.run(
+        &["partners", "add", "B", "--url", &b.url(), "--key", &key],
+        None,
+    );
+    a.add_patient("P1");
+    a.start();
+    b.start();
+    let id = open_requests(&a, "P1", &b.grids[..1]).remove(0);
+    wait_for("B holds A's request", Duration::from_secs(20), || {
+        !b.requests().is_empty()
+    });
+    // the origin is the name of A's account here
+    let theirs = b.requests()[0].clone();
+    assert_eq!(theirs["origin"], "A", "{theirs}");
+    let theirs = theirs["id"].as_str().unwrap().to_string();
+    b.run(&["requests", "acknowledge", &theirs], None);
+    assert_eq!(b.partner_status("A")["outbox_pending"], 1);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        b.partner_status("A")["outbox_pending"],
+        1,
+        "waits: no URL yet"
+    );
+    // B registers A: the acknowledgement goes out
+    let back = a
+        .run(&["users", "add", "B", "--role", "partner"], None)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    b.run(
+        &["partners", "add", "A", "--url", &a.url(), "--key", &back],
+        None,
+    );
+    wait_for(
+        "A sees the acknowledgement",
+        Duration::from_secs(20),
+        || a.json(&["requests", "show", &id, "--format", "json"])["state"] == "acknowledged",
+    );
+    assert_eq!(b.partner_status("A")["outbox_pending"], 0);
+}

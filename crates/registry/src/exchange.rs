@@ -197,25 +197,82 @@ pub fn put_partner(
     Ok(())
 }
 
-/// Record the ION a partner said it has.
+/// Record the ION a partner said it has. A partner known so far only by the messages it
+/// sent (registered by [`partner_for_sender`], no URL) is merged into this one: its
+/// requests and the messages waiting for it move over.
 pub fn set_partner_ion(conn: &Connection, name: &str, ion: &str) -> Result<(), StoreError> {
-    let taken: Option<String> = conn
+    let taken: Option<(String, String)> = conn
         .query_row(
-            "SELECT name FROM exchange_partners WHERE ion = ?1 AND name <> ?2",
+            "SELECT name, url FROM exchange_partners WHERE ion = ?1 AND name <> ?2",
             params![ion, name],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    if let Some(other) = taken {
-        return Err(StoreError::Conflict(format!(
-            "partner {name} says its ION is {ion}, which partner {other} already has"
-        )));
+    if let Some((other, url)) = taken {
+        let waiting: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM exchange_outbox WHERE partner = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        if !url.is_empty() || waiting > 0 {
+            return Err(StoreError::Conflict(format!(
+                "partner {name} says its ION is {ion}, which partner {other} already has"
+            )));
+        }
+        conn.execute(
+            "UPDATE exchange_outbox SET partner = ?2 WHERE partner = ?1",
+            params![other, name],
+        )?;
+        conn.execute(
+            "UPDATE requests SET partner = ?2 WHERE partner = ?1",
+            params![other, name],
+        )?;
+        conn.execute("DELETE FROM exchange_partners WHERE name = ?1", [&other])?;
     }
     conn.execute(
         "UPDATE exchange_partners SET ion = ?2 WHERE name = ?1",
         params![name, ion],
     )?;
     Ok(())
+}
+
+/// The partner a message from `ion` comes from. A registry that sends before it is
+/// registered here (no `medulla partners add` yet) is registered by what it sent: the
+/// name of its account, its ION, no URL; what we send it waits in the outbox until it is
+/// registered with its URL and key (under that name, or any name with its ION).
+pub fn partner_for_sender(
+    conn: &Connection,
+    account: &str,
+    ion: &str,
+    at: NaiveDateTime,
+) -> Result<Partner, StoreError> {
+    if let Some(p) = partner_of_ion(conn, ion)? {
+        return Ok(p);
+    }
+    let valid = !account.is_empty()
+        && account
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let existing = partners(conn)?.into_iter().find(|p| p.name == account);
+    let name = match existing {
+        // registered under the account's name, its ION not learned yet
+        Some(p) if valid && p.ion.is_none() => {
+            set_partner_ion(conn, &p.name, ion)?;
+            return Ok(Partner {
+                ion: Some(ion.to_string()),
+                ..p
+            });
+        }
+        None if valid => account.to_string(),
+        _ => format!("ion-{ion}"),
+    };
+    conn.execute(
+        "INSERT INTO exchange_partners (name, url, api_key, ion, added_at)
+         VALUES (?1, '', '', ?2, ?3)",
+        params![name, ion, ts(at)],
+    )?;
+    partner_of_ion(conn, ion)?
+        .ok_or_else(|| StoreError::NotFound(format!("partner with ION {ion}")))
 }
 
 /// The ION an inbound partner account is bound to (bound at its first message).

@@ -78,12 +78,7 @@ pub fn receive(
         Some(_) => {}
         None => exchange::bind_account(store.connection(), &sender.user, &ion)?,
     }
-    let partner = exchange::partner_of_ion(store.connection(), &ion)?.ok_or_else(|| {
-        AppError::Unavailable(format!(
-            "no partner with ION {ion} is registered here yet (medulla partners add): send \
-             again later"
-        ))
-    })?;
+    let partner = exchange::partner_for_sender(store.connection(), &sender.user, &ion, at)?;
     let mut duplicates = 0;
     let mut answers_first: Vec<Option<Answer>> = Vec::with_capacity(batch.messages.len());
     for m in &batch.messages {

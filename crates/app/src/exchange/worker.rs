@@ -203,7 +203,7 @@ fn denied(
 pub fn learn_ions(db: &SqliteStore, timeout: Duration) -> Result<Vec<String>, AppError> {
     let mut problems = Vec::new();
     for p in store::partners(db.connection())? {
-        if p.ion.is_some() {
+        if p.ion.is_some() || p.url.is_empty() {
             continue;
         }
         match PartnerClient::new(&p, timeout).info() {
@@ -258,6 +258,10 @@ pub fn reconcile(
         drift: Vec::new(),
         error: None,
     };
+    if partner.url.is_empty() {
+        out.error = Some("not registered with its URL and key yet (medulla partners add)".into());
+        return Ok(out);
+    }
     let there: BTreeMap<String, String> =
         match PartnerClient::new(partner, timeout).linked_requests() {
             Ok(list) => list.into_iter().map(|r| (r.reference, r.state)).collect(),
@@ -319,7 +323,9 @@ pub fn run(
             }
             if let Ok(list) = store::partners(store.connection()) {
                 for p in list {
-                    if threads.get(&p.name).is_some_and(|t| !t.is_finished()) {
+                    // a partner known only by what it sent has no URL yet: its messages
+                    // wait until it is registered
+                    if p.url.is_empty() || threads.get(&p.name).is_some_and(|t| !t.is_finished()) {
                         continue;
                     }
                     let (db, stop, name) = (db.clone(), stop.clone(), p.name.clone());
@@ -332,6 +338,9 @@ pub fn run(
             if last_reconcile.elapsed() > reconcile_every {
                 last_reconcile = Instant::now();
                 for p in store::partners(store.connection()).unwrap_or_default() {
+                    if p.url.is_empty() {
+                        continue;
+                    }
                     if let Ok(r) = reconcile(&store, &p, cfg.timeout) {
                         if !r.drift.is_empty() || r.error.is_some() {
                             // references and states only: no identity
@@ -368,8 +377,8 @@ fn deliver_loop(db: &Path, name: &str, cfg: DeliveryConfig, poll: Duration, stop
     while !stop.load(Ordering::Relaxed) {
         let partner = match store::partners(store.connection()) {
             Ok(list) => match list.into_iter().find(|p| p.name == name) {
-                Some(p) => p,
-                None => return,
+                Some(p) if !p.url.is_empty() => p,
+                _ => return,
             },
             Err(_) => {
                 sleep_unless(stop, poll);
