@@ -77,6 +77,10 @@ pub struct SearchAnswer {
     pub partners_unanswered: Option<Vec<String>>,
 }
 
+/// The national part of a search, on its way to [`Service::search_finish`] (which
+/// audits it, failed or not).
+pub struct NationalAnswer(Result<SearchAnswer, AppError>);
+
 /// One row of a donor's status history.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryView {
@@ -436,11 +440,35 @@ impl Service {
     /// Search the live index, with match probabilities; audited with the request and the
     /// number of hits.
     pub fn search(&self, actor: &Actor, options: &SearchOptions) -> Result<SearchAnswer, AppError> {
+        let national = self.search_national(actor, options)?;
+        self.search_finish(actor, options, national)
+    }
+
+    /// The first part of [`Self::search`]: the search of this registry's live index (the
+    /// part that uses the cores). The HTTP API runs it in a search slot, then
+    /// [`Self::search_finish`] outside it, so that waiting for partners holds no slot.
+    pub fn search_national(
+        &self,
+        actor: &Actor,
+        options: &SearchOptions,
+    ) -> Result<NationalAnswer, AppError> {
         actor.require(Permission::Search)?;
-        // a partner's search is its international search reaching us: never forwarded
+        Ok(NationalAnswer(
+            self.run_search(options, false).map(|(a, _)| a),
+        ))
+    }
+
+    /// The second part of [`Self::search`]: the partners' hits merged in (an
+    /// international search; never for a partner's own search, which is an international
+    /// search reaching us), and the audit entry.
+    pub fn search_finish(
+        &self,
+        actor: &Actor,
+        options: &SearchOptions,
+        national: NationalAnswer,
+    ) -> Result<SearchAnswer, AppError> {
         let international = options.international && actor.role != Role::Partner;
-        let answer = self.run_search(options, false).map(|(a, _)| a);
-        let answer = match answer {
+        let answer = match national.0 {
             Ok(a) if international => self.international(options, a),
             other => other,
         };

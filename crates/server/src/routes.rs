@@ -292,8 +292,14 @@ async fn search(
     Caller(actor): Caller,
     JsonBody(options): JsonBody<SearchOptions>,
 ) -> Result<Json<SearchAnswer>, ApiError> {
-    let _slot = search_slot().await;
-    Ok(Json(blocking(move || svc.search(&actor, &options)).await?))
+    // the national search in a slot; the wait for partners (international) outside it
+    let slot = search_slot().await;
+    let (svc2, actor2, options2) = (svc.clone(), actor.clone(), options.clone());
+    let national = blocking(move || svc2.search_national(&actor2, &options2)).await?;
+    drop(slot);
+    Ok(Json(
+        blocking(move || svc.search_finish(&actor, &options, national)).await?,
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
