@@ -384,7 +384,7 @@ fn international(
     let unanswered = merged.partners_unanswered.clone().unwrap_or_default();
     match args.format {
         Output::Json => println!("{}", serde_json::to_string_pretty(&merged)?),
-        Output::Csv => print_rows(Output::Csv, &merged.hits)?,
+        Output::Csv => print_rows(Output::Csv, &merged.hits, true)?,
         Output::Table => {
             println!(
                 "{} donors within {} mismatch(es) in {} registries; national search {:.1} ms, \
@@ -399,7 +399,7 @@ fn international(
             if !unanswered.is_empty() {
                 println!("partners that did not answer: {}", unanswered.join(", "));
             }
-            print_rows(Output::Table, &merged.hits)?;
+            print_rows(Output::Table, &merged.hits, true)?;
             println!("{LEGEND}");
         }
     }
@@ -464,12 +464,12 @@ pub(crate) fn print_hits(
                 search_s * 1000.0,
                 result.hits.len()
             );
-            print_rows(format, &rows)?;
+            print_rows(format, &rows, false)?;
             if legend {
                 println!("{LEGEND}");
             }
         }
-        Output::Csv => print_rows(format, &rows)?,
+        Output::Csv => print_rows(format, &rows, false)?,
         Output::Json => {
             println!(
                 "{}",
@@ -485,8 +485,12 @@ pub(crate) fn print_hits(
     Ok(())
 }
 
-/// Hits as a table or CSV.
-fn print_rows(format: Output, rows: &[medulla_app::search::HitView]) -> Result<()> {
+/// Hits as a table or CSV; an international search's table names each donor's registry.
+fn print_rows(
+    format: Output,
+    rows: &[medulla_app::search::HitView],
+    international: bool,
+) -> Result<()> {
     match format {
         Output::Table => {
             println!(
@@ -496,7 +500,7 @@ fn print_rows(format: Output, rows: &[medulla_app::search::HitView]) -> Result<(
             for r in rows {
                 let g = |l: &str| r.loci[l].grade.as_str();
                 // an international search's hits name their registry
-                let donor = if r.registry.len() == 4 && r.grid.is_some() {
+                let donor = if international {
                     format!("{}/{}", r.registry, r.donor_id)
                 } else {
                     r.donor_id.clone()

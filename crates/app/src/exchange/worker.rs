@@ -315,11 +315,15 @@ pub fn run(
     let mut threads: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut last_learn = Instant::now() - Duration::from_secs(60);
     let mut last_reconcile = Instant::now();
+    let mut conn: Option<SqliteStore> = None;
     while !stop.load(Ordering::Relaxed) {
-        if let Ok(store) = SqliteStore::open_existing(&db) {
+        if conn.is_none() {
+            conn = SqliteStore::open_existing(&db).ok();
+        }
+        if let Some(store) = &conn {
             if last_learn.elapsed() > Duration::from_secs(2) {
                 last_learn = Instant::now();
-                let _ = learn_ions(&store, Duration::from_secs(2));
+                let _ = learn_ions(store, Duration::from_secs(2));
             }
             if let Ok(list) = store::partners(store.connection()) {
                 for p in list {
@@ -341,7 +345,7 @@ pub fn run(
                     if p.url.is_empty() {
                         continue;
                     }
-                    if let Ok(r) = reconcile(&store, &p, cfg.timeout) {
+                    if let Ok(r) = reconcile(store, &p, cfg.timeout) {
                         if !r.drift.is_empty() || r.error.is_some() {
                             // references and states only: no identity
                             eprintln!(

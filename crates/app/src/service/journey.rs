@@ -116,7 +116,9 @@ impl Service {
 
     pub fn open_request(&self, actor: &Actor, input: &OpenInput) -> Result<RequestView, AppError> {
         actor.require(Permission::ManagePatients)?;
-        crate::exchange::learn_route(&lock(&self.reader), &input.donor)?;
+        // asking partners their ION is a network call: on a connection of its own, not
+        // under the reader lock searches share
+        crate::exchange::learn_route(&SqliteStore::open_existing(self.database())?, &input.donor)?;
         let r = self.workflow_change(
             actor,
             "request-open",
