@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::{Local, NaiveDateTime};
 use medulla_registry::accounts::UserRow;
 use medulla_registry::audit::AuditBreak;
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 
 use crate::auth::{hash_password, new_secret, secret_hash, Role};
 use crate::error::AppError;
@@ -58,7 +58,7 @@ pub fn add_user(
         }
         (Some(hash_password(p)?), None)
     };
-    let mut sec = SqliteStore::open_security(registry)?;
+    let mut sec = Store::open_security(registry)?;
     sec.add_user(&UserRow {
         name: name.to_string(),
         role: role.name().to_string(),
@@ -83,11 +83,11 @@ pub fn add_user(
 }
 
 pub fn list_users(registry: &Path) -> Result<Vec<UserRow>, AppError> {
-    Ok(SqliteStore::open_security(registry)?.users()?)
+    Ok(Store::open_security(registry)?.users()?)
 }
 
 pub fn disable_user(registry: &Path, name: &str) -> Result<(), AppError> {
-    let mut sec = SqliteStore::open_security(registry)?;
+    let mut sec = Store::open_security(registry)?;
     if !sec.disable_user(name)? {
         return Err(AppError::NotFound(format!("no user named {name:?}")));
     }
@@ -103,12 +103,12 @@ pub fn disable_user(registry: &Path, name: &str) -> Result<(), AppError> {
 
 /// Verify the audit chain of a registry: the number of entries, or the first bad one.
 pub fn verify_audit(registry: &Path) -> Result<Result<u64, AuditBreak>, AppError> {
-    let path = SqliteStore::security_path(registry);
+    let path = Store::security_path(registry);
     if !path.is_file() {
         return Err(AppError::NotFound(format!(
             "no security database at {}",
             path.display()
         )));
     }
-    Ok(SqliteStore::open_security(registry)?.verify_audit()?)
+    Ok(Store::open_security(registry)?.verify_audit()?)
 }

@@ -9,7 +9,7 @@ use medulla_haplotypes::FrequencySet;
 use medulla_matching::{IndexedDonor, SEARCH_LOCI};
 use medulla_nomenclature::{Reducer, Reduction};
 use medulla_population::em::{self, EmOptions, Subject};
-use medulla_registry::{DonorStore, SqliteStore};
+use medulla_registry::{DonorStore, Store};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -211,7 +211,7 @@ pub fn estimate(
     };
     match &opts.source {
         DonorSource::Db(path) => {
-            let store = SqliteStore::open_existing(path)?;
+            let store = Store::open_existing(path)?;
             store.for_each_donor(&mut |d, s| {
                 take(
                     &medulla_registry::search_index::indexed(&d, &s, today),

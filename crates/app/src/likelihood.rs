@@ -11,7 +11,7 @@ use medulla_population::{
     published_availability, Availability, CompiledSet, Counts, Level, LevelModel, LikelihoodError,
 };
 use medulla_prediction::Converter;
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 use serde::Serialize;
 
 use crate::error::AppError;
@@ -193,7 +193,7 @@ pub fn prepare(
     };
     match source {
         RegistrySource::Db(path) => {
-            let store = SqliteStore::open_existing(path)?;
+            let store = Store::open_existing(path)?;
             let mut others: Vec<String> = Vec::new();
             for (pop, n) in store.searchable_adults_by_population(today)? {
                 match pop.as_deref().and_then(|p| set.population_index(p).ok()) {

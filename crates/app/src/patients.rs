@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use medulla_nomenclature::Reducer;
 use medulla_registry::patient::{CaseChange, CaseStatus, Patient, PatientRecord};
-use medulla_registry::{Identity, SqliteStore};
+use medulla_registry::{Identity, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -196,7 +196,7 @@ pub struct CaseStatusInput {
 
 /// Register a patient.
 pub fn add(
-    store: &mut SqliteStore,
+    store: &mut Store,
     reducer: &Reducer<'_>,
     input: &PatientInput,
     by: &str,
@@ -208,7 +208,7 @@ pub fn add(
 }
 
 /// A patient's record with its case history.
-pub fn show(store: &SqliteStore, id: &str) -> Result<PatientView, AppError> {
+pub fn show(store: &Store, id: &str) -> Result<PatientView, AppError> {
     let rec = store
         .patient(id)?
         .ok_or_else(|| AppError::NotFound(format!("patient {id} is not registered")))?;
@@ -216,7 +216,7 @@ pub fn show(store: &SqliteStore, id: &str) -> Result<PatientView, AppError> {
 }
 
 /// Patients, optionally those with one case status.
-pub fn list(store: &SqliteStore, status: Option<&str>) -> Result<Vec<PatientView>, AppError> {
+pub fn list(store: &Store, status: Option<&str>) -> Result<Vec<PatientView>, AppError> {
     if let Some(s) = status {
         CaseStatus::parse(s, Some("-")).map_err(|e| invalid("status", e))?;
     }
@@ -229,7 +229,7 @@ pub fn list(store: &SqliteStore, status: Option<&str>) -> Result<Vec<PatientView
 
 /// Move a patient's search case, kept in its history with who, when and why.
 pub fn set_status(
-    store: &mut SqliteStore,
+    store: &mut Store,
     id: &str,
     input: &CaseStatusInput,
     by: &str,

@@ -11,7 +11,7 @@ use medulla_nomenclature::Reducer;
 use medulla_registry::family::Relative;
 use medulla_registry::products::{total_verdict, Product, ProductStatus, Verdict};
 use medulla_registry::search_index::index_registry;
-use medulla_registry::{DonorStore, SqliteStore};
+use medulla_registry::{DonorStore, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -26,7 +26,7 @@ fn invalid(field: &str, reason: impl Into<String>) -> AppError {
     }
 }
 
-fn patient_weight(store: &SqliteStore, patient: &str) -> Result<Option<f64>, AppError> {
+fn patient_weight(store: &Store, patient: &str) -> Result<Option<f64>, AppError> {
     Ok(store
         .patient(patient)?
         .ok_or_else(|| AppError::NotFound(format!("patient {patient} is not registered")))?
@@ -64,7 +64,7 @@ pub struct ProductView {
 }
 
 pub fn add_product(
-    store: &mut SqliteStore,
+    store: &mut Store,
     input: &ProductInput,
     by: &str,
     at: NaiveDateTime,
@@ -105,7 +105,7 @@ pub fn add_product(
 }
 
 pub fn product(
-    store: &SqliteStore,
+    store: &Store,
     id: &str,
     threshold: f64,
     today: NaiveDate,
@@ -131,7 +131,7 @@ pub struct ProductsView {
 }
 
 pub fn products(
-    store: &SqliteStore,
+    store: &Store,
     patient: &str,
     threshold: f64,
     today: NaiveDate,
@@ -155,7 +155,7 @@ pub fn products(
 }
 
 pub fn set_product_status(
-    store: &mut SqliteStore,
+    store: &mut Store,
     id: &str,
     status: &str,
     by: &str,
@@ -191,7 +191,7 @@ pub struct RelativeInput {
 
 /// Add a relative of a registered patient; the typing (if any) is validated.
 pub fn add_relative(
-    store: &mut SqliteStore,
+    store: &mut Store,
     reducer: &Reducer<'_>,
     input: &RelativeInput,
     by: &str,
@@ -239,7 +239,7 @@ pub fn add_relative(
 
 /// A registered patient's family, assigned.
 pub fn assign_patient_family(
-    store: &SqliteStore,
+    store: &Store,
     reducer: &Reducer<'_>,
     patient: &str,
     freqs: Option<(&medulla_haplotypes::FrequencySet, &str)>,
@@ -318,7 +318,7 @@ pub fn national_options(
 /// Keep the roadmap's search with the patient's case (saved search `patient-ID`), and
 /// say what changed since the last one.
 pub fn keep_with_case(
-    store: &mut SqliteStore,
+    store: &mut Store,
     patient: &str,
     options: &SearchOptions,
     now: &[medulla_registry::saved_search::SavedMatch],
@@ -345,7 +345,7 @@ pub fn keep_with_case(
 
 /// The national step from the registry database (the command line).
 pub fn national_from_db(
-    store: &mut SqliteStore,
+    store: &mut Store,
     db: &Path,
     reducer: &Reducer<'_>,
     freqs: Option<&Frequencies>,
@@ -373,7 +373,7 @@ pub fn national_from_db(
     let changes = keep_with_case(store, &patient.id, &options, &now, at)?;
     let mut trimmed = outcome;
     trimmed.result.hits.truncate(options.limit);
-    let reader: &SqliteStore = store;
+    let reader: &Store = store;
     let best = hit_views(&index, &trimmed, &mut |id| {
         reader
             .donor(id)
@@ -394,16 +394,13 @@ pub fn national_from_db(
 /// registry database, or the service's live index); `threshold` is the CD34+/kg an
 /// autologous product needs.
 pub fn roadmap(
-    store: &mut SqliteStore,
+    store: &mut Store,
     reducer: &Reducer<'_>,
     family_freqs: Option<(&medulla_haplotypes::FrequencySet, &str)>,
     patient_id: &str,
     threshold: f64,
     at: NaiveDateTime,
-    national: impl FnOnce(
-        &mut SqliteStore,
-        &medulla_registry::patient::Patient,
-    ) -> Result<National, AppError>,
+    national: impl FnOnce(&mut Store, &medulla_registry::patient::Patient) -> Result<National, AppError>,
 ) -> Result<Roadmap, AppError> {
     let today = at.date();
     let rec = store

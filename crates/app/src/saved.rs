@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use medulla_matching::{SearchHit, SearchIndex};
 use medulla_registry::saved_search::{RepeatReport, SavedMatch, SavedSearch};
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 
 use crate::error::AppError;
 use crate::search::{grade_summary, SearchOptions};
@@ -13,7 +13,7 @@ use crate::search::{grade_summary, SearchOptions};
 /// Every hit as a saved search keeps it: donor, grade summary, and the record's content
 /// hash (a changed record shows as "changed" on the next run).
 pub fn matches_of(
-    store: &SqliteStore,
+    store: &Store,
     index: &SearchIndex,
     hits: &[SearchHit],
 ) -> Result<Vec<SavedMatch>, AppError> {
@@ -40,7 +40,7 @@ pub fn stored_form(options: &SearchOptions) -> Result<String, AppError> {
 
 /// Keep a search under `name` with its matches (replacing one of the same name).
 pub fn save(
-    store: &mut SqliteStore,
+    store: &mut Store,
     name: &str,
     options: &SearchOptions,
     matches: &[SavedMatch],
@@ -51,7 +51,7 @@ pub fn save(
 }
 
 /// The saved search of that name.
-pub fn load(store: &SqliteStore, name: &str) -> Result<SavedSearch, AppError> {
+pub fn load(store: &Store, name: &str) -> Result<SavedSearch, AppError> {
     store
         .saved_search(name)?
         .ok_or_else(|| AppError::NotFound(format!("no saved search named {name:?}")))
@@ -59,13 +59,13 @@ pub fn load(store: &SqliteStore, name: &str) -> Result<SavedSearch, AppError> {
 
 /// Compare this run's matches with the stored ones, then store this run's.
 pub fn repeat(
-    store: &mut SqliteStore,
+    store: &mut Store,
     saved: &SavedSearch,
     now: &[SavedMatch],
     at: NaiveDateTime,
 ) -> Result<RepeatReport, AppError> {
     let report = {
-        let reader: &SqliteStore = store;
+        let reader: &Store = store;
         RepeatReport::compare(&saved.matches, now, &mut |id| {
             Ok(reader.content_hash_of(id)?.is_some())
         })?

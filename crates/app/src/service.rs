@@ -16,7 +16,7 @@ use medulla_registry::saved_search::{Gone, SavedMatch};
 use medulla_registry::search_index::{index_registry, indexed};
 use medulla_registry::{
     import_csv_observed, import_json_observed, Change, DonorStore, ImportOptions, ImportReport,
-    SqliteStore, Status, StatusChange,
+    Status, StatusChange, Store,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -48,11 +48,11 @@ pub struct Service {
     imputer: Imputer<'static>,
     db: PathBuf,
     /// Imports, status changes, saved searches: one writer at a time.
-    writer: Mutex<SqliteStore>,
+    writer: Mutex<Store>,
     /// Reads while a write is under way (WAL: readers never wait for the writer).
-    reader: Mutex<SqliteStore>,
+    reader: Mutex<Store>,
     /// Accounts, sessions and the audit trail, in their own file.
-    security: Mutex<SqliteStore>,
+    security: Mutex<Store>,
     live: RwLock<Live>,
     /// Donor genotype distributions kept between searches.
     distributions: crate::freqs::DistributionCache,
@@ -175,7 +175,7 @@ impl StatusRequest {
 /// or results for the donor are sent a donor update in the same transaction. The one
 /// status change every interface runs.
 pub fn change_donor_status(
-    store: &mut SqliteStore,
+    store: &mut Store,
     id: &str,
     change: StatusChange,
 ) -> Result<(), AppError> {
@@ -303,9 +303,9 @@ impl Service {
         tce: Option<TceTable>,
         mut progress: impl FnMut(u64),
     ) -> Result<Service, AppError> {
-        let writer = SqliteStore::open(db)?;
-        let reader = SqliteStore::open_existing(db)?;
-        let security = SqliteStore::open_security(db)?;
+        let writer = Store::open(db)?;
+        let reader = Store::open_existing(db)?;
+        let security = Store::open_security(db)?;
         let mut catalog = ArdCatalog::new(reducer);
         if let Some(t) = tce {
             catalog = catalog.with_tce(t);
@@ -361,7 +361,7 @@ impl Service {
         let at = now();
         let mut sec = lock(&self.security);
         let user = sec.user(username)?;
-        let fail = |sec: &mut SqliteStore, why: &str| -> AppError {
+        let fail = |sec: &mut Store, why: &str| -> AppError {
             let _ = sec.failed_login(username, at);
             let _ = sec.audit(
                 at,

@@ -14,7 +14,7 @@ use medulla_registry::requests::{
 };
 use medulla_registry::store::set_status_in;
 use medulla_registry::store::{DbConnection, DbTransaction};
-use medulla_registry::{DonorStore, SqliteStore, Status, StatusChange, StoreError, DONOR_LOCI};
+use medulla_registry::{DonorStore, Status, StatusChange, Store, StoreError, DONOR_LOCI};
 use medulla_workflow::journey::{PlanChange, Reopened};
 use medulla_workflow::{
     check_open, tasks, Entry, Journey, Outcome, RejectReason, Request, RequestState, RequestType,
@@ -178,7 +178,7 @@ fn load(tx: &DbConnection, id: &str) -> Result<Request, AppError> {
 fn flags_for(conn: &DbConnection, r: &Request) -> Result<Vec<String>, AppError> {
     let mut out = Vec::new();
     // a partner registry's donor: its registry knows its status
-    let status = match SqliteStore::donor_in(conn, &r.donor) {
+    let status = match Store::donor_in(conn, &r.donor) {
         Ok((_, status)) => status,
         Err(StoreError::NoSuchDonor(_))
             if medulla_registry::exchange::request_link(conn, &r.id)?
@@ -224,7 +224,7 @@ fn flags_for(conn: &DbConnection, r: &Request) -> Result<Vec<String>, AppError> 
 /// Open a request: the patient and donor must exist, the rules of requests hold; a
 /// reservation reserves the donor for the patient, a workup starts its journey.
 pub fn open(
-    store: &mut SqliteStore,
+    store: &mut Store,
     input: &OpenInput,
     by: &str,
     at: NaiveDateTime,
@@ -249,7 +249,7 @@ pub fn open(
         let partner = outbox::partner_of_donor(tx, &input.donor)?;
         let status = match &partner {
             Some(_) => None,
-            None => Some(SqliteStore::donor_in(tx, &input.donor)?.1),
+            None => Some(Store::donor_in(tx, &input.donor)?.1),
         };
         let pair = requests_of_pair(tx, &input.patient, &input.donor)?;
         check_open(&pair, &subject)?;
@@ -329,7 +329,7 @@ pub(crate) fn release(
         // a partner registry's donor: its registry releases it on the cancellation
         return Ok(());
     }
-    let (_, status) = SqliteStore::donor_in(tx, &r.donor)?;
+    let (_, status) = Store::donor_in(tx, &r.donor)?;
     // a partner's patient holds a donor here as `ION:PATIENT`
     let holder = match link.origin {
         Some(ion) => format!("{ion}:{}", r.patient),
@@ -354,7 +354,7 @@ pub(crate) fn release(
 
 /// Mark reservations past their expiry as expired (the donor's reserved status lapses by
 /// its own date). Returns how many.
-pub fn expire_due(store: &mut SqliteStore, at: NaiveDateTime) -> Result<usize, AppError> {
+pub fn expire_due(store: &mut Store, at: NaiveDateTime) -> Result<usize, AppError> {
     let today = now_date(at);
     let due: Vec<Request> = store
         .requests(&RequestFilter {
@@ -386,7 +386,7 @@ pub fn expire_due(store: &mut SqliteStore, at: NaiveDateTime) -> Result<usize, A
 }
 
 pub fn acknowledge(
-    store: &mut SqliteStore,
+    store: &mut Store,
     id: &str,
     by: &str,
     at: NaiveDateTime,
@@ -477,7 +477,7 @@ pub fn verify_typing(
 /// history). A `ct` typing is compared with the registry's: a disagreement is flagged and
 /// blocks the pair's workup for review.
 pub fn result(
-    store: &mut SqliteStore,
+    store: &mut Store,
     reducer: &Reducer<'_>,
     id: &str,
     input: &ResultInput,
@@ -582,7 +582,7 @@ fn block_workups(
 /// End a request without a result: rejected with a reason code, or cancelled with a
 /// reason. A reservation (or workup) releases the donor.
 pub fn end(
-    store: &mut SqliteStore,
+    store: &mut Store,
     id: &str,
     end: EndInput,
     by: &str,
@@ -636,7 +636,7 @@ pub fn end(
 
 /// Remind the donor's registry of an overdue result (a request sent to a partner).
 pub fn remind(
-    store: &mut SqliteStore,
+    store: &mut Store,
     id: &str,
     note: &str,
     by: &str,
@@ -717,7 +717,7 @@ fn reopened_text(r: &Reopened) -> String {
 
 /// Set or move a workup's planned dates; records the new dates invalidate are reopened.
 pub fn plan(
-    store: &mut SqliteStore,
+    store: &mut Store,
     id: &str,
     input: &PlanInput,
     by: &str,
@@ -792,7 +792,7 @@ pub fn plan(
 /// the donor unavailable to others (donated) and the request partially resulted; the
 /// five-year check-up completes it.
 pub fn record(
-    store: &mut SqliteStore,
+    store: &mut Store,
     reducer: Option<&Reducer<'_>>,
     id: &str,
     input: &RecordInput,
@@ -906,7 +906,7 @@ pub fn record(
 }
 
 /// A request with its history, flags and journey.
-pub fn show(store: &SqliteStore, id: &str, today: NaiveDate) -> Result<RequestView, AppError> {
+pub fn show(store: &Store, id: &str, today: NaiveDate) -> Result<RequestView, AppError> {
     let r = store.request(id)?.ok_or_else(|| not_found_request(id))?;
     let events = store.request_events(id)?;
     let journey = store.journey(id)?;
@@ -1011,7 +1011,7 @@ pub fn workup_view(r: &Request, j: &Journey, today: NaiveDate) -> WorkupView {
 
 /// Requests matching a filter (without events).
 pub fn list(
-    store: &SqliteStore,
+    store: &Store,
     f: &RequestFilter,
     today: NaiveDate,
 ) -> Result<Vec<RequestView>, AppError> {
@@ -1028,7 +1028,7 @@ pub fn list(
 /// Every open task, overdue first; `due_days` keeps those due within that many days
 /// (overdue ones always).
 pub fn task_list(
-    store: &SqliteStore,
+    store: &Store,
     today: NaiveDate,
     due_days: Option<i64>,
 ) -> Result<Vec<Task>, AppError> {
@@ -1037,7 +1037,7 @@ pub fn task_list(
 }
 
 /// The donor's appointments of a workup as iCalendar text.
-pub fn calendar(store: &SqliteStore, id: &str) -> Result<String, AppError> {
+pub fn calendar(store: &Store, id: &str) -> Result<String, AppError> {
     let r = store.request(id)?.ok_or_else(|| not_found_request(id))?;
     let j = store.journey(id)?.ok_or_else(|| AppError::Invalid {
         field: "request".into(),

@@ -17,7 +17,7 @@ use medulla_nomenclature::Reducer;
 use medulla_registry::search_index::{day_number, indexed};
 use medulla_registry::synth::Resolution;
 use medulla_registry::{
-    import_csv, DonorStore, DonorType, ImportOptions, PopulationMix, SqliteStore, SynthConfig,
+    import_csv, DonorStore, DonorType, ImportOptions, PopulationMix, Store, SynthConfig,
     Synthesizer,
 };
 
@@ -83,7 +83,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         let partial = db.with_extension("partial");
         let _ = std::fs::remove_file(&partial);
         let started = Instant::now();
-        let mut store = SqliteStore::open(&partial)?;
+        let mut store = Store::open(&partial)?;
         let b = bar(args.donors, "donors imported");
         let name = csv.display().to_string();
         let report = import_csv(
@@ -111,7 +111,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     } else {
         println!("reusing {}", db.display());
     }
-    let store = SqliteStore::open(&db)?;
+    let store = Store::open(&db)?;
     let started = Instant::now();
     let mut catalog = ArdCatalog::new(&reducer);
     let mut donors = Vec::new();

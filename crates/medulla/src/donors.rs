@@ -12,8 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use medulla_app::service::{import_donors, ImportFormat, StatusRequest};
 use medulla_nomenclature::Reducer;
 use medulla_registry::{
-    export_csv, export_json, write_rejections, DonorStore, ImportOptions, SqliteStore,
-    StatusChange, UpdateMode,
+    export_csv, export_json, write_rejections, DonorStore, ImportOptions, StatusChange, Store,
+    UpdateMode,
 };
 
 use crate::hla::SourceArgs;
@@ -22,7 +22,7 @@ use crate::hla::SourceArgs;
 pub struct DonorsArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// Registry database (SQLite file; `import` creates it when missing, the other
+    /// Registry database: a SQLite file or `postgres://USER@HOST:PORT/DB` (`import` creates it when missing, the other
     /// commands need it to exist).
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
@@ -112,14 +112,22 @@ enum DonorsCommand {
 pub fn run(args: DonorsArgs) -> Result<()> {
     // only an import may create the database; every other command needs it to exist
     let mut store = if matches!(args.command, DonorsCommand::Import { .. }) {
-        if !args.db.exists() {
-            eprintln!("creating a new registry database at {}", args.db.display());
+        if !medulla_registry::store::location_exists(&args.db) {
+            eprintln!(
+                "creating a new registry database at {}",
+                medulla_registry::store::display_location(&args.db)
+            );
         }
-        SqliteStore::open(&args.db)
+        Store::open(&args.db)
     } else {
-        SqliteStore::open_existing(&args.db)
+        Store::open_existing(&args.db)
     }
-    .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+    .with_context(|| {
+        format!(
+            "opening the registry database {}",
+            medulla_registry::store::display_location(&args.db)
+        )
+    })?;
     match args.command {
         DonorsCommand::Import {
             file,
@@ -213,7 +221,10 @@ pub fn run(args: DonorsArgs) -> Result<()> {
         }
         DonorsCommand::Show { id } => {
             let Some((d, status)) = store.donor(&id)? else {
-                bail!("donor {id} is not in the registry {}", args.db.display());
+                bail!(
+                    "donor {id} is not in the registry {}",
+                    medulla_registry::store::display_location(&args.db)
+                );
             };
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             println!("donor        {}", d.id);

@@ -13,7 +13,7 @@ use medulla_app::workflow::{
 };
 use medulla_nomenclature::Reducer;
 use medulla_registry::requests::RequestFilter;
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 
 use crate::hla::SourceArgs;
 use crate::table;
@@ -21,23 +21,34 @@ use crate::table;
 /// The registry database, as every registry command takes it.
 #[derive(Args, Clone)]
 pub struct DbArg {
-    /// Registry database (SQLite file).
+    /// Registry database: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     pub db: PathBuf,
 }
 
 impl DbArg {
-    fn open(&self) -> Result<SqliteStore> {
-        SqliteStore::open_existing(&self.db)
-            .with_context(|| format!("opening the registry database {}", self.db.display()))
+    fn open(&self) -> Result<Store> {
+        Store::open_existing(&self.db).with_context(|| {
+            format!(
+                "opening the registry database {}",
+                medulla_registry::store::display_location(&self.db)
+            )
+        })
     }
 
-    fn open_or_create(&self) -> Result<SqliteStore> {
-        if !self.db.exists() {
-            eprintln!("creating a new registry database at {}", self.db.display());
+    fn open_or_create(&self) -> Result<Store> {
+        if !medulla_registry::store::location_exists(&self.db) {
+            eprintln!(
+                "creating a new registry database at {}",
+                medulla_registry::store::display_location(&self.db)
+            );
         }
-        SqliteStore::open(&self.db)
-            .with_context(|| format!("opening the registry database {}", self.db.display()))
+        Store::open(&self.db).with_context(|| {
+            format!(
+                "opening the registry database {}",
+                medulla_registry::store::display_location(&self.db)
+            )
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! `medulla`: the command line of the Medulla donor registry and HLA matching engine.
 
 mod bench;
+mod db_cli;
 mod demo;
 mod donors;
 mod family_bench;
@@ -48,6 +49,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The donor registry: import, export, show, set-status.
     Donors(donors::DonorsArgs),
+    /// The registry database: migrate its schema, show its status (SQLite or PostgreSQL).
+    Db(db_cli::DbArgs),
     /// Measure index build and search latency over a donor CSV.
     BenchSearch(search_bench::SearchBenchArgs),
     /// Impute typings (`ID%GL` lines): genotypes with posterior probabilities.
@@ -141,6 +144,7 @@ fn run() -> Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Donors(args) => donors::run(args),
+        Command::Db(args) => db_cli::run(args),
         Command::Search(args) => search::run(*args),
         Command::Impute(args) => predict::impute(args),
         Command::Predict(args) => predict::predict(args),

@@ -8,14 +8,14 @@ use anyhow::{Context, Result};
 use chrono::Local;
 use clap::{Args, Subcommand};
 use medulla_app::exchange::{self, worker};
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 
 use crate::journey::{cli_error, Format};
 use crate::table;
 
 #[derive(Args)]
 pub struct PartnersArgs {
-    /// Registry database (SQLite file).
+    /// Registry database: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
     #[command(subcommand)]
@@ -71,9 +71,13 @@ enum PartnersCommand {
     },
 }
 
-fn open(db: &std::path::Path) -> Result<SqliteStore> {
-    SqliteStore::open_existing(db)
-        .with_context(|| format!("opening the registry database {}", db.display()))
+fn open(db: &std::path::Path) -> Result<Store> {
+    Store::open_existing(db).with_context(|| {
+        format!(
+            "opening the registry database {}",
+            medulla_registry::store::display_location(db)
+        )
+    })
 }
 
 pub fn partners(args: PartnersArgs) -> Result<()> {

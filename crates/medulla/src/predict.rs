@@ -134,8 +134,12 @@ fn subject_of(d: &medulla_matching::IndexedDonor) -> Subject {
 
 /// Every donor of a registry database as a subject.
 pub fn registry_subjects(db: &Path) -> Result<Vec<Subject>> {
-    let store = medulla_registry::SqliteStore::open_existing(db)
-        .with_context(|| format!("opening the registry database {}", db.display()))?;
+    let store = medulla_registry::Store::open_existing(db).with_context(|| {
+        format!(
+            "opening the registry database {}",
+            medulla_registry::store::display_location(db)
+        )
+    })?;
     let today = chrono::Local::now().date_naive();
     let mut out = Vec::new();
     medulla_registry::DonorStore::for_each_donor(&store, &mut |d, s| {

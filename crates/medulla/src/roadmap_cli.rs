@@ -13,7 +13,7 @@ use medulla_app::roadmap::{self, ProductInput, ProductView, Roadmap};
 use medulla_family::FamilyAssignment;
 use medulla_nomenclature::Reducer;
 use medulla_registry::products::DEFAULT_CD34_PER_KG;
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 
 use crate::hla::SourceArgs;
 use crate::journey::{cli_error, Format};
@@ -24,16 +24,20 @@ fn by_default(by: Option<String>) -> String {
     by.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli".into()))
 }
 
-fn open(db: &std::path::Path) -> Result<SqliteStore> {
-    SqliteStore::open_existing(db)
-        .with_context(|| format!("opening the registry database {}", db.display()))
+fn open(db: &std::path::Path) -> Result<Store> {
+    Store::open_existing(db).with_context(|| {
+        format!(
+            "opening the registry database {}",
+            medulla_registry::store::display_location(db)
+        )
+    })
 }
 
 // ------------------------------------------------------------------ family
 
 #[derive(Args)]
 pub struct FamilyArgs {
-    /// Registry database (SQLite file).
+    /// Registry database: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
     #[command(flatten)]
@@ -218,7 +222,7 @@ fn print_family(a: &FamilyAssignment) {
 
 #[derive(Args)]
 pub struct ProductsArgs {
-    /// Registry database (SQLite file).
+    /// Registry database: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
     /// CD34+ x10^6 per kg of the patient's current weight a transplant needs.

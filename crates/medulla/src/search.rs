@@ -16,7 +16,7 @@ use medulla_matching::{search, ArdCatalog, SearchIndex, TceTable, SEARCH_LOCI};
 use medulla_nomenclature::Reducer;
 use medulla_registry::saved_search::{Gone, RepeatReport};
 use medulla_registry::search_index::{index_csv, index_registry};
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 
 use crate::hla::SourceArgs;
 
@@ -245,8 +245,12 @@ fn stored_options(name: &str, request: &str) -> Result<SearchOptions> {
 
 pub fn run(args: SearchArgs) -> Result<()> {
     let open_db = || {
-        SqliteStore::open_existing(&args.db)
-            .with_context(|| format!("opening the registry database {}", args.db.display()))
+        Store::open_existing(&args.db).with_context(|| {
+            format!(
+                "opening the registry database {}",
+                medulla_registry::store::display_location(&args.db)
+            )
+        })
     };
     // a repeat runs the stored options (with this run's date, limit and output)
     let (mut options, previous) = match &args.repeat {
@@ -291,8 +295,12 @@ pub fn run(args: SearchArgs) -> Result<()> {
             index_csv(&mut catalog, BufReader::with_capacity(1 << 20, f), today)
                 .with_context(|| format!("reading {}", path.display()))?
         }
-        None => index_registry(&args.db, &mut catalog, today, &mut |_| {})
-            .with_context(|| format!("reading the registry database {}", args.db.display()))?,
+        None => index_registry(&args.db, &mut catalog, today, &mut |_| {}).with_context(|| {
+            format!(
+                "reading the registry database {}",
+                medulla_registry::store::display_location(&args.db)
+            )
+        })?,
     };
     let build = started.elapsed();
     if args.format == Output::Table {
@@ -352,8 +360,12 @@ fn international(
     outcome: &SearchOutcome,
     search_s: f64,
 ) -> Result<()> {
-    let store = SqliteStore::open_existing(&args.db)
-        .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+    let store = Store::open_existing(&args.db).with_context(|| {
+        format!(
+            "opening the registry database {}",
+            medulla_registry::store::display_location(&args.db)
+        )
+    })?;
     let ion = medulla_app::exchange::our_ion(store.connection())?.context(
         "an international search needs this registry's ION: start `medulla serve --ion ION` once",
     )?;

@@ -14,7 +14,7 @@ use medulla_app::exchange::worker::DeliveryConfig;
 use medulla_app::{Role, Service};
 use medulla_matching::TceTable;
 use medulla_nomenclature::Reducer;
-use medulla_registry::{DonorStore, SqliteStore};
+use medulla_registry::{DonorStore, Store};
 
 use crate::hla::SourceArgs;
 
@@ -24,7 +24,7 @@ pub struct ServeArgs {
     source: SourceArgs,
     #[command(flatten)]
     freqs: crate::predict::FreqArgs,
-    /// Registry database (SQLite file; created when missing).
+    /// Registry database: a SQLite file (created when missing), or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db")]
     db: PathBuf,
     /// Address to listen on (loopback by default; put a TLS proxy in front for others).
@@ -63,11 +63,18 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             .ok()
             .map(|t| TceTable::parse(&t))
     });
-    if !args.db.exists() {
-        eprintln!("creating a new registry database at {}", args.db.display());
+    if !medulla_registry::store::location_exists(&args.db) {
+        eprintln!(
+            "creating a new registry database at {}",
+            medulla_registry::store::display_location(&args.db)
+        );
     }
-    let store = SqliteStore::open(&args.db)
-        .with_context(|| format!("opening the registry database {}", args.db.display()))?;
+    let store = Store::open(&args.db).with_context(|| {
+        format!(
+            "opening the registry database {}",
+            medulla_registry::store::display_location(&args.db)
+        )
+    })?;
     let expected = store.count()?;
     if let Some(ion) = &args.ion {
         let ion = medulla_app::exchange::set_ion(&store, ion)?;
@@ -82,7 +89,12 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     );
     let started = Instant::now();
     let service = Service::open(&args.db, reducer, freqs, tce, |n| bar.set_position(n))
-        .with_context(|| format!("opening the registry {}", args.db.display()))?;
+        .with_context(|| {
+            format!(
+                "opening the registry {}",
+                medulla_registry::store::display_location(&args.db)
+            )
+        })?;
     bar.finish_and_clear();
     eprintln!(
         "search index: {} donors in {:.1} s",
@@ -132,7 +144,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct UsersArgs {
-    /// Registry database whose accounts these are (kept beside it, in NAME.security.db).
+    /// Registry database whose accounts these are (kept beside it, in NAME.security.db; on PostgreSQL in the schema medulla_security).
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
     #[command(subcommand)]
@@ -213,7 +225,7 @@ pub fn users(args: UsersArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// Registry database whose audit trail this is (kept beside it, in NAME.security.db).
+    /// Registry database whose audit trail this is (kept beside it, in NAME.security.db; on PostgreSQL in the schema medulla_security).
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
     #[command(subcommand)]

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use medulla_app::workflow::task_list;
 use medulla_registry::patient::Patient;
 use medulla_registry::requests::{insert_request, next_request_id, put_journey, replace_tasks};
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 use medulla_workflow::{Entry, Journey, Outcome, PlanChange, Request, RequestState, Step, Subject};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -134,8 +134,7 @@ pub fn run(args: TasksBenchArgs) -> Result<()> {
 }
 
 fn build_and_time(args: &TasksBenchArgs, path: &std::path::Path) -> Result<()> {
-    let mut store =
-        SqliteStore::open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut store = Store::open(path).with_context(|| format!("creating {}", path.display()))?;
     let now = Local::now().naive_local();
     let today = now.date();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);

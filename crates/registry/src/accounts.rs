@@ -2,10 +2,10 @@
 //! registry's machine client, an API key hash), and login sessions by token hash. Secrets
 //! are never stored in the clear: hashing is the caller's (the application layer's).
 
+use crate::db::{params, OptionalExtension, TransactionBehavior};
 use chrono::NaiveDateTime;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// One account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ fn ts(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-fn user_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+fn user_of(r: &crate::db::Row<'_>) -> crate::db::Result<UserRow> {
     Ok(UserRow {
         name: r.get(0)?,
         role: r.get(1)?,
@@ -43,7 +43,7 @@ fn user_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
 const USER_COLUMNS: &str = "name, role, password_hash, api_key_hash, disabled, created_at,
     failed_logins, last_failed_at";
 
-impl SqliteStore {
+impl Store {
     /// Add an account; an existing name is an error.
     pub fn add_user(&mut self, u: &UserRow) -> Result<(), StoreError> {
         let tx = self

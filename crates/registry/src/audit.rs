@@ -1,13 +1,13 @@
 //! The audit trail: append-only, hash-chained entries (each carries the hash of the one
 //! before, and its own hash over its content and that link), so a changed or deleted row
-//! is found by [`SqliteStore::verify_audit`]. Triggers refuse updates and deletes through
+//! is found by [`Store::verify_audit`]. Triggers refuse updates and deletes through
 //! SQL; the chain catches what gets past them (a file edited by other means).
 
+use crate::db::{params, OptionalExtension, TransactionBehavior};
 use chrono::NaiveDateTime;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -67,7 +67,7 @@ fn entry_hash(
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn entry_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+fn entry_of(r: &crate::db::Row<'_>) -> crate::db::Result<AuditEntry> {
     Ok(AuditEntry {
         seq: r.get(0)?,
         at: r.get(1)?,
@@ -80,7 +80,7 @@ fn entry_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     })
 }
 
-impl SqliteStore {
+impl Store {
     /// Append an entry (in its own transaction, chained to the last one).
     pub fn audit(
         &mut self,
@@ -143,7 +143,7 @@ impl SqliteStore {
         let (mut expected_seq, mut prev) = (1i64, GENESIS.to_string());
         let mut n = 0u64;
         while let Some(r) = rows.next()? {
-            let e = entry_of(r)?;
+            let e = entry_of(&r)?;
             if e.seq != expected_seq {
                 return Ok(Err(AuditBreak {
                     seq: expected_seq,

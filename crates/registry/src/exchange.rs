@@ -4,10 +4,10 @@
 //! applied once, in sequence order) and the link of a request to the registry on the
 //! other side. The protocol and the rules are the application layer's.
 
+use crate::db::{params, Connection, OptionalExtension, Row, Transaction};
 use chrono::NaiveDateTime;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 fn ts(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
@@ -66,7 +66,7 @@ pub struct OutMessage {
     pub remark: Option<String>,
 }
 
-fn row_to_out(r: &Row<'_>) -> rusqlite::Result<OutMessage> {
+fn row_to_out(r: &Row<'_>) -> crate::db::Result<OutMessage> {
     Ok(OutMessage {
         id: r.get("id")?,
         partner: r.get("partner")?,
@@ -99,7 +99,7 @@ pub struct InMessage {
     pub deliveries: i64,
 }
 
-fn row_to_in(r: &Row<'_>) -> rusqlite::Result<InMessage> {
+fn row_to_in(r: &Row<'_>) -> crate::db::Result<InMessage> {
     Ok(InMessage {
         id: r.get("id")?,
         sender: r.get("sender")?,
@@ -291,13 +291,12 @@ pub fn bind_account(conn: &Connection, user: &str, ion: &str) -> Result<(), Stor
         "INSERT INTO exchange_accounts (user_name, ion) VALUES (?1, ?2)",
         params![user, ion],
     )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+    .map_err(|e| {
+        if e.is_constraint() {
             StoreError::Conflict(format!("ION {ion} is already bound to another account"))
+        } else {
+            e.into()
         }
-        e => e.into(),
     })?;
     Ok(())
 }
@@ -669,7 +668,7 @@ pub fn counts(conn: &Connection, partner: &Partner) -> Result<PartnerCounts, Sto
     })
 }
 
-impl SqliteStore {
+impl Store {
     /// This registry's ION, once `medulla serve --ion` has set it.
     pub fn ion(&self) -> Result<Option<String>, StoreError> {
         setting(self.conn(), "ion")

@@ -1,11 +1,11 @@
 //! A patient's relatives and their typings, kept with the patient for the family step of
 //! the roadmap.
 
+use crate::db::params;
 use chrono::NaiveDateTime;
-use rusqlite::params;
 
 use crate::patient::patient_in;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// One relative of a patient.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -19,7 +19,7 @@ pub struct Relative {
     pub added_by: String,
 }
 
-impl SqliteStore {
+impl Store {
     /// Add (or replace) a relative of a registered patient.
     pub fn put_relative(
         &mut self,

@@ -1,10 +1,10 @@
 //! Donor identity (name and contact details), kept apart from the HLA and search facts:
-//! its own table, read only through [`SqliteStore::identity`], never part of a donor
+//! its own table, read only through [`Store::identity`], never part of a donor
 //! record, an export made for searching or a search result.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::db::{params, OptionalExtension, Transaction};
 
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The identity columns a donor CSV may carry (and the `medulla` fields of donor JSON).
 pub const IDENTITY_COLUMNS: [&str; 4] = ["name", "address", "phone", "email"];
@@ -43,7 +43,7 @@ pub(crate) fn upsert(tx: &Transaction<'_>, donor: &str, i: &Identity) -> Result<
     Ok(())
 }
 
-impl SqliteStore {
+impl Store {
     /// A donor's identity, when the registry holds one. Callers record the read in the
     /// audit trail.
     pub fn identity(&self, donor: &str) -> Result<Option<Identity>, StoreError> {

@@ -230,6 +230,11 @@ pub fn import_csv_observed<R: Read>(
                 }]),
             })
             .collect();
+        let ids: Vec<&str> = checked
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|r| r.donor.id.as_str()))
+            .collect();
+        session.prefetch(&ids)?;
         for ((line, rec, _), result) in chunk.iter().zip(checked) {
             report.records += 1;
             let id_col = index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1);

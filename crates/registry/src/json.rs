@@ -295,6 +295,8 @@ pub fn import_json_observed<R: Read>(
         .collect();
 
     let mut session = store.session()?;
+    let ids: Vec<&str> = checked.iter().map(|(id, ..)| id.as_str()).collect();
+    session.prefetch(&ids)?;
     let mut seen = std::collections::HashSet::new();
     let mut registries = std::collections::BTreeSet::new();
     for (n, (id, change, result)) in checked.into_iter().enumerate() {

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod csv_format;
+pub mod db;
 pub mod donor;
 pub mod exchange;
 pub mod family;
@@ -17,6 +18,7 @@ pub mod io;
 pub mod json;
 pub mod model;
 pub mod patient;
+mod pg_import;
 pub mod products;
 pub mod requests;
 pub mod saved_search;
@@ -36,5 +38,5 @@ pub use io::{
 pub use json::{export_json, import_json, import_json_observed, UpdateMode};
 pub use model::{Abo, Cmv, DonorType, Rh, Sex};
 pub use status::{PermanentReason, Status, StatusChange};
-pub use store::{DonorStore, SqliteStore, StoreError};
+pub use store::{DonorStore, Store, StoreError};
 pub use synth::{PopulationMix, SynthConfig, SynthError, Synthesizer};

@@ -4,12 +4,12 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::db::{params, Connection, OptionalExtension, Row};
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::identity::Identity;
 use crate::model::{Abo, Cmv, Rh, Sex};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How soon the transplant is needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,10 +233,10 @@ fn row_to_patient(r: &Row<'_>) -> Result<PatientRecord, StoreError> {
 pub fn patient_in(conn: &Connection, id: &str) -> Result<Option<PatientRecord>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT * FROM patients WHERE id = ?1")?;
     let mut rows = stmt.query([id])?;
-    rows.next()?.map(row_to_patient).transpose()
+    rows.next()?.map(|r| row_to_patient(&r)).transpose()
 }
 
-impl SqliteStore {
+impl Store {
     /// Register a patient (case status preliminary), with identity apart when given.
     pub fn add_patient(
         &mut self,
@@ -306,7 +306,7 @@ impl SqliteStore {
         let mut rows = stmt.query([status])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(row_to_patient(r)?);
+            out.push(row_to_patient(&r)?);
         }
         Ok(out)
     }
@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn case_lifecycle_with_history() {
-        let mut s = SqliteStore::in_memory().unwrap();
+        let mut s = Store::in_memory().unwrap();
         let p = Patient {
             id: "P1".into(),
             hla: "A*01:01+A*02:01^B*08:01+B*07:02".into(),

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::db::{params, Connection, Row};
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{params, Connection, Row};
 
 use crate::patient::patient_in;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// CD34+ cells per kg of the patient's weight an autologous transplant needs, by
 /// default (x10^6/kg).
@@ -264,7 +264,7 @@ fn row_to_product(r: &Row<'_>) -> Result<Product, StoreError> {
 fn product_in(conn: &Connection, id: &str) -> Result<Option<Product>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT * FROM products WHERE id = ?1")?;
     let mut rows = stmt.query([id])?;
-    rows.next()?.map(row_to_product).transpose()
+    rows.next()?.map(|r| row_to_product(&r)).transpose()
 }
 
 /// One status change of a product.
@@ -276,7 +276,7 @@ pub struct ProductChange {
     pub note: String,
 }
 
-impl SqliteStore {
+impl Store {
     pub fn add_product(
         &mut self,
         p: &Product,
@@ -338,7 +338,7 @@ impl SqliteStore {
         let mut rows = stmt.query([patient])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(row_to_product(r)?);
+            out.push(row_to_product(&r)?);
         }
         Ok(out)
     }

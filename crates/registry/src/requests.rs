@@ -3,11 +3,11 @@
 //! states and journeys are JSON text (portable to PostgreSQL's `jsonb`); the state code
 //! has a column of its own for filtering.
 
+use crate::db::{params, Connection, OptionalExtension, Row, Transaction};
 use chrono::{NaiveDate, NaiveDateTime};
 use medulla_workflow::{Journey, Request, RequestState, Subject};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// One event in a request's history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -170,7 +170,7 @@ pub fn replace_tasks(
 pub fn request_in(conn: &Connection, id: &str) -> Result<Option<Request>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT * FROM requests WHERE id = ?1")?;
     let mut rows = stmt.query([id])?;
-    rows.next()?.map(row_to_request).transpose()
+    rows.next()?.map(|r| row_to_request(&r)).transpose()
 }
 
 /// Every request of a patient-donor pair, oldest first.
@@ -185,7 +185,7 @@ pub fn requests_of_pair(
     let mut rows = stmt.query([patient, donor])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(row_to_request(r)?);
+        out.push(row_to_request(&r)?);
     }
     Ok(out)
 }
@@ -199,7 +199,7 @@ pub fn open_of_donor(conn: &Connection, donor: &str) -> Result<Vec<Request>, Sto
     let mut rows = stmt.query([donor])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(row_to_request(r)?);
+        out.push(row_to_request(&r)?);
     }
     Ok(out)
 }
@@ -217,7 +217,7 @@ pub fn journey_in(conn: &Connection, id: &str) -> Result<Option<Journey>, StoreE
         .transpose()
 }
 
-impl SqliteStore {
+impl Store {
     pub fn request(&self, id: &str) -> Result<Option<Request>, StoreError> {
         request_in(self.conn(), id)
     }
@@ -237,7 +237,7 @@ impl SqliteStore {
         let mut rows = stmt.query(params![f.patient, f.donor, f.open_only as i64])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(row_to_request(r)?);
+            out.push(row_to_request(&r)?);
         }
         Ok(out)
     }

@@ -1,10 +1,10 @@
 //! Stored searches: a search's request and its matches, so that running it again reports
 //! what changed — new matches, changed donors, donors that no longer match.
 
+use crate::db::{params, OptionalExtension};
 use chrono::NaiveDateTime;
-use rusqlite::{params, OptionalExtension};
 
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// One donor a stored search matched: its grade summary and the donor record's content
 /// hash at the time.
@@ -87,7 +87,7 @@ fn timestamp(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-impl SqliteStore {
+impl Store {
     /// Store (or replace) a search and its matches, in one transaction.
     pub fn save_search(
         &mut self,
@@ -99,7 +99,7 @@ impl SqliteStore {
         let at = timestamp(at);
         let tx = self
             .conn_mut()
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            .transaction_with_behavior(crate::db::TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO saved_searches (name, request, created_at, last_run_at)
              VALUES (?1, ?2, ?3, ?3)

@@ -152,7 +152,7 @@ pub fn index_csv<R: std::io::Read>(
 /// index needs (no full donor records): building the live index from the database costs
 /// about what building it from a CSV does.
 pub fn for_each_indexed(
-    store: &crate::SqliteStore,
+    store: &crate::Store,
     today: NaiveDate,
     f: &mut dyn FnMut(IndexedDonor),
 ) -> Result<(), crate::StoreError> {
@@ -168,45 +168,45 @@ pub fn for_each_indexed(
                 status, status_until, {} FROM donors",
         hla.join(", ")
     );
-    let mut stmt = store.conn().prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let text = |i: usize| -> Result<Option<String>, rusqlite::Error> { r.get(i) };
-        let id: String = r.get(0)?;
-        let cord = r.get_ref(2)?.as_str().is_ok_and(|t| t == "cord");
-        let birth: Option<NaiveDate> = text(4)?.and_then(|b| b.parse().ok());
-        let until: Option<NaiveDate> = text(10)?.and_then(|u| u.parse().ok());
-        let status_ok = match r.get_ref(9)?.as_str().unwrap_or("") {
-            "available" => true,
-            "temporarily-unavailable" | "reserved" => until.is_some_and(|u| today >= u),
-            _ => false,
-        };
-        let age_ok = cord
-            || birth
-                .and_then(|b| b.checked_add_months(chrono::Months::new(12 * 61)))
-                .is_none_or(|d| today < d);
-        let mut typing: [[Option<String>; 2]; 6] = Default::default();
-        for (l, pair) in typing.iter_mut().enumerate() {
-            pair[0] = text(11 + 2 * l)?;
-            pair[1] = text(12 + 2 * l)?;
-        }
-        f(IndexedDonor {
-            facts: DonorFacts {
-                id,
-                registry: r.get(1)?,
-                population: text(7)?,
-                tnc_1e7: r.get::<_, Option<f64>>(8)?.map(|t| t as f32),
-                cord,
-                birth_day: birth.map(day_number),
-                male: text(3)?.map(|s| s == "M"),
-                cmv_positive: text(6)?.map(|c| c == "pos"),
-                abo: text(5)?,
-                searchable: status_ok && age_ok,
-            },
-            typing,
-        });
-    }
-    Ok(())
+    store
+        .conn()
+        .for_each_row(&sql, [], &mut |r| -> Result<(), crate::StoreError> {
+            let text = |i: usize| -> Result<Option<String>, crate::db::DbError> { r.get(i) };
+            let id: String = r.get(0)?;
+            let cord = text(2)?.is_some_and(|t| t == "cord");
+            let birth: Option<NaiveDate> = text(4)?.and_then(|b| b.parse().ok());
+            let until: Option<NaiveDate> = text(10)?.and_then(|u| u.parse().ok());
+            let status_ok = match text(9)?.as_deref().unwrap_or("") {
+                "available" => true,
+                "temporarily-unavailable" | "reserved" => until.is_some_and(|u| today >= u),
+                _ => false,
+            };
+            let age_ok = cord
+                || birth
+                    .and_then(|b| b.checked_add_months(chrono::Months::new(12 * 61)))
+                    .is_none_or(|d| today < d);
+            let mut typing: [[Option<String>; 2]; 6] = Default::default();
+            for (l, pair) in typing.iter_mut().enumerate() {
+                pair[0] = text(11 + 2 * l)?;
+                pair[1] = text(12 + 2 * l)?;
+            }
+            f(IndexedDonor {
+                facts: DonorFacts {
+                    id,
+                    registry: r.get(1)?,
+                    population: text(7)?,
+                    tnc_1e7: r.get::<_, Option<f64>>(8)?.map(|t| t as f32),
+                    cord,
+                    birth_day: birth.map(day_number),
+                    male: text(3)?.map(|s| s == "M"),
+                    cmv_positive: text(6)?.map(|c| c == "pos"),
+                    abo: text(5)?,
+                    searchable: status_ok && age_ok,
+                },
+                typing,
+            });
+            Ok(())
+        })
 }
 
 /// Build the search index of the registry database at `path`: rows are read on a thread
@@ -219,7 +219,7 @@ pub fn index_registry(
     progress: &mut dyn FnMut(u64),
 ) -> Result<medulla_matching::SearchIndex, crate::StoreError> {
     const BATCH: usize = 2048;
-    let store = crate::SqliteStore::open_existing(path)?;
+    let store = crate::Store::open_existing(path)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<IndexedDonor>>(8);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> Result<(), crate::StoreError> {

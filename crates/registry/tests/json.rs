@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use medulla_nomenclature::Reducer;
 use medulla_registry::{
-    export_json, import_csv, import_json, DonorStore, ImportOptions, ImportReport, SqliteStore,
-    SynthConfig, Synthesizer, UpdateMode,
+    export_json, import_csv, import_json, DonorStore, ImportOptions, ImportReport, SynthConfig,
+    Synthesizer, UpdateMode,
 };
 
 mod common;
@@ -47,31 +47,32 @@ fn file(mode: &str, donors: &[String]) -> String {
 
 #[test]
 fn atlas_style_records_are_read_with_their_typings() {
-    let mut store = SqliteStore::in_memory().unwrap();
-    let (mode, r) = json(&mut store, &file("Diff", &[donor("1001", "N", "*01:01")]));
-    assert_eq!(mode, UpdateMode::Diff);
-    assert_eq!((r.new, r.rejected), (1, 0), "{:?}", r.rejections);
-    let (d, _) = store.donor("1001").unwrap().unwrap();
-    assert_eq!(d.registry, "1234");
-    assert_eq!(d.population.as_deref(), Some("CAEU"));
-    assert_eq!(d.typing.positions[0][0].as_deref(), Some("A*01:01"));
-    assert_eq!(d.typing.positions[0][1].as_deref(), Some("A*02:AB"));
-    assert_eq!(d.typing.positions[1][1].as_deref(), Some("B44"));
-    assert_eq!(d.typing.positions[3][1].as_deref(), Some("DRB1*15:01"));
-    assert_eq!(d.birth_date, None);
+    for mut store in common::stores() {
+        let (mode, r) = json(&mut store, &file("Diff", &[donor("1001", "N", "*01:01")]));
+        assert_eq!(mode, UpdateMode::Diff);
+        assert_eq!((r.new, r.rejected), (1, 0), "{:?}", r.rejections);
+        let (d, _) = store.donor("1001").unwrap().unwrap();
+        assert_eq!(d.registry, "1234");
+        assert_eq!(d.population.as_deref(), Some("CAEU"));
+        assert_eq!(d.typing.positions[0][0].as_deref(), Some("A*01:01"));
+        assert_eq!(d.typing.positions[0][1].as_deref(), Some("A*02:AB"));
+        assert_eq!(d.typing.positions[1][1].as_deref(), Some("B44"));
+        assert_eq!(d.typing.positions[3][1].as_deref(), Some("DRB1*15:01"));
+        assert_eq!(d.birth_date, None);
+    }
 }
 
 #[test]
 fn change_types_new_update_delete_upsert() {
-    let mut store = SqliteStore::in_memory().unwrap();
-    json(
-        &mut store,
-        &file(
-            "diff",
-            &[donor("1", "N", "*01:01"), donor("2", "N", "*01:01")],
-        ),
-    );
-    let (_, r) = json(
+    for mut store in common::stores() {
+        json(
+            &mut store,
+            &file(
+                "diff",
+                &[donor("1", "N", "*01:01"), donor("2", "N", "*01:01")],
+            ),
+        );
+        let (_, r) = json(
         &mut store,
         &file(
             "diff",
@@ -85,141 +86,144 @@ fn change_types_new_update_delete_upsert() {
             ],
         ),
     );
-    // record 1 appears twice: its D line is rejected as a repeat
-    assert_eq!(
-        (r.new, r.updated, r.deleted),
-        (1, 1, 0),
-        "{:?}",
-        r.rejections
-    );
-    let reasons: Vec<String> = r
-        .rejections
-        .iter()
-        .map(|x| format!("{} {}", x.id, x.error))
-        .collect();
-    assert!(
-        reasons
+        // record 1 appears twice: its D line is rejected as a repeat
+        assert_eq!(
+            (r.new, r.updated, r.deleted),
+            (1, 1, 0),
+            "{:?}",
+            r.rejections
+        );
+        let reasons: Vec<String> = r
+            .rejections
             .iter()
-            .any(|x| x.starts_with("1 changeType: already in the registry")),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons
-            .iter()
-            .any(|x| x.starts_with("3 changeType: not in the registry")),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons
-            .iter()
-            .any(|x| x.starts_with("9 recordId: not in the registry")),
-        "{reasons:?}"
-    );
-    let (_, r) = json(
-        &mut store,
-        &file(
-            "diff",
-            &[r#"{"recordId": "1", "changeType": "D"}"#.to_string()],
-        ),
-    );
-    assert_eq!(r.deleted, 1);
-    assert!(store.donor("1").unwrap().is_none());
-    assert_eq!(
-        store.donor("2").unwrap().unwrap().0.typing.positions[0][0].as_deref(),
-        Some("A*03:01")
-    );
+            .map(|x| format!("{} {}", x.id, x.error))
+            .collect();
+        assert!(
+            reasons
+                .iter()
+                .any(|x| x.starts_with("1 changeType: already in the registry")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|x| x.starts_with("3 changeType: not in the registry")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|x| x.starts_with("9 recordId: not in the registry")),
+            "{reasons:?}"
+        );
+        let (_, r) = json(
+            &mut store,
+            &file(
+                "diff",
+                &[r#"{"recordId": "1", "changeType": "D"}"#.to_string()],
+            ),
+        );
+        assert_eq!(r.deleted, 1);
+        assert!(store.donor("1").unwrap().is_none());
+        assert_eq!(
+            store.donor("2").unwrap().unwrap().0.typing.positions[0][0].as_deref(),
+            Some("A*03:01")
+        );
+    }
 }
 
 #[test]
 fn check_mode_writes_nothing_and_full_mode_deletes_the_absent() {
-    let mut store = SqliteStore::in_memory().unwrap();
-    json(
-        &mut store,
-        &file(
-            "diff",
-            &[donor("1", "N", "*01:01"), donor("2", "N", "*01:01")],
-        ),
-    );
-    let (mode, r) = json(
-        &mut store,
-        &file(
-            "check",
-            &[donor("1", "NU", "*03:01"), donor("5", "NU", "*01:01")],
-        ),
-    );
-    assert_eq!(mode, UpdateMode::Check);
-    assert_eq!((r.new, r.updated, r.applied), (1, 1, false));
-    assert!(store.donor("5").unwrap().is_none());
-    assert_eq!(
-        store.donor("1").unwrap().unwrap().0.typing.positions[0][0].as_deref(),
-        Some("A*01:01")
-    );
+    for mut store in common::stores() {
+        json(
+            &mut store,
+            &file(
+                "diff",
+                &[donor("1", "N", "*01:01"), donor("2", "N", "*01:01")],
+            ),
+        );
+        let (mode, r) = json(
+            &mut store,
+            &file(
+                "check",
+                &[donor("1", "NU", "*03:01"), donor("5", "NU", "*01:01")],
+            ),
+        );
+        assert_eq!(mode, UpdateMode::Check);
+        assert_eq!((r.new, r.updated, r.applied), (1, 1, false));
+        assert!(store.donor("5").unwrap().is_none());
+        assert_eq!(
+            store.donor("1").unwrap().unwrap().0.typing.positions[0][0].as_deref(),
+            Some("A*01:01")
+        );
 
-    let (_, r) = json(
-        &mut store,
-        &file(
-            "full",
-            &[donor("2", "N", "*01:01"), donor("3", "N", "*01:01")],
-        ),
-    );
-    assert_eq!(
-        (r.new, r.unchanged, r.deleted),
-        (1, 1, 1),
-        "{:?}",
-        r.rejections
-    );
-    assert!(store.donor("1").unwrap().is_none());
-    assert_eq!(store.count().unwrap(), 2);
+        let (_, r) = json(
+            &mut store,
+            &file(
+                "full",
+                &[donor("2", "N", "*01:01"), donor("3", "N", "*01:01")],
+            ),
+        );
+        assert_eq!(
+            (r.new, r.unchanged, r.deleted),
+            (1, 1, 1),
+            "{:?}",
+            r.rejections
+        );
+        assert!(store.donor("1").unwrap().is_none());
+        assert_eq!(store.count().unwrap(), 2);
+    }
 }
 
 #[test]
 fn bad_records_and_files_are_reported() {
-    let mut store = SqliteStore::in_memory().unwrap();
-    let (_, r) = json(
-        &mut store,
-        &file(
-            "diff",
-            &[
-                donor("1", "N", "*99:99"),
-                donor("2", "X", "*01:01"),
-                r#"{"recordId": "3", "donorType": "Z", "donPool": "1"}"#.to_string(),
-            ],
-        ),
-    );
-    assert_eq!(r.rejected, 3);
-    let all: Vec<String> = r
-        .rejections
-        .iter()
-        .map(|x| format!("{} {}", x.id, x.error))
-        .collect();
-    assert!(
-        all.iter()
-            .any(|x| x.starts_with("1 A_1:") && x.contains("unknown allele")),
-        "{all:?}"
-    );
-    assert!(
-        all.iter().any(|x| x.starts_with("2 changeType:")),
-        "{all:?}"
-    );
-    assert!(all.iter().any(|x| x.starts_with("3 donorType:")), "{all:?}");
-    let e = env();
-    let reducer = Reducer::new(&e.release, &e.macs);
-    let err = import_json(
-        &b"{\"updateMode\": \"sometimes\", \"donors\": []}"[..],
-        &mut store,
-        &reducer,
-        &options(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("update.json") && err.contains("sometimes"),
-        "{err}"
-    );
-    let err = import_json(&b"[1,2"[..], &mut store, &reducer, &options())
+    for mut store in common::stores() {
+        let (_, r) = json(
+            &mut store,
+            &file(
+                "diff",
+                &[
+                    donor("1", "N", "*99:99"),
+                    donor("2", "X", "*01:01"),
+                    r#"{"recordId": "3", "donorType": "Z", "donPool": "1"}"#.to_string(),
+                ],
+            ),
+        );
+        assert_eq!(r.rejected, 3);
+        let all: Vec<String> = r
+            .rejections
+            .iter()
+            .map(|x| format!("{} {}", x.id, x.error))
+            .collect();
+        assert!(
+            all.iter()
+                .any(|x| x.starts_with("1 A_1:") && x.contains("unknown allele")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter().any(|x| x.starts_with("2 changeType:")),
+            "{all:?}"
+        );
+        assert!(all.iter().any(|x| x.starts_with("3 donorType:")), "{all:?}");
+        let e = env();
+        let reducer = Reducer::new(&e.release, &e.macs);
+        let err = import_json(
+            &b"{\"updateMode\": \"sometimes\", \"donors\": []}"[..],
+            &mut store,
+            &reducer,
+            &options(),
+        )
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not a donor-update JSON file"), "{err}");
+        assert!(
+            err.contains("update.json") && err.contains("sometimes"),
+            "{err}"
+        );
+        let err = import_json(&b"[1,2"[..], &mut store, &reducer, &options())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a donor-update JSON file"), "{err}");
+    }
 }
 
 #[test]
@@ -238,22 +242,23 @@ fn a_json_export_imports_into_an_empty_registry_exactly() {
     let mut csv = Vec::new();
     s.write_csv(&mut csv, 300, |_| {}).unwrap();
     let reducer = Reducer::new(&e.release, &e.macs);
-    let mut store = SqliteStore::in_memory().unwrap();
-    let r = import_csv(&csv[..], &mut store, &reducer, &options(), |_| {}).unwrap();
-    assert_eq!(r.new, 300);
-    let mut exported = Vec::new();
-    export_json(&mut exported, &store).unwrap();
-    let mut copy = SqliteStore::in_memory().unwrap();
-    let (_, r) = import_json(&exported[..], &mut copy, &reducer, &options()).unwrap();
-    assert_eq!((r.new, r.rejected), (300, 0), "{:?}", r.rejections.first());
-    let mut all = Vec::new();
-    store
-        .for_each_donor(&mut |d, st| {
-            all.push((d, st));
-            Ok(())
-        })
-        .unwrap();
-    for (d, st) in all {
-        assert_eq!(copy.donor(&d.id).unwrap(), Some((d, st)));
+    for mut store in common::stores() {
+        let r = import_csv(&csv[..], &mut store, &reducer, &options(), |_| {}).unwrap();
+        assert_eq!(r.new, 300);
+        let mut exported = Vec::new();
+        export_json(&mut exported, &store).unwrap();
+        let mut copy = common::like(&store);
+        let (_, r) = import_json(&exported[..], &mut copy, &reducer, &options()).unwrap();
+        assert_eq!((r.new, r.rejected), (300, 0), "{:?}", r.rejections.first());
+        let mut all = Vec::new();
+        store
+            .for_each_donor(&mut |d, st| {
+                all.push((d, st));
+                Ok(())
+            })
+            .unwrap();
+        for (d, st) in all {
+            assert_eq!(copy.donor(&d.id).unwrap(), Some((d, st)));
+        }
     }
 }

@@ -93,7 +93,7 @@ fn start(name: &str, initial: &str) -> Server {
     let db = dir.join("reg.db");
     let (reducer, freqs) = shared();
     {
-        let mut store = medulla_registry::SqliteStore::open(&db).unwrap();
+        let mut store = medulla_registry::Store::open(&db).unwrap();
         let opts = medulla_registry::ImportOptions {
             file_name: "initial",
             strict: true,
@@ -443,7 +443,7 @@ fn a_tampered_or_deleted_audit_row_is_found() {
         json!({"patient": PATIENT, "mismatches": 1, "no_probabilities": true}),
     );
     assert!(accounts::verify_audit(&s.db).unwrap().is_ok());
-    let sec = medulla_registry::SqliteStore::security_path(&s.db);
+    let sec = medulla_registry::Store::security_path(&s.db);
     let c = rusqlite::Connection::open(&sec).unwrap();
     // the trail refuses changes through SQL...
     assert!(c

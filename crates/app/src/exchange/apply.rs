@@ -9,7 +9,7 @@ use medulla_registry::requests::{
     set_state,
 };
 use medulla_registry::store::{set_status_in, DbTransaction};
-use medulla_registry::{SqliteStore, Status, StatusChange};
+use medulla_registry::{Status, StatusChange, Store};
 use medulla_workflow::{check_open, Journey, Request, RequestState, RequestType, Subject};
 
 use super::message::{Body, Envelope, RequestFacts};
@@ -208,7 +208,7 @@ fn open_for_partner(
             m.reference
         )));
     }
-    let (donor, status) = SqliteStore::donor_in(tx, &f.donor).map_err(|_| {
+    let (donor, status) = Store::donor_in(tx, &f.donor).map_err(|_| {
         AppError::NotFound(format!(
             "donor {} is not in registry {}",
             f.donor,

@@ -4,7 +4,7 @@
 
 use chrono::NaiveDateTime;
 use medulla_registry::exchange::{self, InMessage, Partner};
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 
 use super::apply::{apply, Applied};
 use super::message::{Answer, Batch, BatchAnswer, Envelope, SeqRange, Verdict};
@@ -41,7 +41,7 @@ fn denies(e: &AppError) -> bool {
 
 /// Receive a batch from a partner account.
 pub fn receive(
-    store: &mut SqliteStore,
+    store: &mut Store,
     sender: &Sender,
     batch: &Batch,
     at: NaiveDateTime,
@@ -172,7 +172,7 @@ pub fn receive(
 /// transaction with its mark. Stops at a gap, or at an error of the registry's own (the
 /// message stays held and is applied when it comes again).
 fn apply_in_order(
-    store: &mut SqliteStore,
+    store: &mut Store,
     partner: &Partner,
     ion: &str,
     at: NaiveDateTime,

@@ -21,7 +21,7 @@ pub mod worker;
 
 use chrono::NaiveDateTime;
 use medulla_registry::exchange::{self as store, Partner};
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -31,7 +31,7 @@ pub use outbox::our_ion;
 
 /// Set this registry's ION (`medulla serve --ion`). Changing it once set is refused: the
 /// references partners hold carry it.
-pub fn set_ion(store: &SqliteStore, ion: &str) -> Result<String, AppError> {
+pub fn set_ion(store: &Store, ion: &str) -> Result<String, AppError> {
     let ion = message::check_ion(ion)?;
     match our_ion(store.connection())? {
         Some(old) if old != ion => Err(AppError::Conflict(format!(
@@ -47,7 +47,7 @@ pub fn set_ion(store: &SqliteStore, ion: &str) -> Result<String, AppError> {
 
 /// Register a partner (or change its URL and key).
 pub fn add_partner(
-    store: &SqliteStore,
+    store: &Store,
     name: &str,
     url: &str,
     key: &str,
@@ -89,7 +89,7 @@ pub fn add_partner(
 /// Before a request for `donor` is opened: when the donor is a GRID of no known
 /// registry and some partners have not said their ION yet, ask them now (so that a
 /// request right after the partners start finds its way).
-pub fn learn_route(store: &SqliteStore, donor: &str) -> Result<(), AppError> {
+pub fn learn_route(store: &Store, donor: &str) -> Result<(), AppError> {
     let conn = store.connection();
     let Ok(grid) = donor.parse::<medulla_registry::Grid>() else {
         return Ok(());
@@ -112,7 +112,7 @@ pub struct PartnerView {
     pub added_at: String,
 }
 
-pub fn partners(store: &SqliteStore) -> Result<Vec<PartnerView>, AppError> {
+pub fn partners(store: &Store) -> Result<Vec<PartnerView>, AppError> {
     Ok(store::partners(store.connection())?
         .into_iter()
         .map(|p| PartnerView {
@@ -136,7 +136,7 @@ pub struct PartnerStatus {
 }
 
 /// The figures of every partner, and the messages that arrived more than once.
-pub fn status(store: &SqliteStore) -> Result<Vec<(PartnerStatus, Partner, i64)>, AppError> {
+pub fn status(store: &Store) -> Result<Vec<(PartnerStatus, Partner, i64)>, AppError> {
     store::partners(store.connection())?
         .into_iter()
         .map(|p| {
@@ -172,7 +172,7 @@ pub struct Problem {
 }
 
 /// Denials, warnings and delivery failures in one place, with their reasons.
-pub fn problems(store: &SqliteStore) -> Result<Vec<Problem>, AppError> {
+pub fn problems(store: &Store) -> Result<Vec<Problem>, AppError> {
     let conn = store.connection();
     let partners = store::partners(conn)?;
     let name_of = |ion: &str| {
@@ -217,10 +217,7 @@ pub fn problems(store: &SqliteStore) -> Result<Vec<Problem>, AppError> {
 
 /// The requests a partner (by the ION its account is bound to) holds with us, for its
 /// reconciliation.
-pub fn linked_requests(
-    store: &SqliteStore,
-    user: &str,
-) -> Result<Vec<message::LinkedRequest>, AppError> {
+pub fn linked_requests(store: &Store, user: &str) -> Result<Vec<message::LinkedRequest>, AppError> {
     let conn = store.connection();
     let Some(ion) = store::account_ion(conn, user)? else {
         return Ok(Vec::new());
@@ -239,6 +236,6 @@ pub fn linked_requests(
 }
 
 /// The partner a request for `donor` goes to, if the donor is a partner's.
-pub fn partner_of_donor(store: &SqliteStore, donor: &str) -> Result<Option<Partner>, AppError> {
+pub fn partner_of_donor(store: &Store, donor: &str) -> Result<Option<Partner>, AppError> {
     outbox::partner_of_donor(store.connection(), donor)
 }

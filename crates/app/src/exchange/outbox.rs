@@ -7,7 +7,7 @@ use medulla_registry::exchange::{self, Partner, RequestLink};
 use medulla_registry::patient::patient_in;
 use medulla_registry::requests::{journey_in, request_in};
 use medulla_registry::store::{DbConnection, DbTransaction};
-use medulla_registry::{Grid, SqliteStore, StoreError};
+use medulla_registry::{Grid, Store, StoreError};
 
 use super::message::{
     new_id, Body, CancellationFacts, DonorFacts, NoResultFacts, PatientFacts, RequestFacts,
@@ -69,7 +69,7 @@ pub(crate) fn partner_of_donor(
     conn: &DbConnection,
     donor: &str,
 ) -> Result<Option<Partner>, AppError> {
-    if SqliteStore::donor_in(conn, donor).is_ok() {
+    if Store::donor_in(conn, donor).is_ok() {
         return Ok(None);
     }
     let Ok(grid) = donor.parse::<Grid>() else {
@@ -262,7 +262,7 @@ pub(crate) fn donor_changed(
     donor: &str,
     at: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let (d, status) = SqliteStore::donor_in(tx, donor)?;
+    let (d, status) = Store::donor_in(tx, donor)?;
     let Some(grid) = d.grid.as_ref().map(|g| g.to_string()) else {
         return Ok(());
     };

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{Local, NaiveDateTime};
 use medulla_registry::exchange::{self as store, OutMessage, OutState, Partner};
 use medulla_registry::requests::{add_event, set_state};
-use medulla_registry::SqliteStore;
+use medulla_registry::Store;
 use medulla_workflow::{RejectReason, RequestState};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -85,7 +85,7 @@ fn envelope(ion: &str, m: &OutMessage) -> Result<Envelope, AppError> {
 
 /// Deliver what is due to one partner: one batch.
 pub fn deliver_once(
-    db: &mut SqliteStore,
+    db: &mut Store,
     partner: &Partner,
     cfg: &DeliveryConfig,
 ) -> Result<Round, AppError> {
@@ -200,7 +200,7 @@ fn denied(
 }
 
 /// Learn the ION of each partner that has not said it yet.
-pub fn learn_ions(db: &SqliteStore, timeout: Duration) -> Result<Vec<String>, AppError> {
+pub fn learn_ions(db: &Store, timeout: Duration) -> Result<Vec<String>, AppError> {
     let mut problems = Vec::new();
     for p in store::partners(db.connection())? {
         if p.ion.is_some() || p.url.is_empty() {
@@ -243,7 +243,7 @@ pub struct Reconciliation {
 /// Compare the requests this registry and `partner` hold with each other (open on
 /// either side); a request with messages still in either outbox is in flight, not drift.
 pub fn reconcile(
-    db: &SqliteStore,
+    db: &Store,
     partner: &Partner,
     timeout: Duration,
 ) -> Result<Reconciliation, AppError> {
@@ -315,10 +315,10 @@ pub fn run(
     let mut threads: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut last_learn = Instant::now() - Duration::from_secs(60);
     let mut last_reconcile = Instant::now();
-    let mut conn: Option<SqliteStore> = None;
+    let mut conn: Option<Store> = None;
     while !stop.load(Ordering::Relaxed) {
         if conn.is_none() {
-            conn = SqliteStore::open_existing(&db).ok();
+            conn = Store::open_existing(&db).ok();
         }
         if let Some(store) = &conn {
             if last_learn.elapsed() > Duration::from_secs(2) {
@@ -374,7 +374,7 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) {
 }
 
 fn deliver_loop(db: &Path, name: &str, cfg: DeliveryConfig, poll: Duration, stop: &AtomicBool) {
-    let Ok(mut store) = SqliteStore::open_existing(db) else {
+    let Ok(mut store) = Store::open_existing(db) else {
         return;
     };
     let mut last_error: Option<String> = None;

@@ -6,7 +6,7 @@ use chrono::Local;
 use medulla_family::FamilyAssignment;
 use medulla_registry::requests::RequestFilter;
 use medulla_registry::search_index::indexed;
-use medulla_registry::{DonorStore, Identity, SqliteStore};
+use medulla_registry::{DonorStore, Identity, Store};
 use medulla_workflow::Task;
 
 use super::{lock, now, Live, Service};
@@ -20,7 +20,7 @@ use crate::workflow::{
 impl Service {
     /// Put a donor's current record and status into the live index.
     /// Take a donor's stored record and status into the live index again.
-    pub(super) fn refresh_donor(&self, store: &SqliteStore, donor: &str) -> Result<(), AppError> {
+    pub(super) fn refresh_donor(&self, store: &Store, donor: &str) -> Result<(), AppError> {
         if let Some((d, s)) = store.donor(donor)? {
             let today = Local::now().date_naive();
             let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
@@ -37,7 +37,7 @@ impl Service {
         action: &str,
         subject: &str,
         detail: serde_json::Value,
-        f: impl FnOnce(&mut SqliteStore) -> Result<(T, Option<String>), AppError>,
+        f: impl FnOnce(&mut Store) -> Result<(T, Option<String>), AppError>,
     ) -> Result<T, AppError> {
         let out = {
             let mut w = lock(&self.writer);
@@ -118,7 +118,7 @@ impl Service {
         actor.require(Permission::ManagePatients)?;
         // asking partners their ION is a network call: on a connection of its own, not
         // under the reader lock searches share
-        crate::exchange::learn_route(&SqliteStore::open_existing(self.database())?, &input.donor)?;
+        crate::exchange::learn_route(&Store::open_existing(self.database())?, &input.donor)?;
         let r = self.workflow_change(
             actor,
             "request-open",

@@ -1,0 +1,1046 @@
+//! The database connection under every store: SQLite (a file, embedded) or PostgreSQL (a
+//! server), behind one small interface shaped like rusqlite's, so that the registry's SQL
+//! is written once.
+//!
+//! - Statements are written in SQLite's dialect with `?N` parameters; on PostgreSQL they
+//!   are translated once (`$N`, `datetime('now')`, `INSERT OR IGNORE`) and kept prepared.
+//! - Values cross as [`Value`]: on PostgreSQL a parameter is encoded for the type the server
+//!   infers for it, and a column is read by its type.
+//! - Transactions are explicit `BEGIN`/`COMMIT`; a [`Transaction`] dropped without commit
+//!   rolls back. A write transaction on PostgreSQL takes the database's writer lock (an
+//!   advisory lock), so that writers are serialized as SQLite serializes them, across every
+//!   process on the database: sequence numbers and the audit chain stay one sequence.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::error::Error as StdError;
+
+use postgres::types::{IsNull, ToSql as PgToSql, Type};
+
+/// A failure of the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{}", pg_message(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("query returned no rows")]
+    NoRows,
+    #[error("column {column}: {reason}")]
+    Column { column: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(d) => format!("{} ({d})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+impl DbError {
+    /// A unique or foreign key constraint refused the change.
+    pub fn is_constraint(&self) -> bool {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            DbError::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// A value passed to or read from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A value read from a row, borrowed where it can be.
+#[derive(Debug, Clone, Copy)]
+pub enum ValueRef<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// Anything that can be a statement parameter.
+pub trait ToValue {
+    fn to_value(&self) -> Value;
+}
+
+macro_rules! to_value_int {
+    ($($t:ty),*) => {$(
+        impl ToValue for $t {
+            fn to_value(&self) -> Value {
+                Value::Int(*self as i64)
+            }
+        }
+    )*};
+}
+to_value_int!(i64, i32, i16, u32, u16, u8, u64, usize);
+
+impl ToValue for bool {
+    fn to_value(&self) -> Value {
+        Value::Int(i64::from(*self))
+    }
+}
+impl ToValue for f64 {
+    fn to_value(&self) -> Value {
+        Value::Real(*self)
+    }
+}
+impl ToValue for f32 {
+    fn to_value(&self) -> Value {
+        Value::Real(f64::from(*self))
+    }
+}
+impl ToValue for str {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_string())
+    }
+}
+impl ToValue for String {
+    fn to_value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+impl ToValue for [u8] {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.to_vec())
+    }
+}
+impl ToValue for Vec<u8> {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.clone())
+    }
+}
+impl ToValue for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+impl<T: ToValue> ToValue for Option<T> {
+    fn to_value(&self) -> Value {
+        match self {
+            Some(v) => v.to_value(),
+            None => Value::Null,
+        }
+    }
+}
+impl<T: ToValue + ?Sized> ToValue for &T {
+    fn to_value(&self) -> Value {
+        (**self).to_value()
+    }
+}
+
+/// Statement parameters: `params![a, b]`, `[a, b]` of one type, or `[]`.
+pub trait Params {
+    fn values(self) -> Vec<Value>;
+}
+
+impl Params for &[&dyn ToValue] {
+    fn values(self) -> Vec<Value> {
+        self.iter().map(|v| v.to_value()).collect()
+    }
+}
+impl Params for [&dyn ToValue; 0] {
+    fn values(self) -> Vec<Value> {
+        Vec::new()
+    }
+}
+impl Params for Vec<Value> {
+    fn values(self) -> Vec<Value> {
+        self
+    }
+}
+macro_rules! params_array {
+    ($($n:literal),*) => {$(
+        impl<T: ToValue> Params for [T; $n] {
+            fn values(self) -> Vec<Value> {
+                self.iter().map(|v| v.to_value()).collect()
+            }
+        }
+    )*};
+}
+params_array!(1, 2, 3, 4, 5, 6, 7, 8);
+
+/// Parameters of mixed types: `params![id, 3, None::<String>]`.
+#[macro_export]
+macro_rules! params {
+    () => {
+        &[] as &[&dyn $crate::db::ToValue]
+    };
+    ($($p:expr),+ $(,)?) => {
+        &[$(&$p as &dyn $crate::db::ToValue),+] as &[&dyn $crate::db::ToValue]
+    };
+}
+pub use crate::params;
+
+/// A type read from a column.
+pub trait FromValue: Sized {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String>;
+}
+
+fn wrong(v: ValueRef<'_>, want: &str) -> String {
+    let got = match v {
+        ValueRef::Null => "NULL",
+        ValueRef::Int(_) => "an integer",
+        ValueRef::Real(_) => "a real",
+        ValueRef::Text(_) => "text",
+        ValueRef::Blob(_) => "a blob",
+    };
+    format!("{got} where {want} was expected")
+}
+
+impl FromValue for String {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        match v {
+            ValueRef::Text(s) => Ok(s.to_string()),
+            other => Err(wrong(other, "text")),
+        }
+    }
+}
+impl FromValue for i64 {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        match v {
+            ValueRef::Int(i) => Ok(i),
+            other => Err(wrong(other, "an integer")),
+        }
+    }
+}
+macro_rules! from_value_int {
+    ($($t:ty),*) => {$(
+        impl FromValue for $t {
+            fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+                let i = i64::from_value(v)?;
+                <$t>::try_from(i).map_err(|_| format!("{i} is out of range"))
+            }
+        }
+    )*};
+}
+from_value_int!(i32, u32, u64, usize, u16, u8);
+
+impl FromValue for bool {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        Ok(i64::from_value(v)? != 0)
+    }
+}
+impl FromValue for f64 {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        match v {
+            ValueRef::Real(f) => Ok(f),
+            ValueRef::Int(i) => Ok(i as f64),
+            other => Err(wrong(other, "a number")),
+        }
+    }
+}
+impl FromValue for f32 {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        Ok(f64::from_value(v)? as f32)
+    }
+}
+impl FromValue for Vec<u8> {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        match v {
+            ValueRef::Blob(b) => Ok(b.to_vec()),
+            ValueRef::Text(s) => Ok(s.as_bytes().to_vec()),
+            other => Err(wrong(other, "a blob")),
+        }
+    }
+}
+impl FromValue for Value {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        Ok(match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        })
+    }
+}
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
+        match v {
+            ValueRef::Null => Ok(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+/// A column named by position or by name.
+pub trait RowIndex {
+    fn sqlite(&self, row: &rusqlite::Row<'_>) -> Result<usize>;
+    fn pg(&self, row: &postgres::Row) -> Result<usize>;
+    fn describe(&self) -> String;
+}
+impl RowIndex for usize {
+    fn sqlite(&self, _: &rusqlite::Row<'_>) -> Result<usize> {
+        Ok(*self)
+    }
+    fn pg(&self, row: &postgres::Row) -> Result<usize> {
+        if *self < row.len() {
+            Ok(*self)
+        } else {
+            Err(DbError::Column {
+                column: self.to_string(),
+                reason: "no such column".into(),
+            })
+        }
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+impl RowIndex for &str {
+    fn sqlite(&self, row: &rusqlite::Row<'_>) -> Result<usize> {
+        Ok(row.as_ref().column_index(self)?)
+    }
+    fn pg(&self, row: &postgres::Row) -> Result<usize> {
+        row.columns()
+            .iter()
+            .position(|c| c.name() == *self)
+            .ok_or_else(|| DbError::Column {
+                column: self.to_string(),
+                reason: "no such column".into(),
+            })
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// One row of a result.
+#[derive(Clone, Copy)]
+pub enum Row<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Pg(&'a postgres::Row),
+}
+
+impl Row<'_> {
+    pub fn get<I: RowIndex, T: FromValue>(&self, idx: I) -> Result<T> {
+        let column = |reason: String| DbError::Column {
+            column: idx.describe(),
+            reason,
+        };
+        match self {
+            Row::Sqlite(r) => {
+                let i = idx.sqlite(r)?;
+                let v = match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => ValueRef::Null,
+                    rusqlite::types::ValueRef::Integer(i) => ValueRef::Int(i),
+                    rusqlite::types::ValueRef::Real(f) => ValueRef::Real(f),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        ValueRef::Text(std::str::from_utf8(t).map_err(|e| column(e.to_string()))?)
+                    }
+                    rusqlite::types::ValueRef::Blob(b) => ValueRef::Blob(b),
+                };
+                T::from_value(v).map_err(column)
+            }
+            Row::Pg(r) => {
+                let i = idx.pg(r)?;
+                let v = pg_value(r, i).map_err(|e| column(e.to_string()))?;
+                T::from_value(v).map_err(column)
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Row::Sqlite(r) => r.as_ref().column_count(),
+            Row::Pg(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn pg_value(r: &postgres::Row, i: usize) -> std::result::Result<ValueRef<'_>, postgres::Error> {
+    let ty = r.columns()[i].type_();
+    let v = match *ty {
+        Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(ValueRef::Int),
+        Type::INT4 => r
+            .try_get::<_, Option<i32>>(i)?
+            .map(|x| ValueRef::Int(x.into())),
+        Type::INT2 => r
+            .try_get::<_, Option<i16>>(i)?
+            .map(|x| ValueRef::Int(x.into())),
+        Type::BOOL => r
+            .try_get::<_, Option<bool>>(i)?
+            .map(|x| ValueRef::Int(x.into())),
+        Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map(ValueRef::Real),
+        Type::FLOAT4 => r
+            .try_get::<_, Option<f32>>(i)?
+            .map(|x| ValueRef::Real(x.into())),
+        Type::BYTEA => r.try_get::<_, Option<&[u8]>>(i)?.map(ValueRef::Blob),
+        _ => r.try_get::<_, Option<&str>>(i)?.map(ValueRef::Text),
+    };
+    Ok(v.unwrap_or(ValueRef::Null))
+}
+
+/// A parameter encoded for the type PostgreSQL infers for it (SQLite's columns take any
+/// value; PostgreSQL's are typed, so integers become the integer width asked for, and so on).
+#[derive(Debug)]
+struct PgParam<'a>(&'a Value);
+
+type BoxError = Box<dyn StdError + Sync + Send>;
+
+impl PgToSql for PgParam<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, BoxError> {
+        let text_like = matches!(
+            *ty,
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+        );
+        match self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) => match *ty {
+                Type::INT8 => i.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
+                Type::FLOAT4 => (*i as f32).to_sql(ty, out),
+                Type::BOOL => (*i != 0).to_sql(ty, out),
+                _ if text_like => i.to_string().as_str().to_sql(ty, out),
+                _ => Err(format!("an integer cannot be stored as {ty}").into()),
+            },
+            Value::Real(f) => match *ty {
+                Type::FLOAT8 => f.to_sql(ty, out),
+                Type::FLOAT4 => (*f as f32).to_sql(ty, out),
+                _ if text_like => f.to_string().as_str().to_sql(ty, out),
+                _ => Err(format!("a real cannot be stored as {ty}").into()),
+            },
+            Value::Text(s) => match *ty {
+                Type::INT8 => s.parse::<i64>()?.to_sql(ty, out),
+                Type::INT4 => s.parse::<i32>()?.to_sql(ty, out),
+                Type::FLOAT8 => s.parse::<f64>()?.to_sql(ty, out),
+                Type::BYTEA => s.as_bytes().to_sql(ty, out),
+                _ => s.as_str().to_sql(ty, out),
+            },
+            Value::Blob(b) => match *ty {
+                Type::BYTEA => b.as_slice().to_sql(ty, out),
+                _ => Err(format!("a blob cannot be stored as {ty}").into()),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef as R};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => R::Null,
+            Value::Int(i) => R::Integer(*i),
+            Value::Real(f) => R::Real(*f),
+            Value::Text(s) => R::Text(s.as_bytes()),
+            Value::Blob(b) => R::Blob(b),
+        }))
+    }
+}
+
+/// When a transaction takes the writer lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionBehavior {
+    /// Reads first; SQLite takes the lock at the first write.
+    Deferred,
+    /// The writer lock at once.
+    Immediate,
+}
+
+/// A PostgreSQL session.
+pub struct PgSession {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+    /// The advisory lock serializing this schema's writers.
+    writer_lock: i64,
+}
+
+enum Backend {
+    Sqlite(rusqlite::Connection),
+    Pg(Box<RefCell<PgSession>>),
+}
+
+/// A connection to SQLite or PostgreSQL.
+pub struct Connection {
+    backend: Backend,
+    in_tx: Cell<bool>,
+}
+
+/// Statements kept prepared per PostgreSQL session (a bound: SQL built per call must not
+/// grow it without end).
+const PG_STATEMENT_CACHE: usize = 512;
+
+impl Connection {
+    pub fn sqlite(conn: rusqlite::Connection) -> Self {
+        conn.set_prepared_statement_cache_capacity(128);
+        Connection {
+            backend: Backend::Sqlite(conn),
+            in_tx: Cell::new(false),
+        }
+    }
+
+    /// A PostgreSQL session whose statements run in `schema` (created when missing), with
+    /// `writer_lock` as its writers' advisory lock.
+    pub fn postgres(url: &str, schema: &str, writer_lock: i64) -> Result<Self> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        let quoted = format!("\"{}\"", schema.replace('"', ""));
+        client.batch_execute(&format!(
+            "SET client_min_messages TO warning;
+             CREATE SCHEMA IF NOT EXISTS {quoted};
+             SET search_path TO {quoted};"
+        ))?;
+        Ok(Connection {
+            backend: Backend::Pg(Box::new(RefCell::new(PgSession {
+                client,
+                statements: HashMap::new(),
+                writer_lock,
+            }))),
+            in_tx: Cell::new(false),
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
+    }
+
+    /// The SQLite connection (pragmas and SQLite-only maintenance).
+    pub fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
+        match &self.backend {
+            Backend::Sqlite(c) => Some(c),
+            Backend::Pg(_) => None,
+        }
+    }
+
+    fn pg(&self) -> Result<std::cell::RefMut<'_, PgSession>> {
+        match &self.backend {
+            Backend::Pg(p) => p.try_borrow_mut().map_err(|_| {
+                DbError::Usage("the database connection is busy with another statement".into())
+            }),
+            Backend::Sqlite(_) => Err(DbError::Usage("not a PostgreSQL connection".into())),
+        }
+    }
+
+    /// Run statements with no parameters and no results (schema changes, `BEGIN`).
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Backend::Pg(_) => Ok(self.pg()?.client.batch_execute(&translate(sql))?),
+        }
+    }
+
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    pub fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
+        self.prepare_cached(sql)
+    }
+
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
+        Ok(Statement {
+            inner: match &self.backend {
+                Backend::Sqlite(c) => StatementInner::Sqlite(c.prepare_cached(sql)?),
+                Backend::Pg(_) => StatementInner::Pg {
+                    conn: self,
+                    sql: sql.to_string(),
+                },
+            },
+        })
+    }
+
+    fn pg_statement(
+        &self,
+        sql: &str,
+    ) -> Result<(std::cell::RefMut<'_, PgSession>, postgres::Statement)> {
+        let mut s = self.pg()?;
+        if let Some(st) = s.statements.get(sql) {
+            let st = st.clone();
+            return Ok((s, st));
+        }
+        let st = s.client.prepare(&translate(sql))?;
+        if s.statements.len() >= PG_STATEMENT_CACHE {
+            s.statements.clear();
+        }
+        s.statements.insert(sql.to_string(), st.clone());
+        Ok((s, st))
+    }
+
+    fn pg_query(&self, sql: &str, values: &[Value]) -> Result<Vec<postgres::Row>> {
+        let (mut s, st) = self.pg_statement(sql)?;
+        let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
+        let refs: Vec<&(dyn PgToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
+        Ok(s.client.query(&st, &refs)?)
+    }
+
+    fn pg_execute(&self, sql: &str, values: &[Value]) -> Result<u64> {
+        let (mut s, st) = self.pg_statement(sql)?;
+        let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
+        let refs: Vec<&(dyn PgToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
+        Ok(s.client.execute(&st, &refs)?)
+    }
+
+    /// Every row of a query handed to `f` as it arrives, without holding the whole result
+    /// (the scans of every donor). `f` must not use this connection.
+    pub fn for_each_row<P: Params, E: From<DbError>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: &mut dyn FnMut(&Row<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let values = params.values();
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                let mut stmt = c.prepare(sql).map_err(DbError::from)?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(values.iter()))
+                    .map_err(DbError::from)?;
+                while let Some(r) = rows.next().map_err(DbError::from)? {
+                    f(&Row::Sqlite(r))?;
+                }
+                Ok(())
+            }
+            Backend::Pg(_) => {
+                let (mut s, st) = self.pg_statement(sql)?;
+                let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
+                let mut rows = s
+                    .client
+                    .query_raw(&st, params.iter().map(|p| p as &dyn PgToSql))
+                    .map_err(DbError::from)?;
+                use postgres::fallible_iterator::FallibleIterator;
+                while let Some(r) = rows.next().map_err(DbError::from)? {
+                    f(&Row::Pg(&r))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Start a transaction; on PostgreSQL an immediate one takes the writer lock.
+    pub fn transaction_with_behavior(
+        &self,
+        behavior: TransactionBehavior,
+    ) -> Result<Transaction<'_>> {
+        if self.in_tx.get() {
+            return Err(DbError::Usage(
+                "a transaction is already open on this connection".into(),
+            ));
+        }
+        match &self.backend {
+            Backend::Sqlite(c) => c.execute_batch(match behavior {
+                TransactionBehavior::Deferred => "BEGIN DEFERRED",
+                TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
+            })?,
+            Backend::Pg(_) => {
+                let mut s = self.pg()?;
+                s.client.batch_execute("BEGIN")?;
+                if behavior == TransactionBehavior::Immediate {
+                    let key = s.writer_lock;
+                    if let Err(e) = s
+                        .client
+                        .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+                    {
+                        let _ = s.client.batch_execute("ROLLBACK");
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+        self.in_tx.set(true);
+        Ok(Transaction {
+            conn: self,
+            done: false,
+        })
+    }
+
+    pub fn transaction(&self) -> Result<Transaction<'_>> {
+        self.transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+
+    /// Bulk load rows into `table (columns)` in PostgreSQL's COPY text format.
+    pub fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut buf = String::with_capacity(rows.len() * 256);
+        for row in rows {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    buf.push('\t');
+                }
+                copy_field(&mut buf, v);
+            }
+            buf.push('\n');
+        }
+        let mut s = self.pg()?;
+        let sql = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
+        let mut w = s.client.copy_in(&sql)?;
+        use std::io::Write;
+        w.write_all(buf.as_bytes())
+            .map_err(|e| DbError::Usage(format!("COPY into {table}: {e}")))?;
+        w.finish()?;
+        Ok(())
+    }
+}
+
+fn copy_field(buf: &mut String, v: &Value) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => buf.push_str("\\N"),
+        Value::Int(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        Value::Real(f) => {
+            let _ = write!(buf, "{f}");
+        }
+        Value::Text(s) => {
+            for c in s.chars() {
+                match c {
+                    '\\' => buf.push_str("\\\\"),
+                    '\t' => buf.push_str("\\t"),
+                    '\n' => buf.push_str("\\n"),
+                    '\r' => buf.push_str("\\r"),
+                    c => buf.push(c),
+                }
+            }
+        }
+        Value::Blob(b) => {
+            buf.push_str("\\\\x");
+            for x in b {
+                let _ = write!(buf, "{x:02x}");
+            }
+        }
+    }
+}
+
+/// A transaction: rolled back when dropped without [`Transaction::commit`].
+pub struct Transaction<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl Transaction<'_> {
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.conn.in_tx.set(false);
+        self.conn.execute_batch("COMMIT")
+    }
+
+    pub fn rollback(mut self) -> Result<()> {
+        self.done = true;
+        self.conn.in_tx.set(false);
+        self.conn.execute_batch("ROLLBACK")
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.in_tx.set(false);
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+enum StatementInner<'c> {
+    Sqlite(rusqlite::CachedStatement<'c>),
+    Pg { conn: &'c Connection, sql: String },
+}
+
+/// A prepared statement.
+pub struct Statement<'c> {
+    inner: StatementInner<'c>,
+}
+
+impl Statement<'_> {
+    pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
+        let values = params.values();
+        match &mut self.inner {
+            StatementInner::Sqlite(s) => Ok(s.execute(rusqlite::params_from_iter(values.iter()))?),
+            StatementInner::Pg { conn, sql } => Ok(conn.pg_execute(sql, &values)? as usize),
+        }
+    }
+
+    pub fn query<P: Params>(&mut self, params: P) -> Result<Rows<'_>> {
+        let values = params.values();
+        Ok(match &mut self.inner {
+            StatementInner::Sqlite(s) => Rows::Sqlite(s.query(rusqlite::params_from_iter(values))?),
+            StatementInner::Pg { conn, sql } => Rows::Pg {
+                rows: conn.pg_query(sql, &values)?.into_iter(),
+                current: None,
+            },
+        })
+    }
+
+    pub fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> Result<T>>(
+        &mut self,
+        params: P,
+        f: F,
+    ) -> Result<T> {
+        let mut rows = self.query(params)?;
+        match rows.next()? {
+            Some(r) => f(&r),
+            None => Err(DbError::NoRows),
+        }
+    }
+
+    pub fn query_map<T, P: Params, F: FnMut(&Row<'_>) -> Result<T>>(
+        &mut self,
+        params: P,
+        mut f: F,
+    ) -> Result<std::vec::IntoIter<Result<T>>> {
+        let mut rows = self.query(params)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(f(&r));
+        }
+        Ok(out.into_iter())
+    }
+
+    pub fn exists<P: Params>(&mut self, params: P) -> Result<bool> {
+        Ok(self.query(params)?.next()?.is_some())
+    }
+}
+
+/// The rows of a query.
+pub enum Rows<'s> {
+    Sqlite(rusqlite::Rows<'s>),
+    Pg {
+        rows: std::vec::IntoIter<postgres::Row>,
+        current: Option<postgres::Row>,
+    },
+}
+
+impl Rows<'_> {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Row<'_>>> {
+        match self {
+            Rows::Sqlite(r) => Ok(r.next()?.map(Row::Sqlite)),
+            Rows::Pg { rows, current } => {
+                *current = rows.next();
+                Ok(current.as_ref().map(Row::Pg))
+            }
+        }
+    }
+}
+
+/// `query_row(..).optional()`: no row is `None`, not an error.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(DbError::NoRows) => Ok(None),
+            Err(DbError::Sqlite(rusqlite::Error::QueryReturnedNoRows)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A statement in SQLite's dialect, as PostgreSQL reads it.
+pub fn translate(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    let mut quoted = false;
+    let mut next_param = 1;
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+            out.push(c);
+        } else if c == '?' && !quoted {
+            let mut digits = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(*d);
+                chars.next();
+            }
+            if digits.is_empty() {
+                digits = next_param.to_string();
+                next_param += 1;
+            }
+            out.push('$');
+            out.push_str(&digits);
+        } else {
+            out.push(c);
+        }
+    }
+    let mut out = out.replace(
+        "datetime('now')",
+        "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+    );
+    if let Some(rest) = out.trim_start().strip_prefix("INSERT OR IGNORE INTO") {
+        out = format!(
+            "INSERT INTO{} ON CONFLICT DO NOTHING",
+            rest.trim_end().trim_end_matches(';')
+        );
+    }
+    out
+}
+
+/// A schema change in SQLite's dialect, as PostgreSQL reads it: integer keys become
+/// identities, `INTEGER` `BIGINT`, `REAL` `DOUBLE PRECISION`, text compares by code point
+/// (`COLLATE "C"`, as SQLite compares) whatever the database's locale, and every table
+/// gains the insertion order SQLite keeps as `rowid`.
+pub fn translate_ddl(sql: &str) -> String {
+    let sql = sql.replace(
+        "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    );
+    let sql = sql.replace(
+        "INTEGER PRIMARY KEY",
+        "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    );
+    let mut out = String::with_capacity(sql.len() * 2);
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        match word.as_str() {
+            "INTEGER" => out.push_str("BIGINT"),
+            "REAL" => out.push_str("DOUBLE PRECISION"),
+            "TEXT" => out.push_str("TEXT COLLATE \"C\""),
+            "BLOB" => out.push_str("BYTEA"),
+            w => out.push_str(w),
+        }
+        word.clear();
+    };
+    for c in sql.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    // every table keeps its insertion order
+    let mut result = String::with_capacity(out.len() + 256);
+    let mut rest = out.as_str();
+    while let Some(at) = rest.find("CREATE TABLE") {
+        let open = match rest[at..].find('(') {
+            Some(o) => at + o,
+            None => break,
+        };
+        result.push_str(&rest[..=open]);
+        let body_end = rest[open..].find(");").map_or(rest.len(), |e| open + e);
+        if !rest[open..body_end].contains("AS IDENTITY") {
+            result.push_str("\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY,");
+        }
+        rest = &rest[open + 1..];
+    }
+    result.push_str(rest);
+    translate(&result)
+}
+
+/// A new, empty PostgreSQL database on the server of `admin_url` (a URL to any database
+/// there, by a role that may create databases): its URL. For tests and benchmarks, each
+/// of which wants a registry of its own.
+pub fn create_postgres_database(admin_url: &str, prefix: &str) -> Result<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut client = postgres::Client::connect(admin_url, postgres::NoTls)?;
+    client.batch_execute(&format!("CREATE DATABASE \"{name}\""))?;
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin_url, String::new()),
+    };
+    let head = match base.rfind('/') {
+        Some(i) if i > base.find("://").map_or(0, |s| s + 2) => &base[..i],
+        _ => base,
+    };
+    Ok(format!("{head}/{name}{query}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_and_dialect_are_translated() {
+        assert_eq!(
+            translate("SELECT * FROM t WHERE a = ?1 AND b = '?' AND c = ?2"),
+            "SELECT * FROM t WHERE a = $1 AND b = '?' AND c = $2"
+        );
+        assert_eq!(
+            translate("INSERT OR IGNORE INTO t (a) VALUES (?1);"),
+            "INSERT INTO t (a) VALUES ($1) ON CONFLICT DO NOTHING"
+        );
+        let ddl =
+            translate_ddl("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, x REAL, s TEXT);");
+        assert!(ddl.contains("id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"));
+        assert!(ddl.contains("n BIGINT"));
+        assert!(ddl.contains("x DOUBLE PRECISION"));
+        assert!(ddl.contains("s TEXT COLLATE \"C\""));
+        assert!(!ddl.contains("rowid"));
+        let ddl = translate_ddl("CREATE TABLE h (a TEXT NOT NULL, b TEXT);");
+        assert!(
+            ddl.contains("rowid BIGINT GENERATED ALWAYS AS IDENTITY,"),
+            "{ddl}"
+        );
+    }
+
+    #[test]
+    fn copy_fields_are_escaped() {
+        let mut s = String::new();
+        for v in [
+            Value::Null,
+            Value::Text("a\tb\\c\nd".into()),
+            Value::Int(-3),
+            Value::Real(0.1),
+        ] {
+            copy_field(&mut s, &v);
+            s.push('|');
+        }
+        assert_eq!(s, "\\N|a\\tb\\\\c\\nd|-3|0.1|");
+    }
+}
