@@ -103,11 +103,10 @@ pub fn disable_user(registry: &Path, name: &str) -> Result<(), AppError> {
 
 /// Verify the audit chain of a registry: the number of entries, or the first bad one.
 pub fn verify_audit(registry: &Path) -> Result<Result<u64, AuditBreak>, AppError> {
-    let path = Store::security_path(registry);
-    if !path.is_file() {
+    if !Store::security_exists(registry) {
         return Err(AppError::NotFound(format!(
             "no security database at {}",
-            path.display()
+            medulla_registry::store::display_location(&Store::security_path(registry))
         )));
     }
     Ok(Store::open_security(registry)?.verify_audit()?)

@@ -61,6 +61,9 @@ pub struct Service {
     population_work: Mutex<()>,
     /// How long an international search waits for a partner.
     partner_timeout: std::time::Duration,
+    /// The connection that follows the change sequence, and the last position applied
+    /// to the live index.
+    follower: Mutex<(Store, i64)>,
 }
 
 /// The answer to a search.
@@ -311,6 +314,9 @@ impl Service {
             catalog = catalog.with_tce(t);
         }
         let today = Local::now().date_naive();
+        // the position first: a change made while the index is built is applied again
+        let follower = Store::open_existing(db)?;
+        let seen = medulla_registry::search_index::last_change(&follower)?;
         let index = index_registry(db, &mut catalog, today, &mut progress)?;
         Ok(Service {
             reducer,
@@ -324,7 +330,31 @@ impl Service {
             distributions: crate::freqs::DistributionCache::new(500_000),
             population_work: Mutex::new(()),
             partner_timeout: std::time::Duration::from_secs(3),
+            follower: Mutex::new((follower, seen)),
         })
+    }
+
+    /// Apply to the live index every donor change committed since the last call, by this
+    /// server, another server on the same database or a command: how the servers of one
+    /// registry stay in step. The number of donors applied.
+    pub fn follow_changes(&self) -> Result<usize, AppError> {
+        let mut follower = lock(&self.follower);
+        let (store, seen) = &mut *follower;
+        let last = medulla_registry::search_index::last_change(store)?;
+        if last <= *seen {
+            return Ok(0);
+        }
+        let today = Local::now().date_naive();
+        let (written, deleted) =
+            medulla_registry::search_index::changed_since(store, today, *seen, last)?;
+        self.apply_to_index(&written, &deleted);
+        *seen = last;
+        Ok(written.len() + deleted.len())
+    }
+
+    /// The last position of the change sequence applied to the live index.
+    pub fn change_position(&self) -> i64 {
+        lock(&self.follower).1
     }
 
     pub fn database(&self) -> &Path {

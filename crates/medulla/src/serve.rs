@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Minutes between reconciliations of the requests held with each partner.
     #[arg(long, default_value_t = 60)]
     reconcile_minutes: u64,
+    /// How often the live index takes up donor changes made by other servers and
+    /// commands on the same database, in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    follow_ms: u64,
 }
 
 pub fn serve(args: ServeArgs) -> Result<()> {
@@ -120,6 +124,27 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             medulla_app::exchange::worker::run(db, cfg, Duration::from_millis(100), every, stop)
         })
     });
+    // the live index follows the registry's change sequence: donors changed through
+    // another server on the same database, or by a command, are found within a second
+    let follower = {
+        let (service, stop) = (service.clone(), stop.clone());
+        let every = Duration::from_millis(args.follow_ms.max(10));
+        std::thread::spawn(move || {
+            let mut failing = false;
+            while !stop.load(Ordering::Relaxed) {
+                match service.follow_changes() {
+                    Ok(_) => failing = false,
+                    // said once, not every tick, until it works again
+                    Err(e) if !failing => {
+                        eprintln!("following donor changes: {e} (retrying)");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+                std::thread::sleep(every);
+            }
+        })
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,6 +160,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             .context("serving")
     })?;
     stop.store(true, Ordering::Relaxed);
+    let _ = follower.join();
     if let Some(t) = exchange {
         let _ = t.join();
     }

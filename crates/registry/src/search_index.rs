@@ -156,6 +156,54 @@ pub fn for_each_indexed(
     today: NaiveDate,
     f: &mut dyn FnMut(IndexedDonor),
 ) -> Result<(), crate::StoreError> {
+    for_each_indexed_where(store, today, "", Vec::new(), f)
+}
+
+/// The donors changed after position `after` of the change sequence, up to `upto`, as
+/// index records, and the ids of those no longer in the registry: what another server
+/// (or a command) changed, for a server's live index to apply.
+pub fn changed_since(
+    store: &crate::Store,
+    today: NaiveDate,
+    after: i64,
+    upto: i64,
+) -> Result<(Vec<IndexedDonor>, Vec<String>), crate::StoreError> {
+    use crate::db::Value;
+    let mut ids: std::collections::BTreeSet<String> = store
+        .conn()
+        .prepare_cached("SELECT DISTINCT donor_id FROM donor_changes WHERE seq > ?1 AND seq <= ?2")?
+        .query_map([after, upto], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut written = Vec::new();
+    for_each_indexed_where(
+        store,
+        today,
+        " WHERE id IN (SELECT donor_id FROM donor_changes WHERE seq > ?1 AND seq <= ?2)",
+        vec![Value::Int(after), Value::Int(upto)],
+        &mut |d| {
+            ids.remove(&d.facts.id);
+            written.push(d);
+        },
+    )?;
+    Ok((written, ids.into_iter().collect()))
+}
+
+/// The last position of the change sequence (0 when nothing has changed).
+pub fn last_change(store: &crate::Store) -> Result<i64, crate::StoreError> {
+    Ok(store
+        .conn()
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM donor_changes", [], |r| {
+            r.get(0)
+        })?)
+}
+
+fn for_each_indexed_where(
+    store: &crate::Store,
+    today: NaiveDate,
+    filter: &str,
+    params: Vec<crate::db::Value>,
+    f: &mut dyn FnMut(IndexedDonor),
+) -> Result<(), crate::StoreError> {
     let hla: Vec<String> = SEARCH_LOCI
         .iter()
         .flat_map(|l| {
@@ -165,12 +213,12 @@ pub fn for_each_indexed(
         .collect();
     let sql = format!(
         "SELECT id, registry, donor_type, sex, birth_date, abo, cmv, population, tnc_1e7,
-                status, status_until, {} FROM donors",
+                status, status_until, {} FROM donors{filter}",
         hla.join(", ")
     );
     store
         .conn()
-        .for_each_row(&sql, [], &mut |r| -> Result<(), crate::StoreError> {
+        .for_each_row(&sql, params, &mut |r| -> Result<(), crate::StoreError> {
             let text = |i: usize| -> Result<Option<String>, crate::db::DbError> { r.get(i) };
             let id: String = r.get(0)?;
             let cord = text(2)?.is_some_and(|t| t == "cord");
