@@ -341,6 +341,10 @@ impl Service {
         let mut follower = lock(&self.follower);
         let (store, seen) = &mut *follower;
         let last = medulla_registry::search_index::last_change(store)?;
+        if last < *seen {
+            // the sequence was pruned to nothing and started again: read it all
+            *seen = 0;
+        }
         if last <= *seen {
             return Ok(0);
         }

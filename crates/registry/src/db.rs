@@ -921,10 +921,20 @@ pub fn translate(sql: &str) -> String {
     out
 }
 
+/// Tables whose rows are read in the order they were written (`ORDER BY rowid`): on
+/// PostgreSQL they get that order as a column.
+const ORDERED_TABLES: [&str; 5] = [
+    "status_history",
+    "request_events",
+    "patient_history",
+    "product_history",
+    "family_members",
+];
+
 /// A schema change in SQLite's dialect, as PostgreSQL reads it: integer keys become
 /// identities, `INTEGER` `BIGINT`, `REAL` `DOUBLE PRECISION`, text compares by code point
-/// (`COLLATE "C"`, as SQLite compares) whatever the database's locale, and every table
-/// gains the insertion order SQLite keeps as `rowid`.
+/// (`COLLATE "C"`, as SQLite compares) whatever the database's locale, and the tables read
+/// in insertion order gain the `rowid` SQLite keeps.
 pub fn translate_ddl(sql: &str) -> String {
     let sql = sql.replace(
         "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -955,17 +965,17 @@ pub fn translate_ddl(sql: &str) -> String {
         }
     }
     flush(&mut word, &mut out);
-    // every table keeps its insertion order
+    // the tables read in insertion order keep it
     let mut result = String::with_capacity(out.len() + 256);
     let mut rest = out.as_str();
-    while let Some(at) = rest.find("CREATE TABLE") {
+    while let Some(at) = rest.find("CREATE TABLE ") {
         let open = match rest[at..].find('(') {
             Some(o) => at + o,
             None => break,
         };
+        let table = rest[at + "CREATE TABLE ".len()..open].trim();
         result.push_str(&rest[..=open]);
-        let body_end = rest[open..].find(");").map_or(rest.len(), |e| open + e);
-        if !rest[open..body_end].contains("AS IDENTITY") {
+        if ORDERED_TABLES.contains(&table) {
             result.push_str("\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY,");
         }
         rest = &rest[open + 1..];
@@ -1022,7 +1032,7 @@ mod tests {
         assert!(ddl.contains("x DOUBLE PRECISION"));
         assert!(ddl.contains("s TEXT COLLATE \"C\""));
         assert!(!ddl.contains("rowid"));
-        let ddl = translate_ddl("CREATE TABLE h (a TEXT NOT NULL, b TEXT);");
+        let ddl = translate_ddl("CREATE TABLE status_history (a TEXT NOT NULL, b TEXT);");
         assert!(
             ddl.contains("rowid BIGINT GENERATED ALWAYS AS IDENTITY,"),
             "{ddl}"

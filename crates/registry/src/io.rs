@@ -172,53 +172,20 @@ pub fn import_csv_observed<R: Read>(
     let mut records = reader.records();
     let mut line: u64 = 1;
     let width = headers.len();
-    loop {
-        // read a chunk, validate it on all cores, apply it in order; a row that is not
-        // well-formed (wrong number of fields, not UTF-8) is one rejected record
-        let mut chunk: Vec<(u64, Option<csv::StringRecord>, Option<FieldError>)> =
-            Vec::with_capacity(8192);
-        for r in records.by_ref().take(8192) {
-            line += 1;
-            let (rec, problem) = match r {
-                Ok(rec) => {
-                    if let Some(p) = rec.position() {
-                        line = p.line();
-                    }
-                    let problem = (rec.len() != width).then(|| FieldError {
-                        field: "row".into(),
-                        reason: format!("expected {width} fields, found {}", rec.len()),
-                    });
-                    (Some(rec), problem)
-                }
-                Err(e) => {
-                    if let Some(p) = e.position() {
-                        line = p.line();
-                    }
-                    if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                        return Err(ImportError::Csv {
-                            file: file.into(),
-                            line,
-                            source: e,
-                        });
-                    }
-                    let problem = FieldError {
-                        field: "row".into(),
-                        reason: "not valid UTF-8 text".into(),
-                    };
-                    (None, Some(problem))
-                }
-            };
-            chunk.push((line, rec, problem));
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let checked: Vec<Result<StoredRecord, Vec<FieldError>>> = chunk
+    type Chunk = Vec<(u64, Option<csv::StringRecord>, Option<FieldError>)>;
+    type Checked = Vec<Result<StoredRecord, Vec<FieldError>>>;
+    // read a chunk, validate it on all cores while the chunk before is applied (in order,
+    // on this thread: the database's round trips overlap the validation); a row that is
+    // not well-formed (wrong number of fields, not UTF-8) is one rejected record
+    let index = &index;
+    let validator = &validator;
+    let validate = move |chunk: Chunk| -> (Chunk, Checked) {
+        let checked: Checked = chunk
             .par_iter()
             .map(|(_, rec, problem)| match (rec, problem) {
                 (Some(rec), None) => {
                     let row = Row {
-                        index: &index,
+                        index,
                         record: rec,
                     };
                     validator.validate(&row).map(|v| to_stored(reducer, v))
@@ -230,56 +197,114 @@ pub fn import_csv_observed<R: Read>(
                 }]),
             })
             .collect();
-        let ids: Vec<&str> = checked
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|r| r.donor.id.as_str()))
-            .collect();
-        session.prefetch(&ids)?;
-        for ((line, rec, _), result) in chunk.iter().zip(checked) {
-            report.records += 1;
-            let id_col = index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1);
-            let id = rec
-                .as_ref()
-                .and_then(|r| r.get(id_col))
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            let result = result.and_then(|r| {
-                if seen_ids.insert(r.donor.id.clone()) {
-                    Ok(r)
-                } else {
-                    Err(vec![FieldError {
-                        field: "id".into(),
-                        reason: "appears twice in this file".into(),
-                    }])
-                }
-            });
-            match result {
-                Ok(r) => match session.apply(&r, options.by, options.at)? {
-                    Applied::New => {
-                        observer(Change::Written(&r));
-                        report.new += 1
-                    }
-                    Applied::Updated => {
-                        observer(Change::Written(&r));
-                        report.updated += 1
-                    }
-                    Applied::Unchanged => report.unchanged += 1,
-                },
-                Err(errors) => {
-                    report.rejected += 1;
-                    for error in errors {
-                        report.rejections.push(Rejection {
-                            line: *line,
-                            id: id.clone(),
-                            error,
+        (chunk, checked)
+    };
+    std::thread::scope(|scope| -> Result<(), ImportError> {
+        let mut validating: Option<std::thread::ScopedJoinHandle<'_, (Chunk, Checked)>> = None;
+        loop {
+            let mut chunk: Chunk = Vec::with_capacity(8192);
+            for r in records.by_ref().take(8192) {
+                line += 1;
+                let (rec, problem) = match r {
+                    Ok(rec) => {
+                        if let Some(p) = rec.position() {
+                            line = p.line();
+                        }
+                        let problem = (rec.len() != width).then(|| FieldError {
+                            field: "row".into(),
+                            reason: format!("expected {width} fields, found {}", rec.len()),
                         });
+                        (Some(rec), problem)
+                    }
+                    Err(e) => {
+                        if let Some(p) = e.position() {
+                            line = p.line();
+                        }
+                        if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                            return Err(ImportError::Csv {
+                                file: file.into(),
+                                line,
+                                source: e,
+                            });
+                        }
+                        let problem = FieldError {
+                            field: "row".into(),
+                            reason: "not valid UTF-8 text".into(),
+                        };
+                        (None, Some(problem))
+                    }
+                };
+                chunk.push((line, rec, problem));
+            }
+            let next = (!chunk.is_empty()).then(|| scope.spawn(move || validate(chunk)));
+            let Some(previous) = validating.take() else {
+                match next {
+                    Some(n) => {
+                        validating = Some(n);
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            validating = next;
+            let (chunk, checked) = previous
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let ids: Vec<&str> = checked
+                .iter()
+                .filter_map(|r| r.as_ref().ok().map(|r| r.donor.id.as_str()))
+                .collect();
+            session.prefetch(&ids)?;
+            for ((line, rec, _), result) in chunk.iter().zip(checked) {
+                report.records += 1;
+                let id_col = index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1);
+                let id = rec
+                    .as_ref()
+                    .and_then(|r| r.get(id_col))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                let result = result.and_then(|r| {
+                    if seen_ids.insert(r.donor.id.clone()) {
+                        Ok(r)
+                    } else {
+                        Err(vec![FieldError {
+                            field: "id".into(),
+                            reason: "appears twice in this file".into(),
+                        }])
+                    }
+                });
+                match result {
+                    Ok(r) => match session.apply(&r, options.by, options.at)? {
+                        Applied::New => {
+                            observer(Change::Written(&r));
+                            report.new += 1
+                        }
+                        Applied::Updated => {
+                            observer(Change::Written(&r));
+                            report.updated += 1
+                        }
+                        Applied::Unchanged => report.unchanged += 1,
+                    },
+                    Err(errors) => {
+                        report.rejected += 1;
+                        for error in errors {
+                            report.rejections.push(Rejection {
+                                line: *line,
+                                id: id.clone(),
+                                error,
+                            });
+                        }
                     }
                 }
             }
+            progress(report.records);
+            if validating.is_none() {
+                break;
+            }
         }
-        progress(report.records);
-    }
+        Ok(())
+    })?;
     if options.strict && report.rejected > 0 {
         drop(session); // roll back
         report.new = 0;

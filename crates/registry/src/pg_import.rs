@@ -38,6 +38,8 @@ pub(crate) struct PgImport<'c> {
     history: Vec<Vec<Value>>,
     identities: Vec<Vec<Value>>,
     staged: bool,
+    /// Whether the pending donors include some already stored.
+    updates: bool,
 }
 
 fn status_key(s: &crate::Status) -> [Option<String>; 4] {
@@ -55,6 +57,7 @@ impl<'c> PgImport<'c> {
             history: Vec::new(),
             identities: Vec::new(),
             staged: false,
+            updates: false,
         }
     }
 
@@ -89,7 +92,10 @@ impl<'c> PgImport<'c> {
             ))?;
             self.staged = true;
         }
-        if !self.donors.is_empty() {
+        if !self.donors.is_empty() && !self.updates {
+            // only new donors: straight into the table
+            self.tx.copy_in("donors", &DONOR_COLUMNS, &self.donors)?;
+        } else if !self.donors.is_empty() {
             self.tx
                 .copy_in("medulla_stage_donors", &DONOR_COLUMNS, &self.donors)?;
             self.tx.execute_batch(&format!(
@@ -115,6 +121,7 @@ impl<'c> PgImport<'c> {
             )?;
         }
         self.donors.clear();
+        self.updates = false;
         self.pending.clear();
         self.history.clear();
         self.identities.clear();
@@ -182,6 +189,7 @@ impl ImportSession for PgImport<'_> {
         };
         let at = timestamp(at);
         let status = status_key(&r.status);
+        self.updates |= existing.is_some();
         self.donors.push(donor_values(r, hash, &at));
         self.pending.insert(id.clone());
         if existing.as_ref().is_none_or(|(_, s)| *s != status) {

@@ -346,8 +346,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         // the change sequence every server of the registry follows to keep its search
         // index current: one row per write to a donor, by any process
+        // (a rowid key: new positions follow the highest, so keep the last row when pruning)
         "CREATE TABLE donor_changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER PRIMARY KEY,
             donor_id TEXT NOT NULL
         );
         CREATE TRIGGER donor_changes_insert AFTER INSERT ON donors
