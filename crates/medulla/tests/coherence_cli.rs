@@ -40,7 +40,7 @@ fn registry_csv(dir: &TempDir) -> String {
 }
 
 fn imported(dir: &TempDir) -> String {
-    let db = dir.path("reg.db");
+    let db = dir.db("reg.db");
     let o = medulla(&["donors", "--db", &db, "import", &registry_csv(dir)]);
     assert!(o.status.success(), "{}", text(&o));
     db
@@ -163,7 +163,7 @@ fn ragged_rows_are_rejects_and_the_rest_lands() {
             "id,registry,donor_type,birth_date,gl\nD1,SYNTH,adult,1990-01-01,\"{PATIENT}\"\nD2,SYNTH,adult\nD3,SYNTH,adult,1990-01-01,\"{PATIENT}\",extra\nD4,SYNTH,adult,1992-01-01,\"{PATIENT}\"\n"
         ),
     );
-    let db = dir.path("r.db");
+    let db = dir.db("r.db");
     let o = medulla(&["donors", "--db", &db, "import", &file]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -217,7 +217,7 @@ fn reading_commands_never_create_a_database() {
 #[test]
 fn two_imports_at_once_both_land() {
     let dir = TempDir::new("coh-lock");
-    let db = dir.path("l.db");
+    let db = dir.db("l.db");
     let pools: Vec<String> = (0..2)
         .map(|i| {
             let p = dir.path(&format!("p{i}.csv"));

@@ -73,7 +73,7 @@ impl Registry {
         seed: u64,
     ) -> Registry {
         let dir = TempDir::new(&format!("exchange-{test}-{name}"));
-        let db = dir.path("registry.db");
+        let db = dir.db("registry.db");
         let pool = dir.path("pool.csv");
         let mut r = Registry {
             name,
@@ -238,9 +238,8 @@ impl Registry {
 
     /// A figure from the registry's exchange tables.
     fn count(&self, sql: &str) -> i64 {
-        let c = rusqlite::Connection::open(&self.db).unwrap();
-        c.busy_timeout(Duration::from_secs(5)).unwrap();
-        c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        connect(&self.db)
+            .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
             .unwrap()
             .unwrap_or(0)
     }
@@ -297,6 +296,32 @@ impl Registry {
 
     fn bytes_on_disk(&self) -> Vec<u8> {
         let mut all = Vec::new();
+        if self.db.starts_with("postgres") {
+            // every row of every table of both schemas, as text
+            for schema in ["medulla", "medulla_security"] {
+                let c = medulla_registry::db::Connection::postgres(&self.db, schema, 0).unwrap();
+                let tables: Vec<String> = c
+                    .prepare(
+                        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?1",
+                    )
+                    .unwrap()
+                    .query_map([schema], |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                for t in tables {
+                    let rows: Option<String> = c
+                        .query_row(
+                            &format!("SELECT string_agg(x::text, '|') FROM {t} x"),
+                            [],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    all.extend(rows.unwrap_or_default().into_bytes());
+                }
+            }
+            return all;
+        }
         for f in std::fs::read_dir(&self.dir.0).unwrap() {
             let p: PathBuf = f.unwrap().path();
             if p.to_string_lossy().contains("registry") {
@@ -305,6 +330,16 @@ impl Registry {
         }
         all
     }
+}
+
+/// A connection to a test registry, SQLite or PostgreSQL.
+fn connect(db: &str) -> medulla_registry::db::Connection {
+    if db.starts_with("postgres") {
+        return medulla_registry::db::Connection::postgres(db, "medulla", 0).unwrap();
+    }
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    medulla_registry::db::Connection::sqlite(c)
 }
 
 /// Wait until `f` holds, at most `limit`; how long it took.
@@ -434,7 +469,7 @@ fn report(test: &str, sender: &Registry, partner: &str, receiver: &Registry, dra
         sender.ion
     ));
     let duplicated = receiver.count(&format!(
-        "SELECT SUM(deliveries - 1) FROM exchange_inbox WHERE sender = '{}'",
+        "SELECT CAST(SUM(deliveries - 1) AS BIGINT) FROM exchange_inbox WHERE sender = '{}'",
         sender.ion
     ));
     let lost = sent - applied;
@@ -854,13 +889,13 @@ fn a_sender_killed_mid_send_and_restarted_loses_and_doubles_nothing() {
 
 /// The partner key B issued to C, read back from C's registry.
 fn key_of(c: &Registry, partner: &str) -> String {
-    let conn = rusqlite::Connection::open(&c.db).unwrap();
-    conn.query_row(
-        "SELECT api_key FROM exchange_partners WHERE name = ?1",
-        [partner],
-        |r| r.get(0),
-    )
-    .unwrap()
+    connect(&c.db)
+        .query_row(
+            "SELECT api_key FROM exchange_partners WHERE name = ?1",
+            [partner],
+            |r| r.get(0),
+        )
+        .unwrap()
 }
 
 #[test]
@@ -964,8 +999,9 @@ fn duplicates_and_messages_out_of_order_are_applied_once_in_order() {
         .set("Authorization", &format!("Bearer {}", key_of(&a, "B")))
         .send_json(json!({ "messages": [msg(4, "00000000-0000-4000-8000-000000000004", "text", json!({"text": "x"}))] }));
     assert!(bad.is_err());
-    let duplicated =
-        b.count("SELECT SUM(deliveries - 1) FROM exchange_inbox WHERE sender = '1003'");
+    let duplicated = b.count(
+        "SELECT CAST(SUM(deliveries - 1) AS BIGINT) FROM exchange_inbox WHERE sender = '1003'",
+    );
     println!(
         "exchange fault test duplicates and order: sent 3 (+1 reused number), applied 3, \
          duplicated {duplicated}, lost 0"

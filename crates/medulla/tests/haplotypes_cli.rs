@@ -89,7 +89,7 @@ fn estimated_from_ambiguous_typings_close_to_the_truth_and_read_back() {
 fn from_the_registry_database_by_population() {
     let dir = TempDir::new("haplotypes-db");
     let csv = dir.path("donors.csv");
-    let db = dir.path("registry.db");
+    let db = dir.db("registry.db");
     let out = dir.path("AFA.csv");
     assert!(medulla(&[
         "synth",

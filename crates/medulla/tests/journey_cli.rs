@@ -18,7 +18,7 @@ struct Registry {
 impl Registry {
     fn new(name: &str) -> Registry {
         let dir = TempDir::new(name);
-        let db = dir.path("registry.db");
+        let db = dir.db("registry.db");
         let csv = dir.file(
             "donors.csv",
             "id,registry,donor_type,sex,birth_date,A_1,A_2,B_1,B_2,C_1,C_2,DRB1_1,DRB1_2,DQB1_1,DQB1_2\n\

@@ -165,7 +165,7 @@ fn the_shipped_set_at_several_sizes_with_a_plot() {
 fn the_registry_database_gives_the_mix() {
     let dir = TempDir::new("likelihood-db");
     let csv = dir.path("donors.csv");
-    let db = dir.path("registry.db");
+    let db = dir.db("registry.db");
     let o = medulla(&[
         "synth",
         "--donors",

@@ -27,7 +27,7 @@ struct Reg {
 impl Reg {
     fn new(name: &str) -> Reg {
         let dir = TempDir::new(name);
-        let db = dir.path("registry.db");
+        let db = dir.db("registry.db");
         // one donor typed as the patient, one sharing a haplotype
         let row = |id: &str, h1: &[&str; 5], h2: &[&str; 5]| {
             format!(

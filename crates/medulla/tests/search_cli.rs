@@ -7,7 +7,7 @@ use common::{medulla, text, TempDir};
 fn a_donor_is_found_by_its_own_typing_in_a_file_and_in_the_registry() {
     let dir = TempDir::new("search");
     let pool = dir.path("pool.csv");
-    let db = dir.path("reg.db");
+    let db = dir.db("reg.db");
     assert!(
         medulla(&["synth", "--donors", "500", "--seed", "12", "--out", &pool])
             .status
@@ -96,7 +96,7 @@ fn a_donor_is_found_by_its_own_typing_in_a_file_and_in_the_registry() {
 fn a_repeated_search_reports_new_changed_and_gone_donors() {
     let dir = TempDir::new("repeat");
     let pool = dir.path("pool.csv");
-    let db = dir.path("reg.db");
+    let db = dir.db("reg.db");
     assert!(
         medulla(&["synth", "--donors", "400", "--seed", "5", "--out", &pool])
             .status

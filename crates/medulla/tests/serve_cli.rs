@@ -20,7 +20,7 @@ fn add_user(db: &str, name: &str, role: &str, password: &str) -> std::process::O
 #[test]
 fn accounts_serve_and_stop_cleanly() {
     let dir = TempDir::new("serve");
-    let db = dir.path("reg.db");
+    let db = dir.db("reg.db");
     let csv = dir.file(
         "d.csv",
         &format!("id,registry,donor_type,birth_date,gl\nD1,TEST,adult,1990-01-01,\"{PATIENT}\"\n"),
@@ -137,12 +137,21 @@ fn accounts_serve_and_stop_cleanly() {
     let o = medulla(&["audit", "--db", &db, "verify"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("audit trail intact"), "{}", text(&o));
-    let sec = dir.path("reg.security.db");
-    let c = rusqlite::Connection::open(&sec).unwrap();
-    c.execute_batch("DROP TRIGGER audit_append_only_update;")
+    if db.starts_with("postgres") {
+        let c = medulla_registry::db::Connection::postgres(&db, "medulla_security", 0).unwrap();
+        c.execute_batch(
+            "ALTER TABLE audit DISABLE TRIGGER audit_append_only;
+             UPDATE audit SET actor = 'mallory' WHERE seq = 3;",
+        )
         .unwrap();
-    c.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 3", [])
-        .unwrap();
+    } else {
+        let sec = dir.path("reg.security.db");
+        let c = rusqlite::Connection::open(&sec).unwrap();
+        c.execute_batch("DROP TRIGGER audit_append_only_update;")
+            .unwrap();
+        c.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 3", [])
+            .unwrap();
+    }
     let o = medulla(&["audit", "--db", &db, "verify"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("audit entry 3"), "{}", text(&o));

@@ -56,7 +56,7 @@ impl Site {
 
     fn start(name: &str) -> Site {
         let dir = TempDir::new(&format!("web-{name}"));
-        let db = dir.path("registry.db");
+        let db = dir.db("registry.db");
         let pool = dir.path("pool.csv");
         Site::run(
             &db,

@@ -118,8 +118,8 @@ impl Store {
     /// Entries, oldest first (or newest first), filtered.
     pub fn audit_entries(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let mut sql = "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit
-             WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2)
-               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1) AND (CAST(?2 AS TEXT) IS NULL OR action = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR at >= ?3) AND (CAST(?4 AS TEXT) IS NULL OR at <= ?4)
              ORDER BY seq"
             .to_string();
         if f.newest_first {

@@ -474,10 +474,30 @@ pub enum TransactionBehavior {
 
 /// A PostgreSQL session.
 pub struct PgSession {
-    client: postgres::Client,
+    /// Always present until the session is dropped.
+    client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
     /// The advisory lock serializing this schema's writers.
     writer_lock: i64,
+}
+
+impl PgSession {
+    fn client(&mut self) -> &mut postgres::Client {
+        self.client
+            .as_mut()
+            .expect("the client lives as long as the session")
+    }
+}
+
+impl Drop for PgSession {
+    /// The synchronous client closes its connection by blocking on its own runtime, which
+    /// must not happen on a thread that drives async tasks (a server's last reference to
+    /// its stores may go there): it is closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
 }
 
 enum Backend {
@@ -516,7 +536,7 @@ impl Connection {
         ))?;
         Ok(Connection {
             backend: Backend::Pg(Box::new(RefCell::new(PgSession {
-                client,
+                client: Some(client),
                 statements: HashMap::new(),
                 writer_lock,
             }))),
@@ -549,7 +569,7 @@ impl Connection {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Backend::Pg(_) => Ok(self.pg()?.client.batch_execute(&translate(sql))?),
+            Backend::Pg(_) => Ok(self.pg()?.client().batch_execute(&translate(sql))?),
         }
     }
 
@@ -591,7 +611,7 @@ impl Connection {
             let st = st.clone();
             return Ok((s, st));
         }
-        let st = s.client.prepare(&translate(sql))?;
+        let st = s.client().prepare(&translate(sql))?;
         if s.statements.len() >= PG_STATEMENT_CACHE {
             s.statements.clear();
         }
@@ -604,7 +624,7 @@ impl Connection {
         let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
         let refs: Vec<&(dyn PgToSql + Sync)> =
             params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
-        Ok(s.client.query(&st, &refs)?)
+        Ok(s.client().query(&st, &refs)?)
     }
 
     fn pg_execute(&self, sql: &str, values: &[Value]) -> Result<u64> {
@@ -612,7 +632,7 @@ impl Connection {
         let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
         let refs: Vec<&(dyn PgToSql + Sync)> =
             params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
-        Ok(s.client.execute(&st, &refs)?)
+        Ok(s.client().execute(&st, &refs)?)
     }
 
     /// Every row of a query handed to `f` as it arrives, without holding the whole result
@@ -639,7 +659,7 @@ impl Connection {
                 let (mut s, st) = self.pg_statement(sql)?;
                 let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
                 let mut rows = s
-                    .client
+                    .client()
                     .query_raw(&st, params.iter().map(|p| p as &dyn PgToSql))
                     .map_err(DbError::from)?;
                 use postgres::fallible_iterator::FallibleIterator;
@@ -668,14 +688,14 @@ impl Connection {
             })?,
             Backend::Pg(_) => {
                 let mut s = self.pg()?;
-                s.client.batch_execute("BEGIN")?;
+                s.client().batch_execute("BEGIN")?;
                 if behavior == TransactionBehavior::Immediate {
                     let key = s.writer_lock;
                     if let Err(e) = s
-                        .client
+                        .client()
                         .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
                     {
-                        let _ = s.client.batch_execute("ROLLBACK");
+                        let _ = s.client().batch_execute("ROLLBACK");
                         return Err(e.into());
                     }
                 }
@@ -709,7 +729,7 @@ impl Connection {
         }
         let mut s = self.pg()?;
         let sql = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
-        let mut w = s.client.copy_in(&sql)?;
+        let mut w = s.client().copy_in(&sql)?;
         use std::io::Write;
         w.write_all(buf.as_bytes())
             .map_err(|e| DbError::Usage(format!("COPY into {table}: {e}")))?;

@@ -362,8 +362,8 @@ pub fn outbox(
     state: Option<OutState>,
 ) -> Result<Vec<OutMessage>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT * FROM exchange_outbox WHERE (?1 IS NULL OR partner = ?1)
-            AND (?2 IS NULL OR state = ?2) ORDER BY partner, seq",
+        "SELECT * FROM exchange_outbox WHERE (CAST(?1 AS TEXT) IS NULL OR partner = ?1)
+            AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY partner, seq",
     )?;
     let rows = stmt.query_map(params![partner, state.map(OutState::code)], row_to_out)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -440,7 +440,7 @@ pub fn inbox_at(
 /// Inbox messages (all, or of one state), oldest first.
 pub fn inbox(conn: &Connection, state: Option<&str>) -> Result<Vec<InMessage>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT * FROM exchange_inbox WHERE (?1 IS NULL OR state = ?1) ORDER BY sender, seq",
+        "SELECT * FROM exchange_inbox WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) ORDER BY sender, seq",
     )?;
     let rows = stmt.query_map(params![state], row_to_in)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -638,9 +638,9 @@ pub fn partners_holding(conn: &Connection, grid: &str) -> Result<Vec<String>, St
 pub fn counts(conn: &Connection, partner: &Partner) -> Result<PartnerCounts, StoreError> {
     let (pending, unacked, denied_out, last_sent): (i64, i64, i64, i64) = conn.query_row(
         "SELECT
-            COALESCE(SUM(state = 'pending'), 0),
-            COALESCE(SUM(state = 'pending' AND attempts > 0), 0),
-            COALESCE(SUM(state = 'denied'), 0),
+            COUNT(CASE WHEN state = 'pending' THEN 1 END),
+            COUNT(CASE WHEN state = 'pending' AND attempts > 0 THEN 1 END),
+            COUNT(CASE WHEN state = 'denied' THEN 1 END),
             COALESCE(MAX(CASE WHEN attempts > 0 OR state <> 'pending' THEN seq END), 0)
          FROM exchange_outbox WHERE partner = ?1",
         [&partner.name],
@@ -649,7 +649,8 @@ pub fn counts(conn: &Connection, partner: &Partner) -> Result<PartnerCounts, Sto
     let (denied_in, duplicates, last_received) = match &partner.ion {
         Some(ion) => {
             let (d, dup): (i64, i64) = conn.query_row(
-                "SELECT COALESCE(SUM(state = 'denied'), 0), COALESCE(SUM(deliveries - 1), 0)
+                "SELECT COUNT(CASE WHEN state = 'denied' THEN 1 END),
+                    CAST(COALESCE(SUM(deliveries - 1), 0) AS BIGINT)
                  FROM exchange_inbox WHERE sender = ?1",
                 [ion],
                 |r| Ok((r.get(0)?, r.get(1)?)),

@@ -184,10 +184,7 @@ pub fn import_csv_observed<R: Read>(
             .par_iter()
             .map(|(_, rec, problem)| match (rec, problem) {
                 (Some(rec), None) => {
-                    let row = Row {
-                        index,
-                        record: rec,
-                    };
+                    let row = Row { index, record: rec };
                     validator.validate(&row).map(|v| to_stored(reducer, v))
                 }
                 (_, Some(e)) => Err(vec![e.clone()]),

@@ -300,9 +300,9 @@ impl Store {
 
     /// Patients, optionally only those with a case status, by id.
     pub fn patients(&self, status: Option<&str>) -> Result<Vec<PatientRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT * FROM patients WHERE ?1 IS NULL OR status = ?1 ORDER BY id")?;
+        let mut stmt = self.conn().prepare(
+            "SELECT * FROM patients WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY id",
+        )?;
         let mut rows = stmt.query([status])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {

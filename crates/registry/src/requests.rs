@@ -230,7 +230,7 @@ impl Store {
     pub fn requests(&self, f: &RequestFilter) -> Result<Vec<Request>, StoreError> {
         let mut stmt = self.conn().prepare(
             "SELECT * FROM requests
-             WHERE (?1 IS NULL OR patient_id = ?1) AND (?2 IS NULL OR donor_id = ?2)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR patient_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR donor_id = ?2)
                AND (?3 = 0 OR state IN ('open', 'acknowledged', 'partially-resulted'))
              ORDER BY seq",
         )?;
@@ -273,7 +273,7 @@ impl Store {
                 t.task, t.due FROM tasks t
              JOIN requests r ON r.id = t.request_id
              WHERE r.state IN ('open', 'acknowledged', 'partially-resulted')
-               AND (?2 IS NULL OR t.due <= ?2)
+               AND (CAST(?2 AS TEXT) IS NULL OR t.due <= ?2)
              ORDER BY t.due < ?1 DESC, t.due, t.request_id, t.task",
         )?;
         let mut rows = stmt.query(params![today_text, until.map(|d| d.to_string())])?;

@@ -82,6 +82,18 @@ impl TempDir {
         self.0.join(f).display().to_string()
     }
 
+    /// A registry database for the test: a SQLite file in the folder, or a new PostgreSQL
+    /// database when `MEDULLA_TEST_BACKEND=postgres` (with `MEDULLA_TEST_POSTGRES` naming
+    /// the server): `.ci/run` runs the storage-heavy CLI tests both ways.
+    pub fn db(&self, f: &str) -> String {
+        if std::env::var("MEDULLA_TEST_BACKEND").as_deref() == Ok("postgres") {
+            let admin = std::env::var("MEDULLA_TEST_POSTGRES")
+                .expect("MEDULLA_TEST_BACKEND=postgres needs MEDULLA_TEST_POSTGRES");
+            return medulla_registry::db::create_postgres_database(&admin, "medulla_cli").unwrap();
+        }
+        self.path(f)
+    }
+
     /// Write a file inside the folder and return its path.
     pub fn file(&self, f: &str, content: &str) -> String {
         std::fs::write(self.0.join(f), content).unwrap();
