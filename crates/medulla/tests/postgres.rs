@@ -318,6 +318,54 @@ fn two_replicas_on_one_database_stay_in_step() {
         "B still finds a donor deleted through A"
     );
 
+    // the database drops every connection (a failover, a restart): the replicas connect
+    // again and go on
+    let admin = medulla_registry::db::Connection::postgres(&url, "medulla", 0).unwrap();
+    let cut: i64 = admin
+        .query_row(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(cut >= 4, "the replicas' connections: {cut}");
+    std::thread::sleep(Duration::from_millis(500));
+    let searched = within(Duration::from_secs(3), || {
+        ureq::post(&format!("{}/api/v1/search", a.base))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(serde_json::json!({"patient": PATIENT, "mismatches": 0}))
+            .is_ok()
+    });
+    assert!(
+        searched.is_some(),
+        "A did not come back after its connections were cut"
+    );
+    let o = on_db(
+        &url,
+        &[
+            "donors",
+            "set-status",
+            "SYN0000000001",
+            "--status",
+            "temporarily-unavailable",
+            "--reason",
+            "travel",
+            "--until",
+            "2099-01-01",
+            "--by",
+            "test",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        within(Duration::from_secs(3), || b.search(&token).len()
+            < 1_000_000)
+        .is_some(),
+        "B stopped answering"
+    );
+
     // both replicas wrote to one audit chain, and it verifies
     let o = medulla(&["audit", "--db", &url, "verify"]);
     assert!(o.status.success(), "{}", text(&o));

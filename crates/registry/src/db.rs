@@ -479,6 +479,21 @@ pub struct PgSession {
     statements: HashMap<String, postgres::Statement>,
     /// The advisory lock serializing this schema's writers.
     writer_lock: i64,
+    /// Where to connect again after the connection was lost.
+    url: String,
+    schema: String,
+}
+
+/// A session on `url` whose statements run in `schema` (created when missing).
+fn connect_pg(url: &str, schema: &str) -> Result<postgres::Client> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let quoted = format!("\"{}\"", schema.replace('"', ""));
+    client.batch_execute(&format!(
+        "SET client_min_messages TO warning;
+         CREATE SCHEMA IF NOT EXISTS {quoted};
+         SET search_path TO {quoted};"
+    ))?;
+    Ok(client)
 }
 
 impl PgSession {
@@ -527,18 +542,14 @@ impl Connection {
     /// A PostgreSQL session whose statements run in `schema` (created when missing), with
     /// `writer_lock` as its writers' advisory lock.
     pub fn postgres(url: &str, schema: &str, writer_lock: i64) -> Result<Self> {
-        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
-        let quoted = format!("\"{}\"", schema.replace('"', ""));
-        client.batch_execute(&format!(
-            "SET client_min_messages TO warning;
-             CREATE SCHEMA IF NOT EXISTS {quoted};
-             SET search_path TO {quoted};"
-        ))?;
+        let client = connect_pg(url, schema)?;
         Ok(Connection {
             backend: Backend::Pg(Box::new(RefCell::new(PgSession {
                 client: Some(client),
                 statements: HashMap::new(),
                 writer_lock,
+                url: url.to_string(),
+                schema: schema.to_string(),
             }))),
             in_tx: Cell::new(false),
         })
@@ -557,19 +568,37 @@ impl Connection {
     }
 
     fn pg(&self) -> Result<std::cell::RefMut<'_, PgSession>> {
-        match &self.backend {
+        let mut s = match &self.backend {
             Backend::Pg(p) => p.try_borrow_mut().map_err(|_| {
                 DbError::Usage("the database connection is busy with another statement".into())
-            }),
-            Backend::Sqlite(_) => Err(DbError::Usage("not a PostgreSQL connection".into())),
+            })?,
+            Backend::Sqlite(_) => return Err(DbError::Usage("not a PostgreSQL connection".into())),
+        };
+        // a server restarted or a connection cut: connect again, between transactions
+        // (inside one, the failure is the transaction's, and it rolls back)
+        if s.client().is_closed() && !self.in_tx.get() {
+            let client = connect_pg(&s.url, &s.schema)?;
+            s.statements.clear();
+            let old = s.client.replace(client);
+            if let Some(old) = old {
+                let _ = std::thread::spawn(move || drop(old)).join();
+            }
         }
+        Ok(s)
     }
 
     /// Run statements with no parameters and no results (schema changes, `BEGIN`).
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Backend::Pg(_) => Ok(self.pg()?.client().batch_execute(&translate(sql))?),
+            Backend::Pg(_) => {
+                let sql = translate(sql);
+                let first = self.pg()?.client().batch_execute(&sql);
+                match first {
+                    Err(e) if self.lost(&e) => Ok(self.pg()?.client().batch_execute(&sql)?),
+                    other => Ok(other?),
+                }
+            }
         }
     }
 
@@ -619,20 +648,65 @@ impl Connection {
         Ok((s, st))
     }
 
-    fn pg_query(&self, sql: &str, values: &[Value]) -> Result<Vec<postgres::Row>> {
-        let (mut s, st) = self.pg_statement(sql)?;
+    /// Run `run` with a prepared statement; a connection found lost outside a transaction
+    /// is opened again and the statement tried once more (the first statement after a
+    /// server restart must not fail a request that nothing else stops).
+    fn pg_run<T>(
+        &self,
+        sql: &str,
+        values: &[Value],
+        run: impl Fn(
+            &mut postgres::Client,
+            &postgres::Statement,
+            &[&(dyn PgToSql + Sync)],
+        ) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
         let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
         let refs: Vec<&(dyn PgToSql + Sync)> =
             params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
-        Ok(s.client().query(&st, &refs)?)
+        let first = {
+            let (mut s, st) = self.pg_statement(sql)?;
+            run(s.client(), &st, &refs)
+        };
+        match first {
+            Err(e) if self.lost(&e) => {
+                let (mut s, st) = self.pg_statement(sql)?;
+                Ok(run(s.client(), &st, &refs)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Whether `e` says the connection was lost, outside a transaction (so that the
+    /// statement may be tried again on a new connection, which this opens).
+    fn lost(&self, e: &postgres::Error) -> bool {
+        let gone = e.is_closed()
+            || e.code().is_some_and(|c| {
+                let c = c.code();
+                c.starts_with("08") || c.starts_with("57P")
+            });
+        if !gone || self.in_tx.get() {
+            return false;
+        }
+        let Ok(mut s) = self.pg() else { return false };
+        match connect_pg(&s.url, &s.schema) {
+            Ok(client) => {
+                s.statements.clear();
+                if let Some(old) = s.client.replace(client) {
+                    let _ = std::thread::spawn(move || drop(old)).join();
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn pg_query(&self, sql: &str, values: &[Value]) -> Result<Vec<postgres::Row>> {
+        self.pg_run(sql, values, |c, st, p| c.query(st, p))
     }
 
     fn pg_execute(&self, sql: &str, values: &[Value]) -> Result<u64> {
-        let (mut s, st) = self.pg_statement(sql)?;
-        let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
-        let refs: Vec<&(dyn PgToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
-        Ok(s.client().execute(&st, &refs)?)
+        self.pg_run(sql, values, |c, st, p| c.execute(st, p))
     }
 
     /// Every row of a query handed to `f` as it arrives, without holding the whole result
@@ -687,8 +761,8 @@ impl Connection {
                 TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
             })?,
             Backend::Pg(_) => {
+                self.execute_batch("BEGIN")?;
                 let mut s = self.pg()?;
-                s.client().batch_execute("BEGIN")?;
                 if behavior == TransactionBehavior::Immediate {
                     let key = s.writer_lock;
                     if let Err(e) = s
@@ -775,10 +849,15 @@ pub struct Transaction<'c> {
 }
 
 impl Transaction<'_> {
+    /// Commit; when the commit fails, the transaction is rolled back (as rusqlite does).
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
+        let committed = self.conn.execute_batch("COMMIT");
+        if committed.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
         self.conn.in_tx.set(false);
-        self.conn.execute_batch("COMMIT")
+        committed
     }
 
     pub fn rollback(mut self) -> Result<()> {
