@@ -484,14 +484,17 @@ pub struct PgSession {
     schema: String,
 }
 
-/// A session on `url` whose statements run in `schema` (created when missing).
+/// `schema` quoted as an identifier.
+fn quoted(schema: &str) -> String {
+    format!("\"{}\"", schema.replace('"', ""))
+}
+
+/// A session on `url` whose statements run in `schema`.
 fn connect_pg(url: &str, schema: &str) -> Result<postgres::Client> {
     let mut client = postgres::Client::connect(url, postgres::NoTls)?;
-    let quoted = format!("\"{}\"", schema.replace('"', ""));
     client.batch_execute(&format!(
-        "SET client_min_messages TO warning;
-         CREATE SCHEMA IF NOT EXISTS {quoted};
-         SET search_path TO {quoted};"
+        "SET client_min_messages TO warning; SET search_path TO {};",
+        quoted(schema)
     ))?;
     Ok(client)
 }
@@ -539,8 +542,8 @@ impl Connection {
         }
     }
 
-    /// A PostgreSQL session whose statements run in `schema` (created when missing), with
-    /// `writer_lock` as its writers' advisory lock.
+    /// A PostgreSQL session whose statements run in `schema`, with `writer_lock` as its
+    /// writers' advisory lock.
     pub fn postgres(url: &str, schema: &str, writer_lock: i64) -> Result<Self> {
         let client = connect_pg(url, schema)?;
         Ok(Connection {
@@ -553,6 +556,12 @@ impl Connection {
             }))),
             in_tx: Cell::new(false),
         })
+    }
+
+    /// Create the session's schema when it is missing (before the first migration).
+    pub fn create_schema(&self) -> Result<()> {
+        let schema = self.pg()?.schema.clone();
+        self.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {}", quoted(&schema)))
     }
 
     pub fn is_postgres(&self) -> bool {

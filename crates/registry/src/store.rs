@@ -1095,6 +1095,7 @@ impl Store {
         migrations: &[(i64, String)],
     ) -> Result<Self, StoreError> {
         let conn = Connection::postgres(location_str(location)?, schema, lock)?;
+        conn.create_schema()?;
         Self::migrate(
             &conn,
             "CREATE TABLE IF NOT EXISTS schema_migrations (
