@@ -262,17 +262,6 @@ impl FromValue for Vec<u8> {
         }
     }
 }
-impl FromValue for Value {
-    fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
-        Ok(match v {
-            ValueRef::Null => Value::Null,
-            ValueRef::Int(i) => Value::Int(i),
-            ValueRef::Real(f) => Value::Real(f),
-            ValueRef::Text(s) => Value::Text(s.to_string()),
-            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-        })
-    }
-}
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(v: ValueRef<'_>) -> Result<Self, String> {
         match v {
@@ -357,17 +346,6 @@ impl Row<'_> {
                 T::from_value(v).map_err(column)
             }
         }
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Row::Sqlite(r) => r.as_ref().column_count(),
-            Row::Pg(r) => r.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -673,9 +651,11 @@ impl Connection {
         let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
         let refs: Vec<&(dyn PgToSql + Sync)> =
             params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
-        let first = {
-            let (mut s, st) = self.pg_statement(sql)?;
-            run(s.client(), &st, &refs)
+        // a lost connection may show first in preparing the statement, or in running it
+        let first = match self.pg_statement(sql) {
+            Ok((mut s, st)) => run(s.client(), &st, &refs),
+            Err(DbError::Postgres(e)) => Err(e),
+            Err(e) => return Err(e),
         };
         match first {
             Err(e) if self.lost(&e) => {
@@ -791,10 +771,6 @@ impl Connection {
         })
     }
 
-    pub fn transaction(&self) -> Result<Transaction<'_>> {
-        self.transaction_with_behavior(TransactionBehavior::Immediate)
-    }
-
     /// Bulk load rows into `table (columns)` in PostgreSQL's COPY text format.
     pub fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<()> {
         if rows.is_empty() {
@@ -868,12 +844,6 @@ impl Transaction<'_> {
         self.conn.in_tx.set(false);
         committed
     }
-
-    pub fn rollback(mut self) -> Result<()> {
-        self.done = true;
-        self.conn.in_tx.set(false);
-        self.conn.execute_batch("ROLLBACK")
-    }
 }
 
 impl Drop for Transaction<'_> {
@@ -945,10 +915,6 @@ impl Statement<'_> {
             out.push(f(&r));
         }
         Ok(out.into_iter())
-    }
-
-    pub fn exists<P: Params>(&mut self, params: P) -> Result<bool> {
-        Ok(self.query(params)?.next()?.is_some())
     }
 }
 
