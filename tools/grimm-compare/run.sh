@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Medulla vs GRIMM on 10,000 synthetic EUR donors at intermediate resolution.
-# Usage: tools/grimm-compare/run.sh [WORKDIR]   (needs /tmp/peers-venv with GRIMM)
+# Usage: tools/grimm-compare/run.sh [WORKDIR]   (installs GRIMM into /tmp/peers-venv when missing)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=${1:-/tmp/grimm-compare}
 py=${PEERS_PYTHON:-/tmp/peers-venv/bin/python}
+[ -n "${PEERS_PYTHON:-}" ] || "$root/tools/peers/setup.sh" /tmp/peers-venv
 mkdir -p "$work"
 cd "$root" && cargo build --release -q
 medulla="$root/target/release/medulla"
