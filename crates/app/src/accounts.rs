@@ -59,7 +59,7 @@ pub fn add_user(
         (Some(hash_password(p)?), None)
     };
     let mut sec = Store::open_security(registry)?;
-    sec.add_user(&UserRow {
+    let row = UserRow {
         name: name.to_string(),
         role: role.name().to_string(),
         password_hash,
@@ -71,14 +71,14 @@ pub fn add_user(
             .to_string(),
         failed_logins: 0,
         last_failed_at: None,
-    })?;
-    sec.audit(
-        Local::now().naive_local(),
-        "cli",
+    };
+    let entry = crate::audit::note(
+        &medulla_registry::audit::default_actor(),
         "user-added",
         name,
-        &serde_json::json!({ "role": role.name() }).to_string(),
-    )?;
+        serde_json::json!({ "role": role.name() }),
+    );
+    sec.audited(entry, |s| s.add_user(&row))?;
     Ok(key)
 }
 
@@ -88,16 +88,15 @@ pub fn list_users(registry: &Path) -> Result<Vec<UserRow>, AppError> {
 
 pub fn disable_user(registry: &Path, name: &str) -> Result<(), AppError> {
     let mut sec = Store::open_security(registry)?;
-    if !sec.disable_user(name)? {
-        return Err(AppError::NotFound(format!("no user named {name:?}")));
-    }
-    sec.audit(
-        Local::now().naive_local(),
-        "cli",
+    let entry = crate::audit::note(
+        &medulla_registry::audit::default_actor(),
         "user-disabled",
         name,
-        "{}",
-    )?;
+        serde_json::json!({}),
+    );
+    if !sec.audited(entry, |s| s.disable_user(name))? {
+        return Err(AppError::NotFound(format!("no user named {name:?}")));
+    }
     Ok(())
 }
 
@@ -109,5 +108,10 @@ pub fn verify_audit(registry: &Path) -> Result<Result<u64, AuditBreak>, AppError
             medulla_registry::store::display_location(&Store::security_path(registry))
         )));
     }
-    Ok(Store::open_security(registry)?.verify_audit()?)
+    let mut security = Store::open_security(registry)?;
+    // entries of changes committed but not yet chained are taken in first
+    if medulla_registry::store::location_exists(registry) {
+        crate::audit::absorb(&Store::open_existing(registry)?, &mut security)?;
+    }
+    Ok(security.verify_audit()?)
 }

@@ -11,7 +11,9 @@
 //! - [`auth`], [`accounts`]: roles and permissions, passwords, tokens, API keys.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
+pub mod caps;
 pub mod error;
 pub mod exchange;
 pub mod family;

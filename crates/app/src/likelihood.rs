@@ -356,6 +356,13 @@ pub fn likelihood_with(
     reducer: &Reducer<'_>,
     mut progress: impl FnMut(Level),
 ) -> Result<LikelihoodReport, AppError> {
+    let caps = crate::caps::Caps::get();
+    crate::caps::Caps::check(
+        "sizes",
+        opts.sizes.len(),
+        "likelihood_sizes",
+        caps.likelihood_sizes,
+    )?;
     let prep = prepare(
         loaded,
         &opts.source,
@@ -547,6 +554,8 @@ pub fn recruit_with(
     opts: &RecruitOptions,
     reducer: &Reducer<'_>,
 ) -> Result<RecruitReport, AppError> {
+    let caps = crate::caps::Caps::get();
+    crate::caps::Caps::check("steps", opts.steps, "recruit_steps", caps.recruit_steps)?;
     let mut prep = prepare(
         loaded,
         &opts.source,

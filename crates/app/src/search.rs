@@ -209,6 +209,14 @@ impl SearchOptions {
             field: field.into(),
             reason,
         };
+        let caps = crate::caps::Caps::get();
+        crate::caps::Caps::check("limit", self.limit, "limit", caps.limit)?;
+        crate::caps::Caps::check(
+            "predict_top",
+            self.predict_top,
+            "predict_top",
+            caps.predict_top,
+        )?;
         let patient = parse_patient(&self.patient)?;
         let mut locus_max = [2u8; 6];
         for (l, n) in &self.locus_mismatches {

@@ -374,6 +374,8 @@ impl Service {
             .len()
     }
 
+    /// An entry for what is not a change of the registry (a search, an identity read, a
+    /// login), appended to the chain.
     fn audit(
         &self,
         actor: &str,
@@ -385,6 +387,37 @@ impl Service {
         Ok(())
     }
 
+    /// A change of the registry: `f` runs on the writer as `actor`'s `action`, each write
+    /// transaction it commits carrying the audit entry; the entry then joins the chain.
+    pub(crate) fn change<T>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        subject: &str,
+        detail: serde_json::Value,
+        f: impl FnOnce(&mut Store) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let out = crate::audit::change(
+            &mut lock(&self.writer),
+            &actor.user,
+            action,
+            subject,
+            detail,
+            f,
+        );
+        self.absorb_audit();
+        out
+    }
+
+    /// Take committed changes' pending audit entries (this server's, another server's or
+    /// a command's) into the chain. A failure leaves them pending, for the next call.
+    pub fn absorb_audit(&self) {
+        let follower = lock(&self.follower);
+        if let Err(e) = crate::audit::absorb(&follower.0, &mut lock(&self.security)) {
+            eprintln!("audit entries stay pending: {e}");
+        }
+    }
+
     /// Log in with a password: a session token and when it expires. Failed logins are
     /// audited and slowed down per account.
     pub fn login(
@@ -393,9 +426,11 @@ impl Service {
         password: &str,
     ) -> Result<(String, NaiveDateTime), AppError> {
         let at = now();
-        let mut sec = lock(&self.security);
-        let user = sec.user(username)?;
-        let fail = |sec: &mut Store, why: &str| -> AppError {
+        // the account is read under the lock, the password checked outside it (argon2
+        // takes tens of milliseconds: every request's authentication waits on this lock)
+        let user = lock(&self.security).user(username)?;
+        let fail = |why: &str| -> AppError {
+            let mut sec = lock(&self.security);
             let _ = sec.failed_login(username, at);
             let _ = sec.audit(
                 at,
@@ -407,10 +442,10 @@ impl Service {
             AppError::Unauthorized("wrong user name or password".into())
         };
         let Some(user) = user else {
-            return Err(fail(&mut sec, "no such user"));
+            return Err(fail("no such user"));
         };
         if let Some(wait) = accounts::lockout(&user, at) {
-            let _ = sec.audit(
+            let _ = lock(&self.security).audit(
                 at,
                 username,
                 "login-refused",
@@ -432,8 +467,9 @@ impl Service {
             } else {
                 "wrong password"
             };
-            return Err(fail(&mut sec, why));
+            return Err(fail(why));
         }
+        let mut sec = lock(&self.security);
         let token = crate::auth::new_secret("mt_")?;
         let expires = at + Duration::hours(SESSION_HOURS);
         sec.create_session(&secret_hash(&token), username, at, expires)?;
@@ -597,12 +633,12 @@ impl Service {
     ) -> Result<SearchAnswer, AppError> {
         actor.require(Permission::SavedSearches)?;
         let (answer, matches) = self.run_search(options, true)?;
-        crate::saved::save(&mut lock(&self.writer), name, options, &matches, now())?;
-        self.audit(
-            &actor.user,
+        self.change(
+            actor,
             "search-saved",
             name,
             serde_json::json!({ "request": options, "hits": answer.total }),
+            |w| crate::saved::save(w, name, options, &matches, now()),
         )?;
         Ok(answer)
     }
@@ -619,8 +655,13 @@ impl Service {
                 ),
             })?;
         let (search, now_matches) = self.run_search(&options, true)?;
-        let report = crate::saved::repeat(&mut lock(&self.writer), &saved, &now_matches, now())?;
-        self.audit(&actor.user, "search-repeated", name, serde_json::json!({ "hits": search.total, "new": report.new.len(), "gone": report.gone.len() }))?;
+        let report = self.change(
+            actor,
+            "search-repeated",
+            name,
+            serde_json::json!({ "hits": search.total }),
+            |w| crate::saved::repeat(w, &saved, &now_matches, now()),
+        )?;
         Ok(RepeatAnswer {
             name: name.to_string(),
             last_run_at: saved.last_run_at,
@@ -666,39 +707,55 @@ impl Service {
             by: &actor.user,
             at,
         };
+        // the upload is read to the end first (a slow client holds no lock), then
+        // imported under the writer lock
+        let mut spool = tempfile::tempfile()
+            .map_err(|e| AppError::Unavailable(format!("no room to receive the import: {e}")))?;
+        let mut input = input;
+        std::io::copy(&mut input, &mut spool).map_err(|e| AppError::Invalid {
+            field: "body".into(),
+            reason: e.to_string(),
+        })?;
+        use std::io::Seek;
+        spool
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| AppError::Unavailable(format!("reading the received import: {e}")))?;
+        let input = std::io::BufReader::with_capacity(1 << 20, spool);
         let mut written: Vec<IndexedDonor> = Vec::new();
         let mut deleted: Vec<String> = Vec::new();
         let mut observe = |c: Change<'_>| match c {
             Change::Written(r) => written.push(indexed(&r.donor, &r.status, today)),
             Change::Deleted(id) => deleted.push(id.to_string()),
         };
-        let report = import_donors(
-            &mut *lock(&self.writer),
-            self.reducer,
-            input,
-            format,
-            &options,
-            |_| {},
-            &mut observe,
-        )
-        .map(|(report, _)| report)
-        .map_err(|e| AppError::Invalid {
-            field: "body".into(),
-            reason: e.to_string(),
-        })?;
+        let report = self.change(
+            actor,
+            "import",
+            name,
+            serde_json::json!({ "strict": strict }),
+            |w| {
+                import_donors(
+                    w,
+                    self.reducer,
+                    input,
+                    format,
+                    &options,
+                    |_| {},
+                    &mut observe,
+                )
+                .map(|(report, _)| report)
+                .map_err(|e| match e {
+                    medulla_registry::io::ImportError::Store(s) => AppError::from(s),
+                    other => AppError::Invalid {
+                        field: "body".into(),
+                        reason: other.to_string(),
+                    },
+                })
+            },
+        )?;
         if report.applied {
             self.apply_to_index(&written, &deleted);
         }
         let answer = ImportAnswer::from(&report);
-        self.audit(
-            &actor.user,
-            "import",
-            name,
-            serde_json::json!({
-                "records": report.records, "new": report.new, "updated": report.updated,
-                "deleted": report.deleted, "rejected": report.rejected, "applied": report.applied,
-            }),
-        )?;
         Ok(answer)
     }
 
@@ -785,25 +842,24 @@ impl Service {
     ) -> Result<DonorView, AppError> {
         actor.require(Permission::ChangeStatus)?;
         let status = req.status()?;
-        {
-            let mut w = lock(&self.writer);
-            change_donor_status(
-                &mut w,
-                id,
-                StatusChange {
-                    status: status.clone(),
-                    changed_at: now(),
-                    changed_by: actor.user.clone(),
-                    note: req.note.clone(),
-                },
-            )?;
-            self.refresh_donor(&w, id)?;
-        }
-        self.audit(
-            &actor.user,
+        self.change(
+            actor,
             "status-change",
             id,
             serde_json::json!({ "status": status.to_string(), "note": req.note }),
+            |w| {
+                change_donor_status(
+                    w,
+                    id,
+                    StatusChange {
+                        status: status.clone(),
+                        changed_at: now(),
+                        changed_by: actor.user.clone(),
+                        note: req.note.clone(),
+                    },
+                )?;
+                self.refresh_donor(w, id)
+            },
         )?;
         self.donor(actor, id)
     }

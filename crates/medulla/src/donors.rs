@@ -312,14 +312,25 @@ pub fn run(args: DonorsArgs) -> Result<()> {
                 }
                 other => other.into(),
             })?;
-            medulla_app::service::change_donor_status(
+            let detail =
+                serde_json::json!({ "status": status.to_string(), "by": by, "note": note });
+            medulla_app::audit::change(
                 &mut store,
+                &medulla_registry::audit::default_actor(),
+                "status-change",
                 &id,
-                StatusChange {
-                    status: status.clone(),
-                    changed_at: Local::now().naive_local(),
-                    changed_by: by,
-                    note,
+                detail,
+                |s| {
+                    medulla_app::service::change_donor_status(
+                        s,
+                        &id,
+                        StatusChange {
+                            status: status.clone(),
+                            changed_at: Local::now().naive_local(),
+                            changed_by: by,
+                            note,
+                        },
+                    )
                 },
             )?;
             println!("{id}: {status}");

@@ -68,6 +68,26 @@ fn default_by() -> String {
     std::env::var("USER").unwrap_or_else(|_| "cli".into())
 }
 
+/// Run a change as the command line's use case `action` on `subject`: recorded in the
+/// audit trail as `cli:USER` in the change's own transaction, `--by` kept as a note.
+pub(crate) fn cli_change<T>(
+    store: &mut Store,
+    action: &str,
+    subject: &str,
+    by: &str,
+    f: impl FnOnce(&mut Store) -> Result<T, medulla_app::AppError>,
+) -> Result<T> {
+    medulla_app::audit::change(
+        store,
+        &medulla_registry::audit::default_actor(),
+        action,
+        subject,
+        serde_json::json!({ "by": by }),
+        f,
+    )
+    .map_err(cli_error)
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -220,7 +240,9 @@ pub fn patients(args: PatientsArgs) -> Result<()> {
                 ..Default::default()
             };
             let by = a.by.unwrap_or_else(default_by);
-            let p = patients::add(&mut store, &reducer, &input, &by, now()).map_err(cli_error)?;
+            let p = cli_change(&mut store, "patient-add", &input.id.clone(), &by, |s| {
+                patients::add(s, &reducer, &input, &by, now())
+            })?;
             println!("{}", p.id);
             eprintln!("patient {} registered (case {})", p.id, p.status);
         }
@@ -279,18 +301,14 @@ pub fn patients(args: PatientsArgs) -> Result<()> {
         } => {
             let mut store = args.db.open()?;
             let by = by.unwrap_or_else(default_by);
-            let p = patients::set_status(
-                &mut store,
-                &id,
-                &CaseStatusInput {
-                    status,
-                    reason,
-                    note,
-                },
-                &by,
-                now(),
-            )
-            .map_err(cli_error)?;
+            let input = CaseStatusInput {
+                status,
+                reason,
+                note,
+            };
+            let p = cli_change(&mut store, "case-status", &id, &by, |s| {
+                patients::set_status(s, &id, &input, &by, now())
+            })?;
             println!("{}: {}", p.id, p.status);
         }
     }
@@ -479,7 +497,9 @@ enum RequestsCommand {
 pub fn requests(args: RequestsArgs) -> Result<()> {
     let mut store = args.db.open()?;
     let at = now();
-    workflow::expire_due(&mut store, at).map_err(cli_error)?;
+    cli_change(&mut store, "requests-expired", "-", "system", |s| {
+        workflow::expire_due(s, at)
+    })?;
     let today = at.date();
     let view = match args.command {
         RequestsCommand::Open {
@@ -501,7 +521,9 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
             };
             let by = by.unwrap_or_else(default_by);
             medulla_app::exchange::learn_route(&store, &input.donor).map_err(cli_error)?;
-            let r = workflow::open(&mut store, &input, &by, at).map_err(cli_error)?;
+            let r = cli_change(&mut store, "request-open", &input.donor.clone(), &by, |s| {
+                workflow::open(s, &input, &by, at)
+            })?;
             println!("{}", r.id);
             for f in &r.flags {
                 eprintln!("flag: {f}");
@@ -570,7 +592,9 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
         }
         RequestsCommand::Acknowledge { id, by } => {
             let by = by.unwrap_or_else(default_by);
-            workflow::acknowledge(&mut store, &id, &by, at).map_err(cli_error)?
+            cli_change(&mut store, "request-acknowledge", &id, &by, |s| {
+                workflow::acknowledge(s, &id, &by, at)
+            })?
         }
         RequestsCommand::Result {
             id,
@@ -587,7 +611,9 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
                 typing,
                 note,
             };
-            workflow::result(&mut store, &reducer, &id, &input, &by, at).map_err(cli_error)?
+            cli_change(&mut store, "request-result", &id, &by, |s| {
+                workflow::result(s, &reducer, &id, &input, &by, at)
+            })?
         }
         RequestsCommand::Reject {
             id,
@@ -596,17 +622,21 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
             note,
         } => {
             let by = by.unwrap_or_else(default_by);
-            workflow::end(&mut store, &id, EndInput::Reject { reason, note }, &by, at)
-                .map_err(cli_error)?
+            cli_change(&mut store, "request-end", &id, &by, |s| {
+                workflow::end(s, &id, EndInput::Reject { reason, note }, &by, at)
+            })?
         }
         RequestsCommand::Remind { id, note, by } => {
             let by = by.unwrap_or_else(default_by);
-            workflow::remind(&mut store, &id, &note, &by, at).map_err(cli_error)?
+            cli_change(&mut store, "request-remind", &id, &by, |s| {
+                workflow::remind(s, &id, &note, &by, at)
+            })?
         }
         RequestsCommand::Cancel { id, reason, by } => {
             let by = by.unwrap_or_else(default_by);
-            workflow::end(&mut store, &id, EndInput::Cancel { reason }, &by, at)
-                .map_err(cli_error)?
+            cli_change(&mut store, "request-end", &id, &by, |s| {
+                workflow::end(s, &id, EndInput::Cancel { reason }, &by, at)
+            })?
         }
     };
     print_request(&view);
@@ -781,7 +811,9 @@ pub fn workup(args: WorkupArgs) -> Result<()> {
                 idm,
                 conditioning,
             };
-            let a = workflow::plan(&mut store, &request, &input, &by, at).map_err(cli_error)?;
+            let a = cli_change(&mut store, "workup-plan", &request, &by, |s| {
+                workflow::plan(s, &request, &input, &by, at)
+            })?;
             for r in &a.reopened {
                 eprintln!("reopened: {r}");
             }
@@ -810,8 +842,9 @@ pub fn workup(args: WorkupArgs) -> Result<()> {
                 typing,
                 note,
             };
-            let r = workflow::record(&mut store, reducer.as_ref(), &request, &input, &by, at)
-                .map_err(cli_error)?;
+            let r = cli_change(&mut store, "workup-record", &request, &by, |s| {
+                workflow::record(s, reducer.as_ref(), &request, &input, &by, at)
+            })?;
             if let Some(rv) = r.workup.as_ref().and_then(|w| w.review.as_ref()) {
                 eprintln!("flag: blocked for review: {rv}");
             }
@@ -843,7 +876,9 @@ pub struct TasksArgs {
 pub fn tasks(args: TasksArgs) -> Result<()> {
     let mut store = args.db.open()?;
     let at = now();
-    workflow::expire_due(&mut store, at).map_err(cli_error)?;
+    cli_change(&mut store, "requests-expired", "-", "system", |s| {
+        workflow::expire_due(s, at)
+    })?;
     let list = workflow::task_list(&store, at.date(), args.due).map_err(cli_error)?;
     match args.format {
         Format::Json => print_json(&serde_json::json!({ "tasks": list }))?,

@@ -10,6 +10,7 @@ mod hla;
 mod journey;
 mod likelihood_bench;
 mod likelihood_cli;
+mod locks_bench;
 mod partners;
 mod predict;
 mod roadmap_cli;
@@ -66,12 +67,15 @@ enum Command {
     /// Load-test a running service on loopback: concurrent searches, optionally during an
     /// import.
     BenchServe(Box<serve_bench::ServeBenchArgs>),
+    /// Logins and status changes timed against a running service while a slow client
+    /// uploads an import and others view a patient's roadmap (loopback only, bounded).
+    BenchLocks(Box<locks_bench::LocksBenchArgs>),
     /// Time the web application's search in headless Chromium, from the click on Search
     /// to the rendered table (loopback only).
     BenchWeb(Box<web_bench::WebBenchArgs>),
     /// Accounts of the service: add, list, disable.
     Users(serve::UsersArgs),
-    /// The audit trail: verify its hash chain.
+    /// The audit trail: list its entries, verify its hash chain.
     Audit(serve::AuditArgs),
     /// Patients and their search cases: add, show, list, set-status.
     Patients(journey::PatientsArgs),
@@ -138,6 +142,12 @@ fn run() -> Result<()> {
         eprintln!("waiting for another writer to finish with the registry database...")
     });
     let cli = Cli::parse();
+    // who this process's changes are recorded as when no use case names itself: the
+    // service itself, or the operating-system user of a command
+    medulla_registry::audit::set_default_actor(&match cli.command {
+        Command::Serve(_) => "system".to_string(),
+        _ => medulla_registry::audit::cli_actor(),
+    });
     match cli.command {
         Command::Hla(args) => hla::run(args),
         Command::Bench(args) => bench::run(args),
@@ -152,6 +162,7 @@ fn run() -> Result<()> {
         Command::Serve(args) => serve::serve(*args),
         Command::Users(args) => serve::users(args),
         Command::BenchServe(args) => serve_bench::run(*args),
+        Command::BenchLocks(args) => locks_bench::run(*args),
         Command::BenchWeb(args) => web_bench::run(*args),
         Command::Audit(args) => serve::audit(args),
         Command::Patients(args) => journey::patients(args),

@@ -385,8 +385,11 @@ pub fn products(args: ProductsArgs) -> Result<()> {
                 position: a.position,
                 expires: a.expires,
             };
-            let v = roadmap::add_product(&mut store, &input, &by_default(a.by), now, t)
-                .map_err(cli_error)?;
+            let by = by_default(a.by);
+            let subject = input.patient.clone();
+            let v = crate::journey::cli_change(&mut store, "product-add", &subject, &by, |s| {
+                roadmap::add_product(s, &input, &by, now, t)
+            })?;
             print_product(&v);
         }
         ProductsCommand::Show { id, format } => {
@@ -451,16 +454,10 @@ pub fn products(args: ProductsArgs) -> Result<()> {
             by,
             note,
         } => {
-            let v = roadmap::set_product_status(
-                &mut store,
-                &id,
-                &status,
-                &by_default(by),
-                &note,
-                now,
-                t,
-            )
-            .map_err(cli_error)?;
+            let by = by_default(by);
+            let v = crate::journey::cli_change(&mut store, "product-status", &id, &by, |s| {
+                roadmap::set_product_status(s, &id, &status, &by, &note, now, t)
+            })?;
             println!("{}: {}", v.product.id, v.product.status);
         }
     }

@@ -53,9 +53,17 @@ pub struct ServeArgs {
     /// commands on the same database, in milliseconds.
     #[arg(long, default_value_t = 250)]
     follow_ms: u64,
+    /// Caps on one request, `NAME=N,...`: limit (hits returned, default 1000),
+    /// predict_top (hits given probabilities, 1000), likelihood_sizes (sizes in one table,
+    /// 20), recruit_steps (200). Also `MEDULLA_CAPS` for every command.
+    #[arg(long, env = "MEDULLA_CAPS", default_value = "")]
+    caps: String,
 }
 
 pub fn serve(args: ServeArgs) -> Result<()> {
+    medulla_app::caps::Caps::parse(&args.caps)
+        .map_err(|e| anyhow::anyhow!("--caps: {e}"))?
+        .install();
     let (release, macs) = args.source.load()?;
     // the service lives as long as the process: its nomenclature and frequencies too
     let release = Box::leak(Box::new(release));
@@ -262,6 +270,46 @@ pub struct AuditArgs {
 enum AuditCommand {
     /// Check the hash chain: exit 0 when intact, non-zero naming the first bad entry.
     Verify,
+    /// List entries, oldest first (changes committed but not yet chained are chained first).
+    List {
+        /// Only entries of this action (`status-change`, `import`, `request-open`...).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries of this actor (a user, `cli:NAME` for the command line, `system`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries on or after this day (YYYY-MM-DD) or moment (YYYY-MM-DDTHH:MM:SS).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries on or before this day (the whole day) or moment.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output: a table for a person, JSON for programs.
+        #[arg(long, value_enum, default_value = "table", ignore_case = true)]
+        format: crate::journey::Format,
+    },
+}
+
+/// A `--since`/`--until` bound as the audit trail's timestamps compare (`until` of a
+/// day reaches its end).
+fn audit_bound(flag: &str, v: &str, end_of_day: bool) -> Result<String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(if end_of_day {
+            format!("{d}T23:59:59.999")
+        } else {
+            format!("{d}T00:00:00")
+        });
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, f) {
+            return Ok(t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string());
+        }
+    }
+    bail!("{flag}: {v:?} is not a date (YYYY-MM-DD) or a moment (YYYY-MM-DDTHH:MM:SS)")
 }
 
 pub fn audit(args: AuditArgs) -> Result<()> {
@@ -270,6 +318,61 @@ pub fn audit(args: AuditArgs) -> Result<()> {
             Ok(n) => println!("audit trail intact: {n} entries"),
             Err(b) => bail!("audit trail broken: {b}"),
         },
+        AuditCommand::List {
+            action,
+            actor,
+            since,
+            until,
+            format,
+        } => {
+            let filter = medulla_registry::audit::AuditFilter {
+                actor,
+                action,
+                from: since
+                    .as_deref()
+                    .map(|v| audit_bound("--since", v, false))
+                    .transpose()?,
+                to: until
+                    .as_deref()
+                    .map(|v| audit_bound("--until", v, true))
+                    .transpose()?,
+                limit: None,
+                newest_first: false,
+            };
+            let entries = medulla_app::audit::list(&args.db, &filter)?;
+            match format {
+                crate::journey::Format::Json => {
+                    #[derive(serde::Serialize)]
+                    struct Listing<'a> {
+                        entries: &'a [medulla_app::audit::EntryView],
+                    }
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&Listing { entries: &entries })?
+                    )
+                }
+                crate::journey::Format::Table => {
+                    let rows: Vec<Vec<String>> = entries
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                e.seq.to_string(),
+                                e.at.clone(),
+                                e.actor.clone(),
+                                e.action.clone(),
+                                e.subject.clone(),
+                                e.detail.to_string(),
+                            ]
+                        })
+                        .collect();
+                    crate::table::print(
+                        &["seq", "at", "actor", "action", "subject", "detail"],
+                        &rows,
+                    );
+                    println!("{} entries", entries.len());
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! is found by [`Store::verify_audit`]. Triggers refuse updates and deletes through
 //! SQL; the chain catches what gets past them (a file edited by other means).
 
-use crate::db::{params, OptionalExtension, TransactionBehavior};
+use crate::db::{params, AuditNote, OptionalExtension};
 use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
 
@@ -80,8 +80,199 @@ fn entry_of(r: &crate::db::Row<'_>) -> crate::db::Result<AuditEntry> {
     })
 }
 
+/// Append an entry to the chain inside the transaction under way on `conn` (the security
+/// database's), chained to the last one.
+fn append_in(
+    conn: &crate::db::Connection,
+    at: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<i64, StoreError> {
+    let last: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, GENESIS.to_string()),
+    };
+    let hash = entry_hash(&prev, seq, at, actor, action, subject, detail);
+    conn.execute(
+        "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![seq, at, actor, action, subject, detail, prev, hash],
+    )?;
+    Ok(seq)
+}
+
+fn stamp(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+}
+
+fn now_stamp() -> String {
+    stamp(chrono::Local::now().naive_local())
+}
+
+/// The audit writer of a registry connection: the entry goes to `audit_pending`, in the
+/// change's own transaction; [`absorb`] later takes it into the chain.
+pub fn pending_writer(conn: &crate::db::Connection, n: &AuditNote) -> crate::db::Result<()> {
+    conn.execute(
+        "INSERT INTO audit_pending (at, actor, action, subject, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_stamp(), n.actor, n.action, n.subject, n.detail],
+    )?;
+    Ok(())
+}
+
+/// The audit writer of the security connection: the entry joins the chain in the
+/// change's own transaction (accounts and the chain live in one database).
+pub fn chain_writer(conn: &crate::db::Connection, n: &AuditNote) -> crate::db::Result<()> {
+    append_in(
+        conn,
+        &now_stamp(),
+        &n.actor,
+        &n.action,
+        &n.subject,
+        &n.detail,
+    )
+    .map_err(|e| match e {
+        StoreError::Db(d) => d,
+        other => crate::db::DbError::Usage(other.to_string()),
+    })?;
+    Ok(())
+}
+
+/// Who the command line is: `cli:NAME`, NAME the operating-system user.
+pub fn cli_actor() -> String {
+    let name = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            // no login variables (a service manager, a container): the uid's name
+            use std::os::unix::fs::MetadataExt;
+            let uid = std::fs::metadata("/proc/self").ok()?.uid();
+            let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+            passwd.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    format!("cli:{name}")
+}
+
+static DEFAULT_ACTOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Who this process's writes are recorded as when no use case names itself (set once,
+/// at start: the command line's `cli:NAME`, the service's `system`).
+pub fn set_default_actor(actor: &str) {
+    let _ = DEFAULT_ACTOR.set(actor.to_string());
+}
+
+pub fn default_actor() -> String {
+    DEFAULT_ACTOR.get().cloned().unwrap_or_else(cli_actor)
+}
+
+/// Take the registry's pending entries into the chain, in order, once each: the number
+/// taken. Safe to run from several processes at once (the security database's writer
+/// lock orders them, and `audit_absorbed` remembers the last entry taken).
+pub fn absorb(registry: &Store, security: &mut Store) -> Result<u64, StoreError> {
+    const SOURCE: &str = "registry";
+    // cheap when there is nothing to take
+    let newest: Option<i64> =
+        registry
+            .conn()
+            .query_row("SELECT max(seq) FROM audit_pending", [], |r| r.get(0))?;
+    let Some(newest) = newest else { return Ok(0) };
+    let taken_before = |c: &crate::db::Connection| -> Result<i64, StoreError> {
+        Ok(c.query_row(
+            "SELECT upto FROM audit_absorbed WHERE source = ?1",
+            [SOURCE],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+    };
+    if taken_before(security.conn())? >= newest {
+        return Ok(0);
+    }
+    let tx = security.conn_mut().unaudited_transaction()?;
+    let upto = taken_before(&tx)?;
+    let mut stmt = registry.conn().prepare(
+        "SELECT seq, at, actor, action, subject, detail FROM audit_pending
+         WHERE seq > ?1 ORDER BY seq",
+    )?;
+    let rows = stmt
+        .query_map([upto], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    let Some(last) = rows.last().map(|r| r.0) else {
+        return Ok(0);
+    };
+    for (_, at, actor, action, subject, detail) in &rows {
+        append_in(&tx, at, actor, action, subject, detail)?;
+    }
+    tx.execute(
+        "INSERT INTO audit_absorbed (source, upto) VALUES (?1, ?2)
+         ON CONFLICT (source) DO UPDATE SET upto = excluded.upto",
+        params![SOURCE, last],
+    )?;
+    tx.commit()?;
+    // the entries taken leave the registry (the newest stays: a key is never reused)
+    registry.conn().execute(
+        "DELETE FROM audit_pending WHERE seq <= ?1
+            AND seq < (SELECT max(seq) FROM audit_pending)",
+        [last],
+    )?;
+    Ok(rows.len() as u64)
+}
+
+/// Entries of the registry not yet taken into the chain.
+pub fn pending(registry: &Store, security: &Store) -> Result<u64, StoreError> {
+    let upto: i64 = security
+        .conn()
+        .query_row(
+            "SELECT upto FROM audit_absorbed WHERE source = 'registry'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let n: i64 = registry.conn().query_row(
+        "SELECT count(*) FROM audit_pending WHERE seq > ?1",
+        [upto],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
 impl Store {
-    /// Append an entry (in its own transaction, chained to the last one).
+    /// Run `f` as the use case `note` names: every write transaction it commits on this
+    /// store carries that audit entry, in the same transaction.
+    pub fn audited<T>(&mut self, note: AuditNote, f: impl FnOnce(&mut Store) -> T) -> T {
+        self.conn().audit_scope(note);
+        // the scope ends however `f` ends (a panic included)
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.conn().end_audit_scope();
+        out.unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
+    /// Append an entry (in its own transaction, chained to the last one): for what is
+    /// not a change of the registry (a search, an identity read, a login).
     pub fn audit(
         &mut self,
         at: NaiveDateTime,
@@ -90,27 +281,8 @@ impl Store {
         subject: &str,
         detail: &str,
     ) -> Result<i64, StoreError> {
-        let tx = self
-            .conn_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (seq, prev) = match last {
-            Some((s, h)) => (s + 1, h),
-            None => (1, GENESIS.to_string()),
-        };
-        let at = at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
-        let hash = entry_hash(&prev, seq, &at, actor, action, subject, detail);
-        tx.execute(
-            "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![seq, at, actor, action, subject, detail, prev, hash],
-        )?;
+        let tx = self.conn_mut().unaudited_transaction()?;
+        let seq = append_in(&tx, &stamp(at), actor, action, subject, detail)?;
         tx.commit()?;
         Ok(seq)
     }

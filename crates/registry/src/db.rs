@@ -501,10 +501,37 @@ enum Backend {
     Pg(Box<RefCell<PgSession>>),
 }
 
+/// What a committed write transaction is recorded as in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditNote {
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    /// JSON text.
+    pub detail: String,
+}
+
+/// Writes the audit entry of a transaction inside it, just before its `COMMIT`.
+pub type AuditWriter = fn(&Connection, &AuditNote) -> Result<()>;
+
+/// The audit hook of a connection: every write transaction that changed a row carries an
+/// entry, written in the same transaction (so a change and its entry commit together).
+struct AuditHook {
+    writer: AuditWriter,
+    /// Who writes when no use case said (the command line's user, or the service).
+    default_actor: String,
+    /// The use case under way ([`Connection::audit_scope`]) and how many of its
+    /// transactions have committed.
+    scope: Option<(AuditNote, u32)>,
+}
+
 /// A connection to SQLite or PostgreSQL.
 pub struct Connection {
     backend: Backend,
     in_tx: Cell<bool>,
+    audit: RefCell<Option<AuditHook>>,
+    /// Rows written on PostgreSQL since the transaction began (SQLite counts its own).
+    pg_writes: Cell<u64>,
 }
 
 /// Statements kept prepared per PostgreSQL session (a bound: SQL built per call must not
@@ -517,6 +544,8 @@ impl Connection {
         Connection {
             backend: Backend::Sqlite(conn),
             in_tx: Cell::new(false),
+            audit: RefCell::new(None),
+            pg_writes: Cell::new(0),
         }
     }
 
@@ -533,6 +562,8 @@ impl Connection {
                 schema: schema.to_string(),
             }))),
             in_tx: Cell::new(false),
+            audit: RefCell::new(None),
+            pg_writes: Cell::new(0),
         })
     }
 
@@ -579,6 +610,10 @@ impl Connection {
         match &self.backend {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Backend::Pg(_) => {
+                if self.in_tx.get() && !matches!(sql, "COMMIT" | "ROLLBACK") {
+                    // statements run in bulk inside a transaction count as writes
+                    self.pg_writes.set(self.pg_writes.get() + 1);
+                }
                 let sql = translate(sql);
                 let first = self.pg()?.client().batch_execute(&sql);
                 match first {
@@ -695,7 +730,85 @@ impl Connection {
     }
 
     fn pg_execute(&self, sql: &str, values: &[Value]) -> Result<u64> {
-        self.pg_run(sql, values, |c, st, p| c.execute(st, p))
+        let n = self.pg_run(sql, values, |c, st, p| c.execute(st, p))?;
+        self.pg_writes.set(self.pg_writes.get() + n);
+        Ok(n)
+    }
+
+    /// Record every write transaction of this connection in the audit trail through
+    /// `writer` (as `default_actor` when no use case names itself).
+    pub fn enable_audit(&self, writer: AuditWriter, default_actor: &str) {
+        *self.audit.borrow_mut() = Some(AuditHook {
+            writer,
+            default_actor: default_actor.to_string(),
+            scope: None,
+        });
+    }
+
+    /// Whether write transactions are audited.
+    pub fn audited(&self) -> bool {
+        self.audit.borrow().is_some()
+    }
+
+    /// The use case whose write transactions follow (its actor, action, subject and
+    /// detail), until [`Self::end_audit_scope`]; a second transaction in one scope is
+    /// recorded as a further part of it.
+    pub fn audit_scope(&self, note: AuditNote) {
+        if let Some(h) = self.audit.borrow_mut().as_mut() {
+            h.scope = Some((note, 0));
+        }
+    }
+
+    /// Replace the detail of the use case under way (what it learnt as it ran, such as
+    /// an import's counts), before its transaction commits.
+    pub fn amend_audit_detail(&self, detail: String) {
+        if let Some((note, _)) = self
+            .audit
+            .borrow_mut()
+            .as_mut()
+            .and_then(|h| h.scope.as_mut())
+        {
+            note.detail = detail;
+        }
+    }
+
+    pub fn end_audit_scope(&self) {
+        if let Some(h) = self.audit.borrow_mut().as_mut() {
+            h.scope = None;
+        }
+    }
+
+    /// Rows changed so far on this connection (SQLite's count, or ours on PostgreSQL).
+    fn changes(&self) -> u64 {
+        match &self.backend {
+            Backend::Sqlite(c) => c.total_changes(),
+            Backend::Pg(_) => self.pg_writes.get(),
+        }
+    }
+
+    /// The entry for a transaction that is about to commit, advancing the scope's parts.
+    fn audit_note(&self) -> Option<(AuditWriter, AuditNote)> {
+        let mut hook = self.audit.borrow_mut();
+        let h = hook.as_mut()?;
+        Some(match &mut h.scope {
+            Some((note, parts)) => {
+                *parts += 1;
+                let mut note = note.clone();
+                if *parts > 1 {
+                    note.detail = format!("{{\"part\":{},\"of\":{}}}", *parts, note.detail);
+                }
+                (h.writer, note)
+            }
+            None => (
+                h.writer,
+                AuditNote {
+                    actor: h.default_actor.clone(),
+                    action: "write".into(),
+                    subject: "-".into(),
+                    detail: "{}".into(),
+                },
+            ),
+        })
     }
 
     /// Every row of a query handed to `f` as it arrives, without holding the whole result
@@ -765,10 +878,21 @@ impl Connection {
             }
         }
         self.in_tx.set(true);
+        self.pg_writes.set(0);
         Ok(Transaction {
             conn: self,
             done: false,
+            audited: behavior == TransactionBehavior::Immediate,
+            changes_before: self.changes(),
         })
+    }
+
+    /// A write transaction that is not itself audited: the audit trail's own
+    /// bookkeeping (appending to the chain, taking pending entries into it).
+    pub fn unaudited_transaction(&self) -> Result<Transaction<'_>> {
+        let mut tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.audited = false;
+        Ok(tx)
     }
 
     /// Bulk load rows into `table (columns)` in PostgreSQL's COPY text format.
@@ -792,7 +916,8 @@ impl Connection {
         use std::io::Write;
         w.write_all(buf.as_bytes())
             .map_err(|e| DbError::Usage(format!("COPY into {table}: {e}")))?;
-        w.finish()?;
+        let n = w.finish()?;
+        self.pg_writes.set(self.pg_writes.get() + n.max(1));
         Ok(())
     }
 }
@@ -831,11 +956,21 @@ fn copy_field(buf: &mut String, v: &Value) {
 pub struct Transaction<'c> {
     conn: &'c Connection,
     done: bool,
+    /// A write transaction of an audited connection carries its audit entry.
+    audited: bool,
+    changes_before: u64,
 }
 
 impl Transaction<'_> {
     /// Commit; when the commit fails, the transaction is rolled back (as rusqlite does).
+    /// On an audited connection a transaction that changed rows first writes its audit
+    /// entry (and does not commit without it).
     pub fn commit(mut self) -> Result<()> {
+        if self.audited && self.conn.changes() > self.changes_before {
+            if let Some((writer, note)) = self.conn.audit_note() {
+                writer(self.conn, &note)?; // dropped on failure: rolled back
+            }
+        }
         self.done = true;
         let committed = self.conn.execute_batch("COMMIT");
         if committed.is_err() {

@@ -358,10 +358,24 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE TRIGGER donor_changes_delete AFTER DELETE ON donors
             BEGIN INSERT INTO donor_changes (donor_id) VALUES (OLD.id); END;",
     ),
+    (
+        9,
+        // every change's audit entry, written in the change's own transaction; taken into
+        // the chain of the security database by `audit::absorb` (a rowid key: new entries
+        // follow the highest, so the last row is kept when pruning)
+        "CREATE TABLE audit_pending (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );",
+    ),
 ];
 
 /// The latest schema version of the registry.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Version 6 on PostgreSQL: `requests` loses its foreign key to `patients` in place (SQLite
 /// rebuilds the table), then the exchange tables as on SQLite.
@@ -431,6 +445,9 @@ fn pg_security_migrations() -> Vec<(i64, String)> {
     SECURITY_MIGRATIONS
         .iter()
         .map(|(v, sql)| {
+            if *v != 1 {
+                return (*v, crate::db::translate_ddl(sql));
+            }
             let tables = sql.split("CREATE TRIGGER").next().unwrap_or(sql);
             (
                 *v,
@@ -487,9 +504,10 @@ const PG_SECURITY_LOCK: i64 = 0x4d45_444c_0002;
 /// The schema of the security database beside the registry (`NAME.security.db`): accounts,
 /// sessions and the audit trail. Kept in a file of its own so that a long import holding
 /// the registry's write lock never delays a login or the audit entry of a search.
-const SECURITY_MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE users (
+const SECURITY_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE users (
             name TEXT PRIMARY KEY,
             role TEXT NOT NULL,
             password_hash TEXT,
@@ -520,7 +538,16 @@ const SECURITY_MIGRATIONS: &[(i64, &str)] = &[(
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
         CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
-)];
+    ),
+    (
+        2,
+        // how far the registry's pending audit entries have been taken into the chain
+        "CREATE TABLE audit_absorbed (
+            source TEXT PRIMARY KEY,
+            upto INTEGER NOT NULL
+        );",
+    ),
+];
 
 /// The columns of a donor row as written, in order.
 pub(crate) const DONOR_COLUMNS: [&str; 45] = [
@@ -1083,7 +1110,10 @@ impl Store {
             )));
         }
         sqlite.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(Store { conn })
+        Ok(Store::audited_store(
+            conn,
+            migrations == SECURITY_MIGRATIONS,
+        ))
     }
 
     /// A PostgreSQL schema, migrated: concurrent servers starting together migrate once,
@@ -1102,7 +1132,19 @@ impl Store {
                 version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
             migrations.iter().map(|(v, s)| (*v, s.as_str())),
         )?;
-        Ok(Store { conn })
+        Ok(Store::audited_store(conn, schema == PG_SECURITY_SCHEMA))
+    }
+
+    /// A store whose write transactions carry their audit entries: a registry's go to
+    /// its pending entries, the security database's straight into the chain.
+    fn audited_store(conn: Connection, security: bool) -> Store {
+        let writer: crate::db::AuditWriter = if security {
+            crate::audit::chain_writer
+        } else {
+            crate::audit::pending_writer
+        };
+        conn.enable_audit(writer, &crate::audit::default_actor());
+        Store { conn }
     }
 
     /// Apply the migrations not yet applied, each in its own transaction; whether any was.

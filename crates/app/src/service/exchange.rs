@@ -67,31 +67,25 @@ impl Service {
     /// whose status they changed are indexed again. Audited (counts, no content).
     pub fn exchange_receive(&self, actor: &Actor, batch: &Batch) -> Result<BatchAnswer, AppError> {
         actor.require(Permission::Exchange)?;
-        let received = {
-            let mut w = lock(&self.writer);
-            let r = receive(
-                &mut w,
-                &Sender {
-                    user: actor.user.clone(),
-                },
-                batch,
-                now(),
-            )?;
-            for id in &r.touched {
-                self.refresh_donor(&w, id)?;
-            }
-            r
-        };
-        self.audit(
-            &actor.user,
+        let received = self.change(
+            actor,
             "exchange-receive",
             batch.messages.first().map_or("-", |m| m.sender.as_str()),
-            serde_json::json!({
-                "messages": batch.messages.len(),
-                "applied": received.applied,
-                "duplicates": received.duplicates,
-                "last_applied": received.answer.last_applied,
-            }),
+            serde_json::json!({ "messages": batch.messages.len() }),
+            |w| {
+                let r = receive(
+                    w,
+                    &Sender {
+                        user: actor.user.clone(),
+                    },
+                    batch,
+                    now(),
+                )?;
+                for id in &r.touched {
+                    self.refresh_donor(w, id)?;
+                }
+                Ok(r)
+            },
         )?;
         Ok(received.answer)
     }

@@ -39,17 +39,31 @@ impl Service {
         detail: serde_json::Value,
         f: impl FnOnce(&mut Store) -> Result<(T, Option<String>), AppError>,
     ) -> Result<T, AppError> {
-        let out = {
-            let mut w = lock(&self.writer);
-            workflow::expire_due(&mut w, now())?;
-            let (out, donor) = f(&mut w)?;
+        self.expire_reservations()?;
+        self.change(actor, action, subject, detail, |w| {
+            let (out, donor) = f(w)?;
             if let Some(d) = donor {
-                self.refresh_donor(&w, &d)?;
+                self.refresh_donor(w, &d)?;
             }
-            out
+            Ok(out)
+        })
+    }
+
+    /// Reservations past their expiry marked expired (the system's change, audited as
+    /// such), before a change that may depend on them.
+    fn expire_reservations(&self) -> Result<(), AppError> {
+        let system = Actor {
+            user: "system".into(),
+            role: crate::auth::Role::Admin,
         };
-        self.audit(&actor.user, action, subject, detail)?;
-        Ok(out)
+        self.change(
+            &system,
+            "requests-expired",
+            "-",
+            serde_json::json!({}),
+            |w| workflow::expire_due(w, now()),
+        )?;
+        Ok(())
     }
 
     pub fn add_patient(
@@ -58,16 +72,14 @@ impl Service {
         input: &PatientInput,
     ) -> Result<PatientView, AppError> {
         actor.require(Permission::ManagePatients)?;
-        let p = patients::add(
-            &mut lock(&self.writer),
-            self.reducer,
-            input,
-            &actor.user,
-            now(),
-        )?;
         // the audit entry names the patient, never their identity
-        self.audit(&actor.user, "patient-add", &p.id, serde_json::json!({}))?;
-        Ok(p)
+        self.change(
+            actor,
+            "patient-add",
+            &input.id,
+            serde_json::json!({}),
+            |w| patients::add(w, self.reducer, input, &actor.user, now()),
+        )
     }
 
     pub fn patient(&self, actor: &Actor, id: &str) -> Result<PatientView, AppError> {
@@ -104,14 +116,13 @@ impl Service {
         input: &CaseStatusInput,
     ) -> Result<PatientView, AppError> {
         actor.require(Permission::ManagePatients)?;
-        let p = patients::set_status(&mut lock(&self.writer), id, input, &actor.user, now())?;
-        self.audit(
-            &actor.user,
+        self.change(
+            actor,
             "case-status",
             id,
-            serde_json::json!({ "status": p.status, "note": input.note }),
-        )?;
-        Ok(p)
+            serde_json::json!({ "status": input.status, "note": input.note }),
+            |w| patients::set_status(w, id, input, &actor.user, now()),
+        )
     }
 
     pub fn open_request(&self, actor: &Actor, input: &OpenInput) -> Result<RequestView, AppError> {
@@ -246,38 +257,50 @@ impl Service {
         actor.require(Permission::ReadPatients)?;
         actor.require(Permission::Search)?;
         let at = now();
-        let population = lock(&self.reader)
+        let record = lock(&self.reader)
             .patient(id)?
-            .and_then(|r| r.patient.population)
+            .ok_or_else(|| AppError::NotFound(format!("patient {id} is not registered")))?;
+        let population = record
+            .patient
+            .population
+            .clone()
             .unwrap_or_else(|| "pooled".into());
-        let mut w = lock(&self.writer);
-        let r = crate::roadmap::roadmap(
-            &mut w,
-            self.reducer,
-            Some((&self.freqs.set, population.as_str())),
+        // the search runs on the live index before the writer is taken: the writer is
+        // held only to keep its result with the case
+        let options = crate::roadmap::national_options(&record.patient, at.date());
+        let (answer, saved, by) = self.run_search_counted(&options, true)?;
+        let searched = self.donors();
+        let r = self.change(
+            actor,
+            "roadmap-search",
             id,
-            threshold,
-            at,
-            |store, patient| {
-                let options = crate::roadmap::national_options(patient, at.date());
-                let (answer, saved, by) = self.run_search_counted(&options, true)?;
-                let changes =
-                    crate::roadmap::keep_with_case(store, &patient.id, &options, &saved, at)?;
-                Ok(crate::roadmap::National {
-                    searched: self.donors(),
-                    by_mismatches: by,
-                    best: answer.hits,
-                    warnings: answer.warnings,
-                    changes,
-                })
+            serde_json::json!({ "threshold": threshold, "hits": answer.total }),
+            |w| {
+                crate::roadmap::roadmap(
+                    w,
+                    self.reducer,
+                    Some((&self.freqs.set, population.as_str())),
+                    id,
+                    threshold,
+                    at,
+                    |store, patient| {
+                        let changes = crate::roadmap::keep_with_case(
+                            store,
+                            &patient.id,
+                            &options,
+                            &saved,
+                            at,
+                        )?;
+                        Ok(crate::roadmap::National {
+                            searched,
+                            by_mismatches: by,
+                            best: answer.hits,
+                            warnings: answer.warnings,
+                            changes,
+                        })
+                    },
+                )
             },
-        )?;
-        drop(w);
-        self.audit(
-            &actor.user,
-            "roadmap",
-            id,
-            serde_json::json!({ "threshold": threshold }),
         )?;
         Ok(r)
     }
@@ -288,18 +311,12 @@ impl Service {
         input: &crate::roadmap::RelativeInput,
     ) -> Result<FamilyAssignment, AppError> {
         actor.require(Permission::ManagePatients)?;
-        crate::roadmap::add_relative(
-            &mut lock(&self.writer),
-            self.reducer,
-            input,
-            &actor.user,
-            now(),
-        )?;
-        self.audit(
-            &actor.user,
+        self.change(
+            actor,
             "relative-add",
             &input.patient,
             serde_json::json!({ "member": input.member, "relation": input.relation }),
+            |w| crate::roadmap::add_relative(w, self.reducer, input, &actor.user, now()),
         )?;
         self.family(actor, &input.patient)
     }
@@ -326,20 +343,13 @@ impl Service {
         threshold: f64,
     ) -> Result<crate::roadmap::ProductView, AppError> {
         actor.require(Permission::ManagePatients)?;
-        let v = crate::roadmap::add_product(
-            &mut lock(&self.writer),
-            input,
-            &actor.user,
-            now(),
-            threshold,
-        )?;
-        self.audit(
-            &actor.user,
+        self.change(
+            actor,
             "product-add",
             &input.patient,
             serde_json::json!({ "product": input.id }),
-        )?;
-        Ok(v)
+            |w| crate::roadmap::add_product(w, input, &actor.user, now(), threshold),
+        )
     }
 
     pub fn products(
@@ -366,22 +376,23 @@ impl Service {
         threshold: f64,
     ) -> Result<crate::roadmap::ProductView, AppError> {
         actor.require(Permission::ManagePatients)?;
-        let v = crate::roadmap::set_product_status(
-            &mut lock(&self.writer),
-            id,
-            status,
-            &actor.user,
-            note,
-            now(),
-            threshold,
-        )?;
-        self.audit(
-            &actor.user,
+        self.change(
+            actor,
             "product-status",
             id,
             serde_json::json!({ "status": status, "note": note }),
-        )?;
-        Ok(v)
+            |w| {
+                crate::roadmap::set_product_status(
+                    w,
+                    id,
+                    status,
+                    &actor.user,
+                    note,
+                    now(),
+                    threshold,
+                )
+            },
+        )
     }
 
     pub fn workup_calendar(&self, actor: &Actor, id: &str) -> Result<String, AppError> {
