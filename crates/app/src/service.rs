@@ -665,11 +665,12 @@ impl Service {
             strict,
             by: &actor.user,
             at,
+            before_commit: None,
         };
         let mut written: Vec<IndexedDonor> = Vec::new();
         let mut deleted: Vec<String> = Vec::new();
         let mut observe = |c: Change<'_>| match c {
-            Change::Written(r) => written.push(indexed(&r.donor, &r.status, today)),
+            Change::Written(r, status) => written.push(indexed(&r.donor, status, today)),
             Change::Deleted(id) => deleted.push(id.to_string()),
         };
         let report = import_donors(

@@ -152,6 +152,7 @@ pub fn run(args: DonorsArgs) -> Result<()> {
                 strict,
                 by: &by,
                 at: Local::now().naive_local(),
+                before_commit: None,
             };
             let reader = bar.wrap_read(BufReader::with_capacity(1 << 20, f));
             let json = format == Some(Format::Json)

@@ -15,7 +15,9 @@ use rayon::prelude::*;
 use crate::csv_format::{is_known_column, EXPORT_HEADER, REQUIRED_COLUMNS};
 use crate::donor::Donor;
 use crate::status::Status;
-use crate::store::{Applied, DonorStore, StoreError, StoredRecord};
+use crate::store::{
+    log_import, Applied, DonorStore, ImportSession, Outcome, StoreError, StoredRecord,
+};
 use crate::validate::{FieldError, Fields, RecordValidator, ValidRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,41 @@ pub struct ImportOptions<'a> {
     /// Who imports (kept in the status history).
     pub by: &'a str,
     pub at: NaiveDateTime,
+    /// Called inside the import's transaction, right after the `imports` log row is
+    /// written and just before the commit (an import that applies nothing calls it in a
+    /// write transaction of its own; a JSON `check` never calls it): what must be written
+    /// atomically with the import (an audit entry).
+    #[allow(clippy::type_complexity)]
+    pub before_commit: Option<
+        &'a (dyn Fn(&crate::db::Transaction<'_>, &ImportReport) -> Result<(), StoreError> + Sync),
+    >,
+}
+
+/// Write the `imports` log row, call the caller's `before_commit`, and commit: the end of
+/// every import that writes.
+pub(crate) fn commit_logged(
+    mut session: Box<dyn ImportSession + '_>,
+    options: &ImportOptions<'_>,
+    report: &ImportReport,
+) -> Result<(), StoreError> {
+    let tx = session.transaction()?;
+    log_import(
+        tx,
+        options.file_name,
+        options.at,
+        [
+            report.records,
+            report.new,
+            report.updated,
+            report.unchanged,
+            report.rejected,
+            report.deleted,
+        ],
+    )?;
+    if let Some(hook) = options.before_commit {
+        hook(tx, report)?;
+    }
+    session.commit()
 }
 
 /// A validated record, ready to store.
@@ -106,9 +143,9 @@ pub(crate) fn gl_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
     reducer.normalize(&loci.join("^")).unwrap_or_default()
 }
 
-/// A donor an import wrote or deleted.
+/// A donor an import wrote (with the status it has after the import) or deleted.
 pub enum Change<'a> {
-    Written(&'a StoredRecord),
+    Written(&'a StoredRecord, &'a Status),
     Deleted(&'a str),
 }
 
@@ -251,7 +288,12 @@ pub fn import_csv_observed<R: Read>(
                 .iter()
                 .filter_map(|r| r.as_ref().ok().map(|r| r.donor.id.as_str()))
                 .collect();
-            session.prefetch(&ids)?;
+            let grids: Vec<&str> = checked
+                .iter()
+                .filter_map(|r| r.as_ref().ok().and_then(|r| r.donor.grid.as_ref()))
+                .map(|g| g.as_str())
+                .collect();
+            session.prefetch(&ids, &grids)?;
             for ((line, rec, _), result) in chunk.iter().zip(checked) {
                 report.records += 1;
                 let id_col = index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1);
@@ -271,18 +313,25 @@ pub fn import_csv_observed<R: Read>(
                         }])
                     }
                 });
-                match result {
+                let result = match result {
                     Ok(r) => match session.apply(&r, options.by, options.at)? {
-                        Applied::New => {
-                            observer(Change::Written(&r));
-                            report.new += 1
+                        Outcome::Applied(applied, status) => {
+                            match applied {
+                                Applied::New => report.new += 1,
+                                Applied::Updated => report.updated += 1,
+                                Applied::Unchanged => report.unchanged += 1,
+                            }
+                            if applied != Applied::Unchanged {
+                                observer(Change::Written(&r, &status));
+                            }
+                            Ok(())
                         }
-                        Applied::Updated => {
-                            observer(Change::Written(&r));
-                            report.updated += 1
-                        }
-                        Applied::Unchanged => report.unchanged += 1,
+                        Outcome::Refused(e) => Err(vec![e]),
                     },
+                    Err(errors) => Err(errors),
+                };
+                match result {
+                    Ok(()) => {}
                     Err(errors) => {
                         report.rejected += 1;
                         for error in errors {
@@ -308,30 +357,12 @@ pub fn import_csv_observed<R: Read>(
         report.updated = 0;
         report.unchanged = 0;
         report.applied = false;
+        commit_logged(store.session()?, options, &report)?;
     } else {
-        session.commit()?;
         report.applied = true;
+        commit_logged(session, options, &report)?;
     }
-    record(store, options, &report)?;
     Ok(report)
-}
-
-pub(crate) fn record(
-    store: &mut dyn DonorStore,
-    options: &ImportOptions<'_>,
-    report: &ImportReport,
-) -> Result<(), StoreError> {
-    store.record_import(
-        options.file_name,
-        options.at,
-        [
-            report.records,
-            report.new,
-            report.updated,
-            report.unchanged,
-            report.rejected,
-        ],
-    )
 }
 
 /// Write the reject report: `file,line,id,field,reason`.

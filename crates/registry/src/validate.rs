@@ -27,11 +27,12 @@ pub trait Fields {
     fn get(&self, column: &str) -> Option<&str>;
 }
 
-/// A valid record: the donor and the status it carries (available when none is given).
+/// A valid record: the donor and the status it carries (`None`: the record says nothing
+/// of the status, so an import keeps the stored one; a new donor is available).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidRecord {
     pub donor: Donor,
-    pub status: Status,
+    pub status: Option<Status>,
     /// Name and contact details from the optional identity columns (kept apart).
     pub identity: Option<crate::identity::Identity>,
 }
@@ -288,7 +289,7 @@ impl<'a> RecordValidator<'a> {
                 }),
                 typing,
             },
-            status: status.unwrap_or(Status::Available),
+            status,
         })
     }
 
