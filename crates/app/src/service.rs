@@ -666,6 +666,7 @@ impl Service {
             by: &actor.user,
             at,
             before_commit: None,
+            delimiter: None,
         };
         let mut written: Vec<IndexedDonor> = Vec::new();
         let mut deleted: Vec<String> = Vec::new();

@@ -96,6 +96,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 by: "demo",
                 at: as_of.and_hms_opt(9, 0, 0).expect("time"),
                 before_commit: None,
+                delimiter: None,
             },
             |n| b.set_position(n),
         )?;

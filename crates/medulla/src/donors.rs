@@ -153,6 +153,7 @@ pub fn run(args: DonorsArgs) -> Result<()> {
                 by: &by,
                 at: Local::now().naive_local(),
                 before_commit: None,
+                delimiter: None,
             };
             let reader = bar.wrap_read(BufReader::with_capacity(1 << 20, f));
             let json = format == Some(Format::Json)

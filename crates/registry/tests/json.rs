@@ -17,6 +17,7 @@ fn options() -> ImportOptions<'static> {
         by: "tester",
         at: "2026-02-01T10:00:00".parse::<NaiveDateTime>().unwrap(),
         before_commit: None,
+        delimiter: None,
     }
 }
 

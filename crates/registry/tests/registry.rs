@@ -42,6 +42,7 @@ fn import(store: &mut dyn DonorStore, csv: &[u8], strict: bool) -> ImportReport 
         by: "tester",
         at: at(),
         before_commit: None,
+        delimiter: None,
     };
     import_csv(csv, store, &reducer, &options, |_| {}).unwrap()
 }
@@ -257,6 +258,32 @@ fn every_validation_rule_rejects_with_line_field_and_reason() {
             "needs a reason",
         ),
         (
+            "old",
+            vec![("birth_date", "1899-12-31"), ("recruitment_date", "")],
+            "birth_date",
+            "before 1900-01-01",
+        ),
+        (
+            "child",
+            vec![("birth_date", "2012-03-01"), ("recruitment_date", "")],
+            "birth_date",
+            "at least 16 years old on 2026-02-01",
+        ),
+        (
+            "BE/1",
+            vec![],
+            "id",
+            "no spaces, control characters, / or \\",
+        ),
+        ("BE\\2", vec![], "id", "printable characters only"),
+        ("BE\u{7}3", vec![], "id", "printable characters only"),
+        (
+            "ID-OF-26-CHARACTERS-LONG-X",
+            vec![],
+            "id",
+            "at most 25 characters (the WMDA limit)",
+        ),
+        (
             "gl-in-cell",
             vec![("A_1", "A*01:01+A*02:01")],
             "A_1",
@@ -314,6 +341,7 @@ fn headers_are_checked_before_anything_is_read() {
         by: "t",
         at: at(),
         before_commit: None,
+        delimiter: None,
     };
     for mut store in common::stores() {
         let err = import_csv(
@@ -796,6 +824,7 @@ fn the_imports_log_row_and_before_commit_are_written_in_the_import_transaction()
             by: "tester",
             at: at(),
             before_commit: Some(&failing),
+            delimiter: None,
         };
         let csv = format!("{HEADER}\n{}\n{}\n", row("D1", &[]), row("D2", &[]));
         // a hook that fails undoes the import and its log row
@@ -828,6 +857,97 @@ fn the_imports_log_row_and_before_commit_are_written_in_the_import_transaction()
             Some("0 new, applied false")
         );
         assert_eq!(logged(&store), vec![(2, 2, 0), (3, 0, 1)]);
+        assert_eq!(store.count().unwrap(), 2);
+    }
+}
+
+fn import_with(
+    store: &mut Store,
+    csv: &[u8],
+    delimiter: Option<u8>,
+) -> Result<ImportReport, String> {
+    let e = env();
+    let reducer = Reducer::new(&e.release, &e.macs);
+    let options = ImportOptions {
+        file_name: "lines.csv",
+        strict: false,
+        by: "tester",
+        at: at(),
+        before_commit: None,
+        delimiter,
+    };
+    import_csv(csv, store, &reducer, &options, |_| {}).map_err(|e| e.to_string())
+}
+
+#[test]
+fn reject_lines_are_right_for_lf_crlf_and_cr_files() {
+    let cord = [
+        ("donor_type", "cord"),
+        ("birth_date", "2025-12-01"),
+        ("recruitment_date", ""),
+        ("tnc_1e7", "150"),
+        ("sex", ""),
+    ];
+    for mut store in common::stores() {
+        for eol in ["\n", "\r\n", "\r"] {
+            // header, good, bad, blank line, quoted field over two lines, bad, cord
+            let lines = [
+                HEADER.to_string(),
+                row("G1", &[]),
+                row("B1", &[("sex", "X")]),
+                String::new(),
+                row("G2", &[("population", "\"EU\nR\"")]).replace('\n', eol),
+                row("B2", &[("abo", "Z")]),
+                row("C1", &cord),
+            ];
+            let csv = lines.join(eol) + eol;
+            let r = import_with(&mut store, csv.as_bytes(), None).unwrap();
+            let got: Vec<(u64, &str)> = r
+                .rejections
+                .iter()
+                .map(|j| (j.line, j.id.as_str()))
+                .collect();
+            assert_eq!(got, vec![(3, "B1"), (7, "B2")], "{eol:?}");
+            assert_eq!(
+                r.new + r.updated + r.unchanged,
+                3,
+                "{eol:?}: {:?}",
+                r.rejections
+            );
+        }
+    }
+}
+
+#[test]
+fn a_file_separated_by_semicolons_or_tabs_is_read_the_same() {
+    let comma = format!(
+        "{HEADER}\n{}\n{}\n",
+        row("S1", &[]),
+        row("S2", &[("abo", "Z")])
+    );
+    for mut store in common::stores() {
+        let semi = comma.replace(',', ";");
+        let r = import_with(&mut store, semi.as_bytes(), None).unwrap();
+        assert_eq!((r.new, r.rejected), (1, 1), "{:?}", r.rejections);
+        assert_eq!(
+            (r.rejections[0].line, r.rejections[0].id.as_str()),
+            (3, "S2")
+        );
+        let tabs = comma.replace(',', "\t").replace("S1", "T1");
+        let r = import_with(&mut store, tabs.as_bytes(), Some(b'\t')).unwrap();
+        assert_eq!((r.new, r.rejected), (1, 1));
+        assert_eq!(store.donor("T1").unwrap().unwrap().0.registry, "BE");
+        // a delimiter given wrong: one unknown column, and the hint
+        let err = import_with(&mut store, semi.as_bytes(), Some(b',')).unwrap_err();
+        assert!(
+            err.contains("the file seems to be separated by \";\" (give --delimiter ';')"),
+            "{err}"
+        );
+        let err = import_with(&mut store, tabs.as_bytes(), Some(b';')).unwrap_err();
+        assert!(
+            err.contains("separated by tabs (give --delimiter tab)"),
+            "{err}"
+        );
         assert_eq!(store.count().unwrap(), 2);
     }
 }

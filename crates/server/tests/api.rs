@@ -109,6 +109,7 @@ fn start(name: &str, initial: &str) -> Server {
             by: "test",
             at: chrono::Local::now().naive_local(),
             before_commit: None,
+            delimiter: None,
         };
         medulla_registry::import_csv(initial.as_bytes(), &mut store, reducer, &opts, |_| {})
             .unwrap();
