@@ -792,7 +792,7 @@ pub(crate) fn decide(
                     "reserved-by-open-request",
                     format!(
                         "donor {id} is held by open request {req}: its status changes \
-                         through the request, not by a file"
+                         through the request only"
                     ),
                 )));
             }
