@@ -38,6 +38,22 @@ pub fn change<T>(
     store.audited(note(actor, action, subject, detail), f)
 }
 
+/// The `before_commit` of an import run as a use case: its entry's detail becomes the
+/// import's counts, written with the import and its `imports` log row.
+pub fn import_counts(
+    tx: &medulla_registry::db::Transaction<'_>,
+    r: &medulla_registry::ImportReport,
+) -> Result<(), medulla_registry::StoreError> {
+    tx.amend_audit_detail(
+        serde_json::json!({
+            "records": r.records, "new": r.new, "updated": r.updated, "unchanged": r.unchanged,
+            "deleted": r.deleted, "rejected": r.rejected, "applied": r.applied,
+        })
+        .to_string(),
+    );
+    Ok(())
+}
+
 /// Take the registry's pending entries into the chain of its security database: the
 /// number taken.
 pub fn absorb(registry: &Store, security: &mut Store) -> Result<u64, AppError> {

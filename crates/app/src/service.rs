@@ -706,6 +706,8 @@ impl Service {
             strict,
             by: &actor.user,
             at,
+            before_commit: Some(&crate::audit::import_counts),
+            delimiter: None,
         };
         // the upload is read to the end first (a slow client holds no lock), then
         // imported under the writer lock
@@ -724,7 +726,7 @@ impl Service {
         let mut written: Vec<IndexedDonor> = Vec::new();
         let mut deleted: Vec<String> = Vec::new();
         let mut observe = |c: Change<'_>| match c {
-            Change::Written(r) => written.push(indexed(&r.donor, &r.status, today)),
+            Change::Written(r, status) => written.push(indexed(&r.donor, status, today)),
             Change::Deleted(id) => deleted.push(id.to_string()),
         };
         let report = self.change(

@@ -95,6 +95,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
                 strict: true,
                 by: "demo",
                 at: as_of.and_hms_opt(9, 0, 0).expect("time"),
+                before_commit: None,
+                delimiter: None,
             },
             |n| b.set_position(n),
         )?;

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -68,6 +68,10 @@ enum DonorsCommand {
         /// Who imports (kept in the status history).
         #[arg(long, default_value = "import")]
         by: String,
+        /// CSV delimiter: `,` `;` or `tab` (default: a comma, or `;` or a tab when the
+        /// header line shows no comma but one of them).
+        #[arg(long, value_parser = medulla_registry::csv_reader::parse_delimiter)]
+        delimiter: Option<u8>,
     },
     /// Export every donor.
     Export {
@@ -109,98 +113,186 @@ enum DonorsCommand {
     },
 }
 
-pub fn run(args: DonorsArgs) -> Result<()> {
-    // only an import may create the database; every other command needs it to exist
-    let mut store = if matches!(args.command, DonorsCommand::Import { .. }) {
-        if !medulla_registry::store::location_exists(&args.db) {
-            eprintln!(
-                "creating a new registry database at {}",
-                medulla_registry::store::display_location(&args.db)
-            );
-        }
-        Store::open(&args.db)
+/// The files of a SQLite registry that an import would create: removed again when the
+/// import fails or applies nothing, so that a failed command leaves no empty database.
+fn new_sqlite_files(db: &Path) -> Vec<PathBuf> {
+    // an existing database keeps every file (its -wal may hold committed writes)
+    if medulla_registry::store::is_postgres(db) || db.exists() {
+        return Vec::new();
+    }
+    let with = |suffix: &str| {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [
+        db.to_path_buf(),
+        with("-wal"),
+        with("-shm"),
+        with("-journal"),
+        Store::security_path(db),
+    ]
+    .into_iter()
+    .filter(|p| !p.exists())
+    .collect()
+}
+
+fn open_registry(db: &Path, create: bool) -> Result<Store> {
+    if create {
+        Store::open(db)
     } else {
-        Store::open_existing(&args.db)
+        Store::open_existing(db)
     }
     .with_context(|| {
         format!(
             "opening the registry database {}",
-            medulla_registry::store::display_location(&args.db)
+            medulla_registry::store::display_location(db)
         )
-    })?;
-    match args.command {
-        DonorsCommand::Import {
-            file,
-            format,
-            strict,
-            rejects,
-            by,
-        } => {
-            let (release, macs) = args.source.load()?;
-            let reducer = Reducer::new(&release, &macs);
-            let f = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let bar = ProgressBar::new(size);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} eta {eta}")
-                    .expect("progress template"),
-            );
-            let started = Instant::now();
-            let name = file.display().to_string();
-            let options = ImportOptions {
-                file_name: &name,
-                strict,
-                by: &by,
-                at: Local::now().naive_local(),
-            };
-            let reader = bar.wrap_read(BufReader::with_capacity(1 << 20, f));
-            let json = format == Some(Format::Json)
-                || (format.is_none() && file.extension().is_some_and(|e| e == "json"));
-            let mut mode_note = String::new();
-            let format = if json {
-                ImportFormat::Json
-            } else {
-                ImportFormat::Csv
-            };
-            let (report, mode) = import_donors(
-                &mut store,
-                &reducer,
-                reader,
-                format,
-                &options,
-                |n| bar.set_message(format!("{n} records")),
-                &mut |_| {},
-            )?;
-            if mode == Some(UpdateMode::Check) {
-                mode_note = " (check: nothing written; counts say what a diff would do)".into();
-            }
-            bar.finish_and_clear();
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "{}: {} records, {} new, {} updated, {} unchanged, {} deleted, {} rejected{}{} ({:.1} s, {:.0} records/s)",
-                name,
-                report.records,
-                report.new,
-                report.updated,
-                report.unchanged,
-                report.deleted,
-                report.rejected,
-                if report.applied || !mode_note.is_empty() { "" } else { "; nothing applied (--strict)" },
-                mode_note,
-                secs,
-                report.records as f64 / secs.max(1e-9)
-            );
-            if report.rejected > 0 {
-                let path = rejects.unwrap_or_else(|| PathBuf::from(format!("{name}.rejects.csv")));
-                let out = File::create(&path)
-                    .with_context(|| format!("creating the reject report {}", path.display()))?;
-                write_rejections(BufWriter::new(out), &name, &report)?;
-                println!("reject report: {}", path.display());
-                if strict {
-                    bail!("{} invalid records; nothing was imported", report.rejected);
-                }
-            }
+    })
+}
+
+pub fn run(args: DonorsArgs) -> Result<()> {
+    let DonorsCommand::Import {
+        file,
+        format,
+        strict,
+        rejects,
+        by,
+        delimiter,
+    } = args.command
+    else {
+        // only an import may create the database; every other command needs it to exist
+        let store = open_registry(&args.db, false)?;
+        return run_on(store, &args.db, args.command);
+    };
+    // the file is opened and the release loaded before the database is touched, and a
+    // database this import creates is removed again when it applies nothing
+    let f = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let (release, macs) = args.source.load()?;
+    let created = new_sqlite_files(&args.db);
+    let shown = medulla_registry::store::display_location(&args.db);
+    let fresh = !medulla_registry::store::location_exists(&args.db);
+    if fresh {
+        eprintln!("creating a new registry database at {shown}");
+    }
+    let store = open_registry(&args.db, true);
+    let result = store.and_then(|store| {
+        import(
+            store, &release, &macs, f, &file, format, strict, rejects, &by, delimiter,
+        )
+    });
+    let applied = matches!(result, Ok(true));
+    if !applied && created.iter().any(|p| p.exists()) {
+        for p in &created {
+            let _ = std::fs::remove_file(p);
         }
+        if fresh {
+            eprintln!("nothing was imported: the new registry database {shown} is removed");
+        }
+    }
+    result.map(|_| ())
+}
+
+/// Import `file` into `store` (dropped at the end: the database closed); whether anything
+/// was applied.
+#[allow(clippy::too_many_arguments)]
+fn import(
+    mut store: Store,
+    release: &medulla_nomenclature::Release,
+    macs: &medulla_nomenclature::MacTable,
+    f: File,
+    file: &Path,
+    format: Option<Format>,
+    strict: bool,
+    rejects: Option<PathBuf>,
+    by: &str,
+    delimiter: Option<u8>,
+) -> Result<bool> {
+    let reducer = Reducer::new(release, macs);
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} eta {eta}")
+            .expect("progress template"),
+    );
+    let started = Instant::now();
+    let name = file.display().to_string();
+    let options = ImportOptions {
+        file_name: &name,
+        strict,
+        by,
+        at: Local::now().naive_local(),
+        before_commit: Some(&medulla_app::audit::import_counts),
+        delimiter,
+    };
+    let reader = bar.wrap_read(BufReader::with_capacity(1 << 20, f));
+    let json = format == Some(Format::Json)
+        || (format.is_none() && file.extension().is_some_and(|e| e == "json"));
+    let mut mode_note = String::new();
+    let format = if json {
+        ImportFormat::Json
+    } else {
+        ImportFormat::Csv
+    };
+    // the import and its audit entry (as the command line's user) commit together
+    let entry = medulla_app::audit::note(
+        &medulla_registry::audit::default_actor(),
+        "import",
+        &name,
+        serde_json::json!({ "by": by, "strict": strict }),
+    );
+    let imported = store.audited(entry, |s| {
+        import_donors(
+            s,
+            &reducer,
+            reader,
+            format,
+            &options,
+            |n| bar.set_message(format!("{n} records")),
+            &mut |_| {},
+        )
+    });
+    let (report, mode) = imported?;
+    if mode == Some(UpdateMode::Check) {
+        mode_note = " (check: nothing written; counts say what a diff would do)".into();
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}: {} records, {} new, {} updated, {} unchanged, {} deleted, {} rejected{}{} ({:.1} s, {:.0} records/s)",
+        name,
+        report.records,
+        report.new,
+        report.updated,
+        report.unchanged,
+        report.deleted,
+        report.rejected,
+        if report.applied || !mode_note.is_empty() { "" } else { "; nothing applied (--strict)" },
+        mode_note,
+        secs,
+        report.records as f64 / secs.max(1e-9)
+    );
+    let path = rejects.unwrap_or_else(|| PathBuf::from(format!("{name}.rejects.csv")));
+    if report.rejected > 0 {
+        let out = File::create(&path)
+            .with_context(|| format!("creating the reject report {}", path.display()))?;
+        write_rejections(BufWriter::new(out), &name, &report)?;
+        println!("reject report: {}", path.display());
+        if strict {
+            bail!("{} invalid records; nothing was imported", report.rejected);
+        }
+    } else if path.is_file() {
+        // a clean import: an earlier report would read as this file's
+        std::fs::remove_file(&path)
+            .with_context(|| format!("removing the stale reject report {}", path.display()))?;
+        println!("removed the stale reject report {}", path.display());
+    }
+    Ok(report.applied)
+}
+
+fn run_on(mut store: Store, db: &Path, command: DonorsCommand) -> Result<()> {
+    match command {
+        DonorsCommand::Import { .. } => unreachable!("imports run in `import`"),
         DonorsCommand::Export { out, format } => {
             let format = format.unwrap_or(
                 if out
@@ -223,7 +315,7 @@ pub fn run(args: DonorsArgs) -> Result<()> {
             let Some((d, status)) = store.donor(&id)? else {
                 bail!(
                     "donor {id} is not in the registry {}",
-                    medulla_registry::store::display_location(&args.db)
+                    medulla_registry::store::display_location(db)
                 );
             };
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());

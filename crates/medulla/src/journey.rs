@@ -35,21 +35,6 @@ impl DbArg {
             )
         })
     }
-
-    fn open_or_create(&self) -> Result<Store> {
-        if !medulla_registry::store::location_exists(&self.db) {
-            eprintln!(
-                "creating a new registry database at {}",
-                medulla_registry::store::display_location(&self.db)
-            );
-        }
-        Store::open(&self.db).with_context(|| {
-            format!(
-                "opening the registry database {}",
-                medulla_registry::store::display_location(&self.db)
-            )
-        })
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -217,7 +202,8 @@ struct AddPatient {
 pub fn patients(args: PatientsArgs) -> Result<()> {
     match args.command {
         PatientsCommand::Add(a) => {
-            let mut store = args.db.open_or_create()?;
+            // a patient joins an existing registry: a mistyped --db creates nothing
+            let mut store = args.db.open()?;
             let (release, macs) = args.source.load()?;
             let reducer = Reducer::new(&release, &macs);
             let input = PatientInput {

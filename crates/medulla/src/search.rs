@@ -16,6 +16,7 @@ use medulla_matching::{search, ArdCatalog, SearchIndex, TceTable, SEARCH_LOCI};
 use medulla_nomenclature::Reducer;
 use medulla_registry::saved_search::{Gone, RepeatReport};
 use medulla_registry::search_index::{index_csv, index_registry};
+use medulla_registry::validate::RecordValidator;
 use medulla_registry::Store;
 
 use crate::hla::SourceArgs;
@@ -73,9 +74,15 @@ pub struct SearchArgs {
     /// Registry database to search.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db")]
     db: PathBuf,
-    /// Search a donor CSV instead of the database.
+    /// Search a donor CSV instead of the database, read and checked as `donors import`
+    /// reads it: a header error refuses the file; invalid records are listed on standard
+    /// error (line, id, field, reason) and not searched, the valid donors are.
     #[arg(long, conflicts_with_all = ["save", "repeat"])]
     donors: Option<PathBuf>,
+    /// The donor CSV's delimiter: `,` `;` or `tab` (default: a comma, or `;` or a tab
+    /// when the header line shows no comma but one of them).
+    #[arg(long, requires = "donors", value_parser = medulla_registry::csv_reader::parse_delimiter)]
+    delimiter: Option<u8>,
     /// Mismatches allowed in total.
     #[arg(long, default_value_t = 0)]
     mismatches: u8,
@@ -292,8 +299,35 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let index = match &args.donors {
         Some(path) => {
             let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            index_csv(&mut catalog, BufReader::with_capacity(1 << 20, f), today)
-                .with_context(|| format!("reading {}", path.display()))?
+            let name = path.display().to_string();
+            let validator = RecordValidator::new(&reducer, today);
+            let mut rejected = 0u64;
+            let mut listed = 0u64;
+            let index = index_csv(
+                &mut catalog,
+                BufReader::with_capacity(1 << 20, f),
+                &validator,
+                &name,
+                args.delimiter,
+                today,
+                &mut |j| {
+                    if listed < 20 {
+                        eprintln!(
+                            "{name} line {}: {}: {}: {}",
+                            j.line, j.id, j.error.field, j.error.reason
+                        );
+                    }
+                    listed += 1;
+                    rejected += 1;
+                },
+            )?;
+            if rejected > 0 {
+                eprintln!(
+                    "{name}: {rejected} invalid field(s) in rejected records{}; those records are not searched",
+                    if listed > 20 { " (the first 20 listed)" } else { "" }
+                );
+            }
+            index
         }
         None => index_registry(&args.db, &mut catalog, today, &mut |_| {}).with_context(|| {
             format!(

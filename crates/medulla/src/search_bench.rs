@@ -52,12 +52,22 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
     let started = Instant::now();
     let f =
         File::open(&args.donors).with_context(|| format!("opening {}", args.donors.display()))?;
+    // the donors read and checked as `donors import` reads them
+    let name = args.donors.display().to_string();
+    let validator = medulla_registry::validate::RecordValidator::new(&reducer, args.date);
+    let mut rejected = 0u64;
     let index = index_csv(
         &mut catalog,
         BufReader::with_capacity(1 << 20, f),
+        &validator,
+        &name,
+        None,
         args.date,
-    )
-    .with_context(|| format!("reading {}", args.donors.display()))?;
+        &mut |_| rejected += 1,
+    )?;
+    if rejected > 0 {
+        eprintln!("{name}: {rejected} invalid field(s) in rejected records, not indexed");
+    }
     let build = started.elapsed().as_secs_f64();
     let distinct = index.distinct_per_locus();
     println!(

@@ -10,13 +10,15 @@ use std::io::{Read, Write};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use medulla_nomenclature::Reducer;
-use rayon::prelude::*;
 
-use crate::csv_format::{is_known_column, EXPORT_HEADER, REQUIRED_COLUMNS};
+use crate::csv_format::EXPORT_HEADER;
+use crate::csv_reader::{CsvRecords, RawRecord};
 use crate::donor::Donor;
 use crate::status::Status;
-use crate::store::{Applied, DonorStore, StoreError, StoredRecord};
-use crate::validate::{FieldError, Fields, RecordValidator, ValidRecord};
+use crate::store::{
+    log_import, Applied, DonorStore, ImportSession, Outcome, StoreError, StoredRecord,
+};
+use crate::validate::{FieldError, RecordValidator, ValidRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -64,6 +66,44 @@ pub struct ImportOptions<'a> {
     /// Who imports (kept in the status history).
     pub by: &'a str,
     pub at: NaiveDateTime,
+    /// The CSV delimiter (`None`: a comma, or `;` or a tab when the header line shows
+    /// no comma but one of them).
+    pub delimiter: Option<u8>,
+    /// Called inside the import's transaction, right after the `imports` log row is
+    /// written and just before the commit (an import that applies nothing calls it in a
+    /// write transaction of its own; a JSON `check` never calls it): what must be written
+    /// atomically with the import (an audit entry).
+    #[allow(clippy::type_complexity)]
+    pub before_commit: Option<
+        &'a (dyn Fn(&crate::db::Transaction<'_>, &ImportReport) -> Result<(), StoreError> + Sync),
+    >,
+}
+
+/// Write the `imports` log row, call the caller's `before_commit`, and commit: the end of
+/// every import that writes.
+pub(crate) fn commit_logged(
+    mut session: Box<dyn ImportSession + '_>,
+    options: &ImportOptions<'_>,
+    report: &ImportReport,
+) -> Result<(), StoreError> {
+    let tx = session.transaction()?;
+    log_import(
+        tx,
+        options.file_name,
+        options.at,
+        [
+            report.records,
+            report.new,
+            report.updated,
+            report.unchanged,
+            report.rejected,
+            report.deleted,
+        ],
+    )?;
+    if let Some(hook) = options.before_commit {
+        hook(tx, report)?;
+    }
+    session.commit()
 }
 
 /// A validated record, ready to store.
@@ -74,18 +114,6 @@ pub(crate) fn to_stored(reducer: &Reducer<'_>, v: ValidRecord) -> StoredRecord {
         donor: v.donor,
         status: v.status,
         identity: v.identity,
-    }
-}
-
-struct Row<'a> {
-    index: &'a [(String, usize)],
-    record: &'a csv::StringRecord,
-}
-
-impl Fields for Row<'_> {
-    fn get(&self, column: &str) -> Option<&str> {
-        let i = self.index.iter().find(|(c, _)| c == column)?.1;
-        self.record.get(i).map(str::trim).filter(|v| !v.is_empty())
     }
 }
 
@@ -106,9 +134,9 @@ pub(crate) fn gl_of(reducer: &Reducer<'_>, v: &ValidRecord) -> String {
     reducer.normalize(&loci.join("^")).unwrap_or_default()
 }
 
-/// A donor an import wrote or deleted.
+/// A donor an import wrote (with the status it has after the import) or deleted.
 pub enum Change<'a> {
-    Written(&'a StoredRecord),
+    Written(&'a StoredRecord, &'a Status),
     Deleted(&'a str),
 }
 
@@ -133,106 +161,32 @@ pub fn import_csv_observed<R: Read>(
     mut progress: impl FnMut(u64),
     observer: &mut dyn FnMut(Change<'_>),
 ) -> Result<ImportReport, ImportError> {
-    let file = options.file_name;
-    // rows of the wrong length are rejected one by one (not the whole file): flexible
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let headers = reader
-        .headers()
-        .map_err(|e| ImportError::Header {
-            file: file.into(),
-            reason: e.to_string(),
-        })?
-        .clone();
-    let index: Vec<(String, usize)> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.trim().to_string(), i))
-        .collect();
-    for (h, _) in &index {
-        if !is_known_column(h) {
-            return Err(ImportError::Header {
-                file: file.into(),
-                reason: format!("unknown column {h:?} (see docs/donor-csv.md)"),
-            });
-        }
-    }
-    for c in REQUIRED_COLUMNS {
-        if !index.iter().any(|(h, _)| h == c) {
-            return Err(ImportError::Header {
-                file: file.into(),
-                reason: format!("missing column {c:?}"),
-            });
-        }
-    }
+    let mut records = CsvRecords::new(input, options.file_name, options.delimiter)?;
+    let header = records.header().clone();
     let today: NaiveDate = options.at.date();
     let validator = RecordValidator::new(reducer, today);
     let mut report = ImportReport::default();
     let mut session = store.session()?;
     let mut seen_ids = std::collections::HashSet::new();
-    let mut records = reader.records();
-    let mut line: u64 = 1;
-    let width = headers.len();
-    type Chunk = Vec<(u64, Option<csv::StringRecord>, Option<FieldError>)>;
     type Checked = Vec<Result<StoredRecord, Vec<FieldError>>>;
     // read a chunk, validate it on all cores while the chunk before is applied (in order,
     // on this thread: the database's round trips overlap the validation); a row that is
     // not well-formed (wrong number of fields, not UTF-8) is one rejected record
-    let index = &index;
+    let header = &header;
     let validator = &validator;
-    let validate = move |chunk: Chunk| -> (Chunk, Checked) {
-        let checked: Checked = chunk
-            .par_iter()
-            .map(|(_, rec, problem)| match (rec, problem) {
-                (Some(rec), None) => {
-                    let row = Row { index, record: rec };
-                    validator.validate(&row).map(|v| to_stored(reducer, v))
-                }
-                (_, Some(e)) => Err(vec![e.clone()]),
-                (None, None) => Err(vec![FieldError {
-                    field: "row".into(),
-                    reason: "unreadable".into(),
-                }]),
-            })
+    let validate = move |chunk: Vec<RawRecord>| -> (Vec<RawRecord>, Checked) {
+        let checked = header
+            .validate(&chunk, validator)
+            .into_iter()
+            .map(|r| r.map(|v| to_stored(reducer, v)))
             .collect();
         (chunk, checked)
     };
     std::thread::scope(|scope| -> Result<(), ImportError> {
-        let mut validating: Option<std::thread::ScopedJoinHandle<'_, (Chunk, Checked)>> = None;
+        let mut validating: Option<std::thread::ScopedJoinHandle<'_, (Vec<RawRecord>, Checked)>> =
+            None;
         loop {
-            let mut chunk: Chunk = Vec::with_capacity(8192);
-            for r in records.by_ref().take(8192) {
-                line += 1;
-                let (rec, problem) = match r {
-                    Ok(rec) => {
-                        if let Some(p) = rec.position() {
-                            line = p.line();
-                        }
-                        let problem = (rec.len() != width).then(|| FieldError {
-                            field: "row".into(),
-                            reason: format!("expected {width} fields, found {}", rec.len()),
-                        });
-                        (Some(rec), problem)
-                    }
-                    Err(e) => {
-                        if let Some(p) = e.position() {
-                            line = p.line();
-                        }
-                        if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                            return Err(ImportError::Csv {
-                                file: file.into(),
-                                line,
-                                source: e,
-                            });
-                        }
-                        let problem = FieldError {
-                            field: "row".into(),
-                            reason: "not valid UTF-8 text".into(),
-                        };
-                        (None, Some(problem))
-                    }
-                };
-                chunk.push((line, rec, problem));
-            }
+            let chunk = records.next_chunk(8192)?;
             let next = (!chunk.is_empty()).then(|| scope.spawn(move || validate(chunk)));
             let Some(previous) = validating.take() else {
                 match next {
@@ -251,16 +205,15 @@ pub fn import_csv_observed<R: Read>(
                 .iter()
                 .filter_map(|r| r.as_ref().ok().map(|r| r.donor.id.as_str()))
                 .collect();
-            session.prefetch(&ids)?;
-            for ((line, rec, _), result) in chunk.iter().zip(checked) {
+            let grids: Vec<&str> = checked
+                .iter()
+                .filter_map(|r| r.as_ref().ok().and_then(|r| r.donor.grid.as_ref()))
+                .map(|g| g.as_str())
+                .collect();
+            session.prefetch(&ids, &grids)?;
+            for (raw, result) in chunk.iter().zip(checked) {
                 report.records += 1;
-                let id_col = index.iter().find(|(h, _)| h == "id").map_or(0, |x| x.1);
-                let id = rec
-                    .as_ref()
-                    .and_then(|r| r.get(id_col))
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
+                let line = raw.0;
                 let result = result.and_then(|r| {
                     if seen_ids.insert(r.donor.id.clone()) {
                         Ok(r)
@@ -271,27 +224,32 @@ pub fn import_csv_observed<R: Read>(
                         }])
                     }
                 });
-                match result {
+                let result = match result {
                     Ok(r) => match session.apply(&r, options.by, options.at)? {
-                        Applied::New => {
-                            observer(Change::Written(&r));
-                            report.new += 1
+                        Outcome::Applied(applied, status) => {
+                            match applied {
+                                Applied::New => report.new += 1,
+                                Applied::Updated => report.updated += 1,
+                                Applied::Unchanged => report.unchanged += 1,
+                            }
+                            if applied != Applied::Unchanged {
+                                observer(Change::Written(&r, &status));
+                            }
+                            Ok(())
                         }
-                        Applied::Updated => {
-                            observer(Change::Written(&r));
-                            report.updated += 1
-                        }
-                        Applied::Unchanged => report.unchanged += 1,
+                        Outcome::Refused(e) => Err(vec![e]),
                     },
-                    Err(errors) => {
-                        report.rejected += 1;
-                        for error in errors {
-                            report.rejections.push(Rejection {
-                                line: *line,
-                                id: id.clone(),
-                                error,
-                            });
-                        }
+                    Err(errors) => Err(errors),
+                };
+                if let Err(errors) = result {
+                    report.rejected += 1;
+                    let id = header.id_of(raw);
+                    for error in errors {
+                        report.rejections.push(Rejection {
+                            line,
+                            id: id.clone(),
+                            error,
+                        });
                     }
                 }
             }
@@ -308,30 +266,12 @@ pub fn import_csv_observed<R: Read>(
         report.updated = 0;
         report.unchanged = 0;
         report.applied = false;
+        commit_logged(store.session()?, options, &report)?;
     } else {
-        session.commit()?;
         report.applied = true;
+        commit_logged(session, options, &report)?;
     }
-    record(store, options, &report)?;
     Ok(report)
-}
-
-pub(crate) fn record(
-    store: &mut dyn DonorStore,
-    options: &ImportOptions<'_>,
-    report: &ImportReport,
-) -> Result<(), StoreError> {
-    store.record_import(
-        options.file_name,
-        options.at,
-        [
-            report.records,
-            report.new,
-            report.updated,
-            report.unchanged,
-            report.rejected,
-        ],
-    )
 }
 
 /// Write the reject report: `file,line,id,field,reason`.

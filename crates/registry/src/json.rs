@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::donor::DONOR_LOCI;
-use crate::io::{record, to_stored, ImportError, ImportOptions, ImportReport, Rejection};
+use crate::io::{commit_logged, to_stored, ImportError, ImportOptions, ImportReport, Rejection};
 use crate::model::DonorType;
 use crate::status::Status;
-use crate::store::{Applied, DonorStore, StoreError};
+use crate::store::{Applied, DonorStore, Outcome, StoreError};
 use crate::validate::{FieldError, Fields, RecordValidator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,7 +296,12 @@ pub fn import_json_observed<R: Read>(
 
     let mut session = store.session()?;
     let ids: Vec<&str> = checked.iter().map(|(id, ..)| id.as_str()).collect();
-    session.prefetch(&ids)?;
+    let grids: Vec<&str> = checked
+        .iter()
+        .filter_map(|(_, _, r)| r.as_ref().ok()?.as_ref()?.donor.grid.as_ref())
+        .map(|g| g.as_str())
+        .collect();
+    session.prefetch(&ids, &grids)?;
     let mut seen = std::collections::HashSet::new();
     let mut registries = std::collections::BTreeSet::new();
     for (n, (id, change, result)) in checked.into_iter().enumerate() {
@@ -313,6 +318,8 @@ pub fn import_json_observed<R: Read>(
                 },
             });
         };
+        // a rejected record still names its donor: a full file does not delete it
+        let first = id.is_empty() || seen.insert(id.clone());
         let record = match result {
             Err(errors) => {
                 report.rejected += 1;
@@ -327,7 +334,7 @@ pub fn import_json_observed<R: Read>(
             }
             Ok(r) => r,
         };
-        if !seen.insert(id.clone()) {
+        if !first {
             reject("appears twice in this file".into(), "recordId", &mut report);
             continue;
         }
@@ -340,11 +347,16 @@ pub fn import_json_observed<R: Read>(
             ),
             ("D", _) if !exists => reject("not in the registry".into(), "recordId", &mut report),
             ("D", _) => {
-                if mode == UpdateMode::Diff {
-                    session.delete(&id)?;
-                    observer(crate::io::Change::Deleted(&id));
+                // in check mode too (rolled back), so that it refuses what diff would
+                match session.delete(&id, "recordId")? {
+                    Ok(_) => {
+                        if mode == UpdateMode::Diff {
+                            observer(crate::io::Change::Deleted(&id));
+                        }
+                        report.deleted += 1;
+                    }
+                    Err(refusal) => reject(refusal.reason, &refusal.field, &mut report),
                 }
-                report.deleted += 1;
             }
             ("N", _) if exists && mode != UpdateMode::Full => reject(
                 "already in the registry (use U or NU)".into(),
@@ -358,18 +370,23 @@ pub fn import_json_observed<R: Read>(
             ),
             (_, Some(r)) => {
                 registries.insert(r.donor.registry.clone());
-                let applied = if mode == UpdateMode::Check {
-                    session.compare(&r)?
+                let outcome = if mode == UpdateMode::Check {
+                    session.compare(&r, options.at.date())?
                 } else {
                     session.apply(&r, options.by, options.at)?
                 };
-                if mode != UpdateMode::Check && applied != Applied::Unchanged {
-                    observer(crate::io::Change::Written(&r));
-                }
-                match applied {
-                    Applied::New => report.new += 1,
-                    Applied::Updated => report.updated += 1,
-                    Applied::Unchanged => report.unchanged += 1,
+                match outcome {
+                    Outcome::Applied(applied, status) => {
+                        if mode != UpdateMode::Check && applied != Applied::Unchanged {
+                            observer(crate::io::Change::Written(&r, &status));
+                        }
+                        match applied {
+                            Applied::New => report.new += 1,
+                            Applied::Updated => report.updated += 1,
+                            Applied::Unchanged => report.unchanged += 1,
+                        }
+                    }
+                    Outcome::Refused(e) => reject(e.reason, &e.field, &mut report),
                 }
             }
             (_, None) => unreachable!("only D records have no donor"),
@@ -378,24 +395,44 @@ pub fn import_json_observed<R: Read>(
     if mode == UpdateMode::Full {
         for reg in &registries {
             for id in session.ids_of_registry(reg)? {
-                if !seen.contains(&id) {
-                    session.delete(&id)?;
-                    observer(crate::io::Change::Deleted(&id));
-                    report.deleted += 1;
+                if seen.contains(&id) {
+                    continue;
+                }
+                // check mode writes nothing: a deletion it would refuse is refused all
+                // the same, and the transaction is rolled back
+                match session.delete(&id, "recordId")? {
+                    Ok(_) => {
+                        if mode != UpdateMode::Check {
+                            observer(crate::io::Change::Deleted(&id));
+                        }
+                        report.deleted += 1;
+                    }
+                    Err(refusal) => {
+                        report.rejected += 1;
+                        report.rejections.push(Rejection {
+                            line: 0,
+                            id: id.clone(),
+                            error: FieldError {
+                                field: refusal.field,
+                                reason: format!("absent from the full file: {}", refusal.reason),
+                            },
+                        });
+                    }
                 }
             }
         }
     }
-    if mode == UpdateMode::Check || (options.strict && report.rejected > 0) {
+    if mode == UpdateMode::Check {
         drop(session);
         report.applied = false;
-        if mode != UpdateMode::Check {
-            (report.new, report.updated, report.unchanged, report.deleted) = (0, 0, 0, 0);
-        }
+    } else if options.strict && report.rejected > 0 {
+        drop(session);
+        report.applied = false;
+        (report.new, report.updated, report.unchanged, report.deleted) = (0, 0, 0, 0);
+        commit_logged(store.session()?, options, &report)?;
     } else {
-        session.commit()?;
         report.applied = true;
-        record(store, options, &report)?;
+        commit_logged(session, options, &report)?;
     }
     Ok((mode, report))
 }

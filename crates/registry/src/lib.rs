@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod csv_format;
+pub mod csv_reader;
 pub mod db;
 pub mod donor;
 pub mod exchange;

@@ -5,16 +5,43 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 
-use crate::db::{params, OptionalExtension, Transaction, Value};
+use crate::db::{params, OptionalExtension, Row, Transaction, Value};
 use crate::store::{
-    content_hash, donor_update_set, donor_values, history_values, status_columns, timestamp,
-    Applied, ImportSession, StoreError, StoredRecord, DONOR_COLUMNS,
+    decide, donor_update_set, donor_values, history_values, refuse_deletion, timestamp, Decision,
+    ImportSession, Outcome, StoreError, StoredFacts, StoredRecord, DONOR_COLUMNS,
 };
+use crate::validate::FieldError;
 
-/// The stored hash and status columns of a donor.
-type Known = Option<(i64, [Option<String>; 4])>;
+/// What is stored of a donor (`None`: no such donor), and the open reservation or
+/// workup request holding it.
+type Known = Option<(StoredFacts, Option<String>)>;
+
+/// The columns [`known_of`] reads, after the id.
+const KNOWN_COLUMNS: &str = "content_hash, status, status_reason, status_until, status_patient,
+    grid, (SELECT r.id FROM requests r WHERE r.donor_id = donors.id
+        AND r.kind IN ('reservation', 'workup')
+        AND r.state IN ('open', 'acknowledged', 'partially-resulted') ORDER BY r.seq LIMIT 1)";
+
+fn known_of(id: &str, r: &Row<'_>, at: usize) -> Result<(StoredFacts, Option<String>), StoreError> {
+    let code: String = r.get(at + 1)?;
+    let status = crate::store::status_from_columns(
+        id,
+        &code,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+    )?;
+    Ok((
+        StoredFacts {
+            hash: r.get(at)?,
+            status,
+            grid: r.get(at + 5)?,
+        },
+        r.get(at + 6)?,
+    ))
+}
 
 /// Donors written per round trip.
 const FLUSH_AT: usize = 10_000;
@@ -33,6 +60,9 @@ const HISTORY_COLUMNS: [&str; 8] = [
 pub(crate) struct PgImport<'c> {
     tx: Transaction<'c>,
     known: HashMap<String, Known>,
+    /// Who holds a GRID: as read ahead from the database, then as this import wrote it
+    /// (`None`: nobody).
+    grids: HashMap<String, Option<String>>,
     donors: Vec<Vec<Value>>,
     pending: HashSet<String>,
     history: Vec<Vec<Value>>,
@@ -42,16 +72,12 @@ pub(crate) struct PgImport<'c> {
     updates: bool,
 }
 
-fn status_key(s: &crate::Status) -> [Option<String>; 4] {
-    let (code, reason, until, patient) = status_columns(s);
-    [Some(code.to_string()), reason, until, patient]
-}
-
 impl<'c> PgImport<'c> {
     pub(crate) fn new(tx: Transaction<'c>) -> Self {
         PgImport {
             tx,
             known: HashMap::new(),
+            grids: HashMap::new(),
             donors: Vec::new(),
             pending: HashSet::new(),
             history: Vec::new(),
@@ -65,17 +91,49 @@ impl<'c> PgImport<'c> {
         if let Some(k) = self.known.get(id) {
             return Ok(k.clone());
         }
-        let k = self
+        let mut stmt = self
             .tx
-            .query_row(
-                "SELECT content_hash, status, status_reason, status_until, status_patient
-                 FROM donors WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])),
-            )
-            .optional()?;
+            .prepare_cached(&format!("SELECT {KNOWN_COLUMNS} FROM donors WHERE id = ?1"))?;
+        let mut rows = stmt.query([id])?;
+        let k = match rows.next()? {
+            Some(r) => Some(known_of(id, &r, 0)?),
+            None => None,
+        };
+        drop(rows);
+        drop(stmt);
         self.known.insert(id.to_string(), k.clone());
         Ok(k)
+    }
+
+    fn grid_holder(&mut self, grid: &str) -> Result<Option<String>, StoreError> {
+        if let Some(h) = self.grids.get(grid) {
+            return Ok(h.clone());
+        }
+        let h: Option<String> = self
+            .tx
+            .query_row("SELECT id FROM donors WHERE grid = ?1", [grid], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        self.grids.insert(grid.to_string(), h.clone());
+        Ok(h)
+    }
+
+    fn decide(
+        &mut self,
+        r: &StoredRecord,
+        today: NaiveDate,
+    ) -> Result<(Known, Decision), StoreError> {
+        let known = self.lookup(&r.donor.id)?;
+        let holding = known.as_ref().and_then(|(_, h)| h.clone());
+        let decision = decide(
+            known.as_ref().map(|(s, _)| s),
+            r,
+            today,
+            &mut |g| self.grid_holder(g),
+            &mut || Ok(holding.clone()),
+        )?;
+        Ok((known, decision))
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
@@ -143,26 +201,39 @@ impl<'c> PgImport<'c> {
 }
 
 impl ImportSession for PgImport<'_> {
-    fn prefetch(&mut self, ids: &[&str]) -> Result<(), StoreError> {
+    fn prefetch(&mut self, ids: &[&str], grids: &[&str]) -> Result<(), StoreError> {
         self.flush()?;
         self.known.clear();
-        let joined = ids.join("\u{1f}");
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT id, content_hash, status, status_reason, status_until, status_patient
-             FROM donors WHERE id = ANY (string_to_array(?1, chr(31)))",
-        )?;
-        let rows = stmt.query_map([joined], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?]),
-            ))
-        })?;
+        self.grids.clear();
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT id, {KNOWN_COLUMNS}
+             FROM donors WHERE id = ANY (string_to_array(?1, chr(31)))"
+        ))?;
+        let mut rows = stmt.query([ids.join("\u{1f}")])?;
         for id in ids {
             self.known.insert(id.to_string(), None);
         }
-        for row in rows {
-            let (id, k) = row?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let k = known_of(&id, &r, 1)?;
             self.known.insert(id, Some(k));
+        }
+        drop(rows);
+        drop(stmt);
+        if !grids.is_empty() {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT grid, id FROM donors WHERE grid = ANY (string_to_array(?1, chr(31)))",
+            )?;
+            let held = stmt.query_map([grids.join("\u{1f}")], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for g in grids {
+                self.grids.insert(g.to_string(), None);
+            }
+            for row in held {
+                let (g, id) = row?;
+                self.grids.insert(g, Some(id));
+            }
         }
         Ok(())
     }
@@ -172,36 +243,57 @@ impl ImportSession for PgImport<'_> {
         r: &StoredRecord,
         by: &str,
         at: NaiveDateTime,
-    ) -> Result<Applied, StoreError> {
+    ) -> Result<Outcome, StoreError> {
         let id = &r.donor.id;
         if self.pending.contains(id) {
             self.flush()?;
         }
-        let existing = self.lookup(id)?;
-        let hash = content_hash(r);
-        let applied = match &existing {
-            Some((h, _)) if *h == hash => {
+        let (existing, decision) = self.decide(r, at.date())?;
+        let outcome = decision.outcome();
+        let (status, hash, status_changed) = match decision {
+            Decision::Refuse(_) => return Ok(outcome),
+            Decision::Unchanged(_) => {
                 self.identity(r);
-                return Ok(Applied::Unchanged);
+                return Ok(outcome);
             }
-            Some(_) => Applied::Updated,
-            None => Applied::New,
+            Decision::Write {
+                status,
+                hash,
+                status_changed,
+                ..
+            } => (status, hash, status_changed),
         };
         let at = timestamp(at);
-        let status = status_key(&r.status);
         self.updates |= existing.is_some();
-        self.donors.push(donor_values(r, hash, &at));
+        self.donors.push(donor_values(r, &status, hash, &at));
         self.pending.insert(id.clone());
-        if existing.as_ref().is_none_or(|(_, s)| *s != status) {
+        if status_changed {
             self.history
-                .push(history_values(id, &at, by, &r.status, "import"));
+                .push(history_values(id, &at, by, &status, "import"));
         }
         self.identity(r);
-        self.known.insert(id.clone(), Some((hash, status)));
+        // the GRIDs as this import leaves them
+        let grid = r.donor.grid.as_ref().map(|g| g.as_str().to_string());
+        let (stored, holding) = match existing {
+            Some((s, h)) => (Some(s.grid), h),
+            None => (None, None),
+        };
+        if let Some(Some(old)) = &stored {
+            if grid.as_ref() != Some(old) {
+                self.grids.insert(old.clone(), None);
+            }
+        }
+        if let Some(g) = &grid {
+            self.grids.insert(g.clone(), Some(id.clone()));
+        }
+        self.known.insert(
+            id.clone(),
+            Some((StoredFacts { hash, status, grid }, holding)),
+        );
         if self.donors.len() >= FLUSH_AT {
             self.flush()?;
         }
-        Ok(applied)
+        Ok(outcome)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
@@ -210,25 +302,29 @@ impl ImportSession for PgImport<'_> {
         Ok(tx.commit()?)
     }
 
-    fn compare(&mut self, r: &StoredRecord) -> Result<Applied, StoreError> {
-        Ok(match self.lookup(&r.donor.id)? {
-            None => Applied::New,
-            Some((h, _)) if h == content_hash(r) => Applied::Unchanged,
-            Some(_) => Applied::Updated,
-        })
+    fn compare(&mut self, r: &StoredRecord, today: NaiveDate) -> Result<Outcome, StoreError> {
+        Ok(self.decide(r, today)?.1.outcome())
+    }
+
+    fn transaction(&mut self) -> Result<&Transaction<'_>, StoreError> {
+        self.flush()?;
+        Ok(&self.tx)
     }
 
     fn exists(&mut self, id: &str) -> Result<bool, StoreError> {
         Ok(self.lookup(id)?.is_some())
     }
 
-    fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+    fn delete(&mut self, id: &str, field: &str) -> Result<Result<bool, FieldError>, StoreError> {
         self.flush()?;
+        if let Some(refusal) = refuse_deletion(&self.tx, id, field)? {
+            return Ok(Err(refusal));
+        }
         self.tx
             .execute("DELETE FROM status_history WHERE donor_id = ?1", [id])?;
         let n = self.tx.execute("DELETE FROM donors WHERE id = ?1", [id])?;
         self.known.insert(id.to_string(), None);
-        Ok(n > 0)
+        Ok(Ok(n > 0))
     }
 
     fn ids_of_registry(&mut self, registry: &str) -> Result<Vec<String>, StoreError> {

@@ -126,19 +126,65 @@ pub fn read_csv<R: std::io::Read>(
     }))
 }
 
-/// Build a search index straight from a donor CSV (streamed); a malformed CSV row stops
-/// the build with its error.
+/// Build a search index from a donor CSV, streamed, read as `donors import` reads it (the
+/// same reader: header, delimiter, line numbers, and [`RecordValidator`]'s checks): an
+/// invalid record (or a second record of an id) is not indexed and goes to `rejected`
+/// with its line; a header error or a row that is not CSV stops the build.
 pub fn index_csv<R: std::io::Read>(
     catalog: &mut medulla_matching::ArdCatalog<'_>,
     input: R,
+    validator: &crate::validate::RecordValidator<'_>,
+    file: &str,
+    delimiter: Option<u8>,
     today: NaiveDate,
-) -> Result<medulla_matching::SearchIndex, csv::Error> {
+    rejected: &mut dyn FnMut(crate::io::Rejection),
+) -> Result<medulla_matching::SearchIndex, crate::io::ImportError> {
+    let mut records = crate::csv_reader::CsvRecords::new(input, file, delimiter)?;
+    let header = records.header().clone();
     let mut failure = None;
-    let donors = read_csv(input, today)?.map_while(|r| match r {
-        Ok(d) => Some(d),
-        Err(e) => {
-            failure = Some(e);
-            None
+    let mut seen = std::collections::HashSet::new();
+    let mut ready: std::collections::VecDeque<IndexedDonor> = Default::default();
+    let donors = std::iter::from_fn(|| loop {
+        if let Some(d) = ready.pop_front() {
+            return Some(d);
+        }
+        if failure.is_some() {
+            return None;
+        }
+        let chunk = match records.next_chunk(8192) {
+            Ok(c) if c.is_empty() => return None,
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(e);
+                return None;
+            }
+        };
+        for (raw, checked) in chunk.iter().zip(header.validate(&chunk, validator)) {
+            let checked = checked.and_then(|v| {
+                if seen.insert(v.donor.id.clone()) {
+                    Ok(v)
+                } else {
+                    Err(vec![crate::validate::FieldError {
+                        field: "id".into(),
+                        reason: "appears twice in this file".into(),
+                    }])
+                }
+            });
+            match checked {
+                Ok(v) => {
+                    let status = v.status.unwrap_or(Status::Available);
+                    ready.push_back(indexed(&v.donor, &status, today));
+                }
+                Err(errors) => {
+                    for error in errors {
+                        rejected(crate::io::Rejection {
+                            line: raw.0,
+                            id: header.id_of(raw),
+                            error,
+                        });
+                    }
+                }
+            }
         }
     });
     let index = medulla_matching::SearchIndex::build(catalog, donors);

@@ -43,6 +43,17 @@ pub enum StatusError {
     MissingReason(&'static str),
 }
 
+impl StatusError {
+    /// The name of the rule refusing the change, as refusals print it (`[name] ...`).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            StatusError::Permanent => "permanently-unavailable",
+            StatusError::EndNotAfter(..) => "status-end-date",
+            StatusError::MissingReason(_) => "status-reason",
+        }
+    }
+}
+
 impl Status {
     /// The status code stored and printed (`available`, `temporarily-unavailable`, ...).
     pub fn code(&self) -> &'static str {

@@ -18,6 +18,7 @@ pub use crate::db::{Connection as DbConnection, Transaction as DbTransaction};
 use crate::donor::{CordUnit, Donor, Typing, DONOR_LOCI};
 use crate::model::DonorType;
 use crate::status::{PermanentReason, Status, StatusChange};
+use crate::validate::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,6 +46,19 @@ pub enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Db(DbError::Sqlite(e))
+    }
+}
+
+impl Decision {
+    /// What the decision means for the report.
+    pub(crate) fn outcome(&self) -> Outcome {
+        match self {
+            Decision::Unchanged(s) => Outcome::Applied(Applied::Unchanged, s.clone()),
+            Decision::Write {
+                applied, status, ..
+            } => Outcome::Applied(*applied, status.clone()),
+            Decision::Refuse(e) => Outcome::Refused(e.clone()),
+        }
     }
 }
 
@@ -359,6 +373,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
             BEGIN INSERT INTO donor_changes (donor_id) VALUES (OLD.id); END;",
     ),
     (
+        8,
+        // the imports log counts the donors an import deleted too
+        "ALTER TABLE imports ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;",
+    ),
+    (
         9,
         // every change's audit entry, written in the change's own transaction; taken into
         // the chain of the security database by `audit::absorb` (a rowid key: new entries
@@ -622,10 +641,10 @@ fn upsert_donor_sql() -> &'static str {
 }
 
 /// A record as the values of a donor row, in [`DONOR_COLUMNS`] order.
-pub(crate) fn donor_values(r: &StoredRecord, hash: i64, at: &str) -> Vec<Value> {
+pub(crate) fn donor_values(r: &StoredRecord, status: &Status, hash: i64, at: &str) -> Vec<Value> {
     let d = &r.donor;
     let text = |s: Option<String>| s.map_or(Value::Null, Value::Text);
-    let (code, reason, until, patient) = status_columns(&r.status);
+    let (code, reason, until, patient) = status_columns(status);
     let hla: Vec<Value> = d
         .typing
         .positions
@@ -720,56 +739,262 @@ pub trait DonorStore {
         f: &mut dyn FnMut(Donor, Status) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     fn count(&self) -> Result<u64, StoreError>;
-    /// Record what an import did.
-    fn record_import(
-        &mut self,
-        file: &str,
-        at: NaiveDateTime,
-        counts: [u64; 5],
-    ) -> Result<(), StoreError>;
+}
 
-    /// Apply a batch in one transaction: all of it, or (on any error) none.
-    fn apply(
-        &mut self,
-        batch: &[StoredRecord],
-        by: &str,
-        at: NaiveDateTime,
-    ) -> Result<Vec<Applied>, StoreError> {
-        let mut s = self.session()?;
-        let out = batch
-            .iter()
-            .map(|r| s.apply(r, by, at))
-            .collect::<Result<Vec<_>, _>>()?;
-        s.commit()?;
-        Ok(out)
+/// What an import did with one record: applied (new, updated or unchanged, with the
+/// status the donor has after it), or refused by a rule of the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Applied(Applied, Status),
+    Refused(FieldError),
+}
+
+/// What the registry holds of a donor a record names, as an import decides by it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredFacts {
+    pub hash: i64,
+    pub status: Status,
+    pub grid: Option<String>,
+}
+
+/// The one decision of both import sessions (SQLite and PostgreSQL) for a record.
+pub(crate) enum Decision {
+    Unchanged(Status),
+    Write {
+        applied: Applied,
+        /// The status the donor has after the write: the record's, or when the record
+        /// says nothing, the stored one (a new donor: available).
+        status: Status,
+        hash: i64,
+        status_changed: bool,
+    },
+    Refuse(FieldError),
+}
+
+fn rule_error(field: &str, rule: &str, message: String) -> FieldError {
+    FieldError {
+        field: field.into(),
+        reason: format!("[{rule}] {message}"),
     }
+}
+
+/// Decide what an import does with `r`, given what is stored for its id (`stored`), the
+/// donor holding the record's GRID (`grid_holder`, asked only when the GRID is new for
+/// the donor) and the open reservation or workup request holding the donor (`holding`,
+/// asked only when the record changes the status). Nothing the registry decided is
+/// undone by a file: a record without a status keeps the stored one; a status change
+/// follows the rules of `donors set-status`, and never touches a donor an open request
+/// holds; a GRID belongs to one donor.
+pub(crate) fn decide(
+    stored: Option<&StoredFacts>,
+    r: &StoredRecord,
+    today: NaiveDate,
+    grid_holder: &mut dyn FnMut(&str) -> Result<Option<String>, StoreError>,
+    holding: &mut dyn FnMut() -> Result<Option<String>, StoreError>,
+) -> Result<Decision, StoreError> {
+    let id = &r.donor.id;
+    if let Some(g) = &r.donor.grid {
+        let g = g.as_str();
+        if stored.and_then(|s| s.grid.as_deref()) != Some(g) {
+            if let Some(other) = grid_holder(g)?.filter(|o| o != id) {
+                return Ok(Decision::Refuse(FieldError {
+                    field: "grid".into(),
+                    reason: format!("{g} is already the GRID of donor {other}"),
+                }));
+            }
+        }
+    }
+    let status = match (&r.status, stored) {
+        (Some(s), Some(st)) if *s != st.status => {
+            if let Err(e) = st.status.check_transition(s, today) {
+                return Ok(Decision::Refuse(rule_error(
+                    "status",
+                    e.rule(),
+                    format!("donor {id} is {}: {e}", st.status),
+                )));
+            }
+            if let Some(req) = holding()? {
+                return Ok(Decision::Refuse(rule_error(
+                    "status",
+                    "reserved-by-open-request",
+                    format!(
+                        "donor {id} is held by open request {req}: its status changes \
+                         through the request only"
+                    ),
+                )));
+            }
+            s.clone()
+        }
+        (Some(s), _) => s.clone(),
+        (None, Some(st)) => st.status.clone(),
+        (None, None) => Status::Available,
+    };
+    let hash = content_hash(&r.donor, &status);
+    Ok(match stored {
+        Some(st) if st.hash == hash => Decision::Unchanged(status),
+        Some(st) => Decision::Write {
+            applied: Applied::Updated,
+            status_changed: st.status != status,
+            status,
+            hash,
+        },
+        None => Decision::Write {
+            applied: Applied::New,
+            status,
+            hash,
+            status_changed: true,
+        },
+    })
+}
+
+/// Why a donor cannot be deleted by an import: an open request, or a reservation.
+pub(crate) fn refuse_deletion(
+    tx: &Connection,
+    id: &str,
+    field: &str,
+) -> Result<Option<FieldError>, StoreError> {
+    let open: Option<String> = tx
+        .prepare_cached(
+            "SELECT id FROM requests WHERE donor_id = ?1
+                AND state IN ('open', 'acknowledged', 'partially-resulted') ORDER BY seq LIMIT 1",
+        )?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    if let Some(req) = open {
+        return Ok(Some(rule_error(
+            field,
+            "open-request",
+            format!("donor {id} has open request {req}: it is not deleted"),
+        )));
+    }
+    let status: Option<String> = tx
+        .prepare_cached("SELECT status FROM donors WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    if status.as_deref() == Some("reserved") {
+        return Ok(Some(rule_error(
+            field,
+            "reserved",
+            format!("donor {id} is reserved: it is not deleted"),
+        )));
+    }
+    Ok(None)
+}
+
+/// The open reservation or workup request holding a donor (the oldest), if any.
+pub(crate) const HOLDING_REQUEST_SQL: &str = "SELECT id FROM requests WHERE donor_id = ?1
+    AND kind IN ('reservation', 'workup')
+    AND state IN ('open', 'acknowledged', 'partially-resulted') ORDER BY seq LIMIT 1";
+
+/// Write the `imports` log row of an import, inside its transaction.
+pub(crate) fn log_import(
+    tx: &Transaction<'_>,
+    file: &str,
+    at: NaiveDateTime,
+    counts: [u64; 6],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO imports (file, started_at, records, new_donors, updated, unchanged, rejected,
+            deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            file,
+            timestamp(at),
+            counts[0] as i64,
+            counts[1] as i64,
+            counts[2] as i64,
+            counts[3] as i64,
+            counts[4] as i64,
+            counts[5] as i64
+        ],
+    )?;
+    Ok(())
 }
 
 /// Records applied inside one transaction.
 pub trait ImportSession {
+    /// Apply a record, or refuse it when it would undo what the registry decided.
     fn apply(
         &mut self,
         r: &StoredRecord,
         by: &str,
         at: NaiveDateTime,
-    ) -> Result<Applied, StoreError>;
+    ) -> Result<Outcome, StoreError>;
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
-    /// What applying `r` would do, without doing it.
-    fn compare(&mut self, r: &StoredRecord) -> Result<Applied, StoreError>;
+    /// What applying `r` on `today` would do, without doing it.
+    fn compare(&mut self, r: &StoredRecord, today: NaiveDate) -> Result<Outcome, StoreError>;
     fn exists(&mut self, id: &str) -> Result<bool, StoreError>;
-    /// Delete a donor and its history; false when there was none.
-    fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Delete a donor and its history: false when there was none, a refusal (on `field`)
+    /// when an open request or a reservation holds the donor.
+    fn delete(&mut self, id: &str, field: &str) -> Result<Result<bool, FieldError>, StoreError>;
     /// Ids of the donors of a registry.
     fn ids_of_registry(&mut self, registry: &str) -> Result<Vec<String>, StoreError>;
-    /// The donors the next records will name, read ahead in one query where that pays
-    /// (PostgreSQL); nothing on SQLite.
-    fn prefetch(&mut self, _ids: &[&str]) -> Result<(), StoreError> {
+    /// The donors and GRIDs the next records will name, read ahead in one query each
+    /// where that pays (PostgreSQL); nothing on SQLite.
+    fn prefetch(&mut self, _ids: &[&str], _grids: &[&str]) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The session's transaction, with everything applied so far written to it (for the
+    /// imports log row and a caller's `before_commit`).
+    fn transaction(&mut self) -> Result<&Transaction<'_>, StoreError>;
 }
 
 struct SqliteSession<'c> {
     tx: Transaction<'c>,
+}
+
+impl SqliteSession<'_> {
+    fn stored(&self, id: &str) -> Result<Option<StoredFacts>, StoreError> {
+        let row: Option<(i64, StatusRow, Option<String>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT content_hash, status, status_reason, status_until, status_patient, grid
+                 FROM donors WHERE id = ?1",
+            )?
+            .query_row([id], |row| {
+                Ok((
+                    row.get(0)?,
+                    (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
+                    row.get(5)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(hash, (c, re, u, p), grid)| {
+            Ok(StoredFacts {
+                hash,
+                status: status_from_columns(id, &c, re, u, p)?,
+                grid,
+            })
+        })
+        .transpose()
+    }
+
+    fn decide(
+        &self,
+        r: &StoredRecord,
+        today: NaiveDate,
+    ) -> Result<(Option<StoredFacts>, Decision), StoreError> {
+        let stored = self.stored(&r.donor.id)?;
+        let tx = &self.tx;
+        let decision = decide(
+            stored.as_ref(),
+            r,
+            today,
+            &mut |g| {
+                Ok(tx
+                    .prepare_cached("SELECT id FROM donors WHERE grid = ?1")?
+                    .query_row([g], |row| row.get(0))
+                    .optional()?)
+            },
+            &mut || {
+                Ok(tx
+                    .prepare_cached(HOLDING_REQUEST_SQL)?
+                    .query_row([&r.donor.id], |row| row.get(0))
+                    .optional()?)
+            },
+        )?;
+        Ok((stored, decision))
+    }
 }
 
 impl ImportSession for SqliteSession<'_> {
@@ -778,25 +1003,21 @@ impl ImportSession for SqliteSession<'_> {
         r: &StoredRecord,
         by: &str,
         at: NaiveDateTime,
-    ) -> Result<Applied, StoreError> {
-        Store::apply_one(&self.tx, r, by, &timestamp(at))
+    ) -> Result<Outcome, StoreError> {
+        let (_, decision) = self.decide(r, at.date())?;
+        Store::apply_one(&self.tx, r, decision, by, &timestamp(at))
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         Ok(self.tx.commit()?)
     }
 
-    fn compare(&mut self, r: &StoredRecord) -> Result<Applied, StoreError> {
-        let hash: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT content_hash FROM donors WHERE id = ?1")?
-            .query_row([&r.donor.id], |row| row.get(0))
-            .optional()?;
-        Ok(match hash {
-            None => Applied::New,
-            Some(h) if h == content_hash(r) => Applied::Unchanged,
-            Some(_) => Applied::Updated,
-        })
+    fn compare(&mut self, r: &StoredRecord, today: NaiveDate) -> Result<Outcome, StoreError> {
+        Ok(self.decide(r, today)?.1.outcome())
+    }
+
+    fn transaction(&mut self) -> Result<&Transaction<'_>, StoreError> {
+        Ok(&self.tx)
     }
 
     fn exists(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -808,15 +1029,18 @@ impl ImportSession for SqliteSession<'_> {
             .is_some())
     }
 
-    fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+    fn delete(&mut self, id: &str, field: &str) -> Result<Result<bool, FieldError>, StoreError> {
+        if let Some(refusal) = refuse_deletion(&self.tx, id, field)? {
+            return Ok(Err(refusal));
+        }
         self.tx
             .prepare_cached("DELETE FROM status_history WHERE donor_id = ?1")?
             .execute([id])?;
-        Ok(self
+        Ok(Ok(self
             .tx
             .prepare_cached("DELETE FROM donors WHERE id = ?1")?
             .execute([id])?
-            > 0)
+            > 0))
     }
 
     fn ids_of_registry(&mut self, registry: &str) -> Result<Vec<String>, StoreError> {
@@ -834,7 +1058,9 @@ impl ImportSession for SqliteSession<'_> {
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
     pub donor: Donor,
-    pub status: Status,
+    /// The status the record gives (`None`: the record says nothing; the stored status,
+    /// or available for a new donor, stays).
+    pub status: Option<Status>,
     /// The whole typing as one GL String in canonical form (v2 names as v3), validated on
     /// the release named by `imgt_version`.
     pub hla_gl: String,
@@ -880,7 +1106,7 @@ pub(crate) fn status_columns(
     }
 }
 
-fn status_from_columns(
+pub(crate) fn status_from_columns(
     id: &str,
     code: &str,
     reason: Option<String>,
@@ -918,9 +1144,9 @@ fn status_from_columns(
     })
 }
 
-/// A stable hash of everything a record says (FNV-1a over its canonical text).
-pub fn content_hash(r: &StoredRecord) -> i64 {
-    let d = &r.donor;
+/// A stable hash of everything a donor record holds, with the status the donor has
+/// (FNV-1a over its canonical text).
+pub fn content_hash(d: &Donor, status: &Status) -> i64 {
     let text = format!(
         "{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         d.id,
@@ -937,7 +1163,7 @@ pub fn content_hash(r: &StoredRecord) -> i64 {
         d.cord,
         d.typing.positions,
         d.typing.date,
-        r.status,
+        status,
     );
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
@@ -1211,53 +1437,37 @@ impl Store {
         }
     }
 
+    /// Carry out a decision on SQLite: the row written, a status change kept in the
+    /// history, the identity written whenever given (after the donor row it belongs to).
     fn apply_one(
         tx: &Transaction<'_>,
         r: &StoredRecord,
+        decision: Decision,
         by: &str,
         at: &str,
-    ) -> Result<Applied, StoreError> {
+    ) -> Result<Outcome, StoreError> {
         let d = &r.donor;
-        let hash = content_hash(r);
-        let existing: Option<(i64, StatusRow)> = tx
-            .prepare_cached(
-                "SELECT content_hash, status, status_reason, status_until, status_patient
-                 FROM donors WHERE id = ?1",
-            )?
-            .query_row([&d.id], |row| {
-                Ok((
-                    row.get(0)?,
-                    (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
-                ))
-            })
-            .optional()?;
-        // identity lives apart and outside the content hash: written whenever given
-        // (after the donor row it belongs to)
-        let applied = match &existing {
-            Some((h, ..)) if *h == hash => {
-                if let Some(i) = &r.identity {
-                    crate::identity::upsert(tx, &d.id, i)?;
+        let outcome = decision.outcome();
+        match decision {
+            Decision::Refuse(_) => return Ok(outcome),
+            Decision::Unchanged(_) => {}
+            Decision::Write {
+                status,
+                hash,
+                status_changed,
+                ..
+            } => {
+                tx.prepare_cached(upsert_donor_sql())?
+                    .execute(donor_values(r, &status, hash, at))?;
+                if status_changed {
+                    insert_history(tx, &d.id, at, by, &status, "import")?;
                 }
-                return Ok(Applied::Unchanged);
             }
-            Some(_) => Applied::Updated,
-            None => Applied::New,
-        };
-        let (code, reason, until, patient) = status_columns(&r.status);
-        tx.prepare_cached(upsert_donor_sql())?
-            .execute(donor_values(r, hash, at))?;
-        // a status that differs from the stored one enters the history
-        let status_changed = match &existing {
-            None => true,
-            Some((_, (c, re, u, p))) => (c.as_str(), re, u, p) != (code, &reason, &until, &patient),
-        };
-        if status_changed {
-            insert_history(tx, &d.id, at, by, &r.status, "import")?;
         }
         if let Some(i) = &r.identity {
             crate::identity::upsert(tx, &d.id, i)?;
         }
-        Ok(applied)
+        Ok(outcome)
     }
 
     fn row_to_donor(row: &crate::db::Row<'_>) -> Result<(Donor, Status), StoreError> {
@@ -1341,28 +1551,6 @@ impl DonorStore for Store {
             return Ok(Box::new(crate::pg_import::PgImport::new(tx)));
         }
         Ok(Box::new(SqliteSession { tx }))
-    }
-
-    fn record_import(
-        &mut self,
-        file: &str,
-        at: NaiveDateTime,
-        counts: [u64; 5],
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO imports (file, started_at, records, new_donors, updated, unchanged, rejected)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                file,
-                timestamp(at),
-                counts[0] as i64,
-                counts[1] as i64,
-                counts[2] as i64,
-                counts[3] as i64,
-                counts[4] as i64
-            ],
-        )?;
-        Ok(())
     }
 
     fn donor(&self, id: &str) -> Result<Option<(Donor, Status)>, StoreError> {
@@ -1464,13 +1652,7 @@ pub fn set_status_in(
     )?;
     // the content hash covers the status, so re-importing the old file is a change
     let (donor, status) = Store::donor_in(tx, id)?;
-    let hash = content_hash(&StoredRecord {
-        donor,
-        status,
-        hla_gl: String::new(),
-        imgt_version: String::new(),
-        identity: None,
-    });
+    let hash = content_hash(&donor, &status);
     tx.execute(
         "UPDATE donors SET content_hash = ?2 WHERE id = ?1",
         params![id, hash],

@@ -8,6 +8,12 @@ use crate::grid::Grid;
 use crate::model::{Abo, Cmv, DonorType, Rh, Sex};
 use crate::status::{PermanentReason, Status};
 
+/// The longest donor id (the WMDA limit).
+pub const MAX_ID_CHARS: usize = 25;
+
+/// The youngest an adult donor may be on the day of the import, in years.
+pub const MIN_DONOR_AGE: u32 = 16;
+
 /// One problem with one field of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -27,11 +33,12 @@ pub trait Fields {
     fn get(&self, column: &str) -> Option<&str>;
 }
 
-/// A valid record: the donor and the status it carries (available when none is given).
+/// A valid record: the donor and the status it carries (`None`: the record says nothing
+/// of the status, so an import keeps the stored one; a new donor is available).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidRecord {
     pub donor: Donor,
-    pub status: Status,
+    pub status: Option<Status>,
     /// Name and contact details from the optional identity columns (kept apart).
     pub identity: Option<crate::identity::Identity>,
 }
@@ -117,11 +124,25 @@ impl<'a> RecordValidator<'a> {
         };
 
         let id = match f.get("id") {
-            Some(id) if id.len() <= 64 && !id.contains(char::is_whitespace) => Some(id.to_string()),
-            Some(_) => {
-                err("id", "at most 64 characters, no spaces".into());
+            Some(id) if id.chars().count() > MAX_ID_CHARS => {
+                err(
+                    "id",
+                    format!("at most {MAX_ID_CHARS} characters (the WMDA limit)"),
+                );
                 None
             }
+            Some(id)
+                if id
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '/' || c == '\\') =>
+            {
+                err(
+                    "id",
+                    "printable characters only: no spaces, control characters, / or \\".into(),
+                );
+                None
+            }
+            Some(id) => Some(id.to_string()),
             None => {
                 err("id", "required".into());
                 None
@@ -144,6 +165,29 @@ impl<'a> RecordValidator<'a> {
         if f.get("birth_date").is_none() && !self.exchange {
             err("birth_date", "required".into());
         }
+        let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date");
+        let birth_date = match birth_date {
+            Some(b) if b < earliest => {
+                err("birth_date", format!("{b} is before {earliest}"));
+                None
+            }
+            // a cord unit's birth date is its collection date: no age
+            Some(b)
+                if donor_type == Some(DonorType::Adult)
+                    && b.checked_add_months(chrono::Months::new(12 * MIN_DONOR_AGE))
+                        .is_none_or(|d| d > self.today) =>
+            {
+                err(
+                    "birth_date",
+                    format!(
+                        "{b}: an adult donor is at least {MIN_DONOR_AGE} years old on {}",
+                        self.today
+                    ),
+                );
+                None
+            }
+            b => b,
+        };
         let recruitment_date = date("recruitment_date", &mut err);
         let typing_date = date("typing_date", &mut err);
         if let (Some(b), Some(r)) = (birth_date, recruitment_date) {
@@ -288,7 +332,7 @@ impl<'a> RecordValidator<'a> {
                 }),
                 typing,
             },
-            status: status.unwrap_or(Status::Available),
+            status,
         })
     }
 

@@ -16,6 +16,8 @@ fn options() -> ImportOptions<'static> {
         strict: false,
         by: "tester",
         at: "2026-02-01T10:00:00".parse::<NaiveDateTime>().unwrap(),
+        before_commit: None,
+        delimiter: None,
     }
 }
 
@@ -260,5 +262,119 @@ fn a_json_export_imports_into_an_empty_registry_exactly() {
         for (d, st) in all {
             assert_eq!(copy.donor(&d.id).unwrap(), Some((d, st)));
         }
+    }
+}
+
+fn put_request(
+    store: &mut medulla_registry::Store,
+    id: &str,
+    donor: &str,
+    kind: &str,
+    state: &str,
+) {
+    store
+        .write(|tx| -> Result<(), medulla_registry::StoreError> {
+            let seq: i64 = tx.query_row("SELECT COUNT(*) + 1 FROM requests", [], |r| r.get(0))?;
+            tx.execute(
+                "INSERT INTO requests (id, seq, patient_id, donor_id, kind, subject, state,
+                    state_detail, opened_on, opened_by, note, updated_at)
+                 VALUES (?1, ?2, 'P1', ?3, ?4, '{}', ?5, '{}', '2026-01-20', 'coordinator', '',
+                    '2026-01-20T09:00:00')",
+                medulla_registry::db::params![id, seq, donor, kind, state],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn deleted_logged(store: &medulla_registry::Store) -> Vec<i64> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT deleted FROM imports ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_full_file_never_deletes_a_rejected_record_nor_a_donor_held_by_a_request() {
+    for mut store in common::stores() {
+        let ids = ["1", "2", "3", "4", "5"];
+        let all: Vec<String> = ids.iter().map(|i| donor(i, "N", "*01:01")).collect();
+        json(&mut store, &file("diff", &all));
+        put_request(&mut store, "R-1", "3", "ct", "open");
+        store
+            .set_status(
+                "4",
+                medulla_registry::StatusChange {
+                    status: medulla_registry::Status::Reserved {
+                        patient: "P9".into(),
+                        until: "2026-08-01".parse().unwrap(),
+                    },
+                    changed_at: options().at,
+                    changed_by: "coordinator".into(),
+                    note: String::new(),
+                },
+            )
+            .unwrap();
+        // 1 is listed but invalid (an unknown allele), 2 listed; 3, 4, 5 absent
+        let (_, r) = json(
+            &mut store,
+            &file(
+                "full",
+                &[donor("1", "NU", "*01:01:99:99"), donor("2", "NU", "*01:01")],
+            ),
+        );
+        assert!(r.applied);
+        assert_eq!(
+            (r.unchanged, r.deleted, r.rejected),
+            (1, 1, 3),
+            "{:?}",
+            r.rejections
+        );
+        assert!(
+            store.donor("1").unwrap().is_some(),
+            "a rejected record is not deleted"
+        );
+        assert!(store.donor("3").unwrap().is_some());
+        assert!(store.donor("4").unwrap().is_some());
+        assert!(store.donor("5").unwrap().is_none());
+        let refusal = |id: &str| {
+            let j = r.rejections.iter().find(|j| j.id == id).unwrap();
+            assert_eq!(j.error.field, "recordId");
+            j.error.reason.clone()
+        };
+        let three = refusal("3");
+        assert!(
+            three.contains("[open-request] donor 3 has open request R-1"),
+            "{three}"
+        );
+        assert!(refusal("4").contains("[reserved]"));
+        assert_eq!(deleted_logged(&store), vec![0, 1]);
+
+        // a D record in a diff file: refused the same way, the others deleted
+        let (_, r) = json(
+            &mut store,
+            &file(
+                "diff",
+                &[
+                    donor("3", "D", "*01:01"),
+                    donor("4", "D", "*01:01"),
+                    donor("2", "D", "*01:01"),
+                ],
+            ),
+        );
+        assert_eq!((r.deleted, r.rejected), (1, 2), "{:?}", r.rejections);
+        assert_eq!(r.rejections[0].line, 1);
+        assert!(r.rejections[0].error.reason.starts_with("[open-request]"));
+        assert!(store.donor("3").unwrap().is_some());
+        assert!(store.donor("2").unwrap().is_none());
+        assert_eq!(deleted_logged(&store), vec![0, 1, 1]);
+        // check mode refuses what diff would, and writes nothing
+        let (_, r) = json(&mut store, &file("check", &[donor("3", "D", "*01:01")]));
+        assert_eq!((r.deleted, r.rejected, r.applied), (0, 1, false));
+        assert_eq!(deleted_logged(&store).len(), 3);
     }
 }

@@ -41,6 +41,8 @@ fn import(store: &mut dyn DonorStore, csv: &[u8], strict: bool) -> ImportReport 
         strict,
         by: "tester",
         at: at(),
+        before_commit: None,
+        delimiter: None,
     };
     import_csv(csv, store, &reducer, &options, |_| {}).unwrap()
 }
@@ -256,6 +258,32 @@ fn every_validation_rule_rejects_with_line_field_and_reason() {
             "needs a reason",
         ),
         (
+            "old",
+            vec![("birth_date", "1899-12-31"), ("recruitment_date", "")],
+            "birth_date",
+            "before 1900-01-01",
+        ),
+        (
+            "child",
+            vec![("birth_date", "2012-03-01"), ("recruitment_date", "")],
+            "birth_date",
+            "at least 16 years old on 2026-02-01",
+        ),
+        (
+            "BE/1",
+            vec![],
+            "id",
+            "no spaces, control characters, / or \\",
+        ),
+        ("BE\\2", vec![], "id", "printable characters only"),
+        ("BE\u{7}3", vec![], "id", "printable characters only"),
+        (
+            "ID-OF-26-CHARACTERS-LONG-X",
+            vec![],
+            "id",
+            "at most 25 characters (the WMDA limit)",
+        ),
+        (
             "gl-in-cell",
             vec![("A_1", "A*01:01+A*02:01")],
             "A_1",
@@ -312,6 +340,8 @@ fn headers_are_checked_before_anything_is_read() {
         strict: false,
         by: "t",
         at: at(),
+        before_commit: None,
+        delimiter: None,
     };
     for mut store in common::stores() {
         let err = import_csv(
@@ -473,5 +503,451 @@ fn a_gl_column_gives_the_typing_as_one_gl_string() {
             "{}",
             why("G4")
         );
+    }
+}
+
+/// The header without the status columns: a file that says nothing of statuses.
+fn header_without_status() -> String {
+    HEADER
+        .split(',')
+        .filter(|c| !c.starts_with("status"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn row_without_status(id: &str, over: &[(&str, &str)]) -> String {
+    let full = row(id, over);
+    HEADER
+        .split(',')
+        .zip(full.split(','))
+        .filter(|(c, _)| !c.starts_with("status"))
+        .map(|(_, v)| v)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn change(status: Status) -> StatusChange {
+    StatusChange {
+        status,
+        changed_at: at(),
+        changed_by: "coordinator".into(),
+        note: "by telephone".into(),
+    }
+}
+
+fn withdrawn() -> Status {
+    Status::PermanentlyUnavailable {
+        reason: PermanentReason::Withdrew,
+    }
+}
+
+/// A request of `kind` in `state` for `donor`, as the workflow stores it.
+fn put_request(store: &mut Store, id: &str, seq: i64, donor: &str, kind: &str, state: &str) {
+    store
+        .write(|tx| -> Result<(), medulla_registry::StoreError> {
+            tx.execute(
+                "INSERT INTO requests (id, seq, patient_id, donor_id, kind, subject, state,
+                    state_detail, opened_on, opened_by, note, updated_at)
+                 VALUES (?1, ?2, 'P1', ?3, ?4, '{}', ?5, '{}', '2026-01-20', 'coordinator', '',
+                    '2026-01-20T09:00:00')",
+                medulla_registry::db::params![id, seq, donor, kind, state],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn reserved_until(patient: &str, until: &str) -> Status {
+    Status::Reserved {
+        patient: patient.into(),
+        until: until.parse().unwrap(),
+    }
+}
+
+#[test]
+fn a_file_without_statuses_keeps_every_status_the_registry_decided() {
+    for mut store in common::stores() {
+        let with_empty_status = format!(
+            "{HEADER}\n{}\n{}\n{}\n",
+            row("D1", &[]),
+            row("D2", &[]),
+            row("D3", &[])
+        );
+        let first = import(&mut store, with_empty_status.as_bytes(), true);
+        assert_eq!(first.new, 3, "{:?}", first.rejections);
+        store.set_status("D1", change(withdrawn())).unwrap();
+        let away = Status::TemporarilyUnavailable {
+            reason: "pregnancy".into(),
+            until: "2026-11-01".parse().unwrap(),
+        };
+        store.set_status("D2", change(away.clone())).unwrap();
+        let history = |store: &Store, id: &str| store.history(id).unwrap().len();
+        let (h1, h2) = (history(&store, "D1"), history(&store, "D2"));
+
+        // the same file again: nothing changes, not even a status
+        let again = import(&mut store, with_empty_status.as_bytes(), true);
+        assert_eq!(
+            (again.new, again.updated, again.unchanged, again.rejected),
+            (0, 0, 3, 0),
+            "{:?}",
+            again.rejections
+        );
+        assert_eq!(store.donor("D1").unwrap().unwrap().1, withdrawn());
+        assert_eq!(store.donor("D2").unwrap().unwrap().1, away);
+
+        // a file without status columns that changes a typing: the typing changes, the
+        // statuses and their history stay
+        let typing_changed = format!(
+            "{}\n{}\n{}\n{}\n",
+            header_without_status(),
+            row_without_status("D1", &[("A_2", "A*02:01")]),
+            row_without_status("D2", &[("A_2", "A*02:01")]),
+            row_without_status("D4", &[])
+        );
+        let r = import(&mut store, typing_changed.as_bytes(), true);
+        assert_eq!(
+            (r.new, r.updated, r.rejected),
+            (1, 2, 0),
+            "{:?}",
+            r.rejections
+        );
+        let (d1, s1) = store.donor("D1").unwrap().unwrap();
+        assert_eq!(d1.typing.positions[0][1].as_deref(), Some("A*02:01"));
+        assert_eq!(s1, withdrawn());
+        assert_eq!(store.donor("D2").unwrap().unwrap().1, away);
+        assert_eq!(store.donor("D4").unwrap().unwrap().1, Status::Available);
+        assert_eq!((history(&store, "D1"), history(&store, "D2")), (h1, h2));
+        // and that file again is unchanged: its hash is taken with the stored status
+        let r = import(&mut store, typing_changed.as_bytes(), true);
+        assert_eq!((r.updated, r.unchanged), (0, 3));
+    }
+}
+
+#[test]
+fn a_status_column_cannot_undo_a_permanent_status_or_an_open_request() {
+    for mut store in common::stores() {
+        let rows = ["D1", "D2", "D3", "D4"].map(|id| row(id, &[]));
+        import(
+            &mut store,
+            format!("{HEADER}\n{}\n", rows.join("\n")).as_bytes(),
+            true,
+        );
+        store.set_status("D1", change(withdrawn())).unwrap();
+        put_request(&mut store, "R-1", 1, "D2", "reservation", "acknowledged");
+        store
+            .set_status("D2", change(reserved_until("P1", "2026-06-01")))
+            .unwrap();
+        // a resulted reservation and an open typing request hold nothing
+        put_request(&mut store, "R-2", 2, "D3", "reservation", "resulted");
+        put_request(&mut store, "R-3", 3, "D4", "ct", "open");
+        // an export re-imports unchanged, reservation and all
+        let exported = export(&store);
+        let r = import(&mut store, exported.as_bytes(), true);
+        assert_eq!((r.unchanged, r.rejected), (4, 0), "{:?}", r.rejections);
+
+        let available = [("status", "available")];
+        let away = [
+            ("status", "temporarily-unavailable"),
+            ("status_reason", "travel"),
+            ("status_until", "2026-09-01"),
+        ];
+        let csv = format!(
+            "{HEADER}\n{}\n{}\n{}\n{}\n",
+            row("D1", &available),
+            row("D2", &away),
+            row("D3", &away),
+            row("D4", &away)
+        );
+        let r = import(&mut store, csv.as_bytes(), false);
+        assert!(r.applied);
+        assert_eq!((r.updated, r.rejected), (2, 2), "{:?}", r.rejections);
+        let reason = |id: &str| {
+            let j = r.rejections.iter().find(|j| j.id == id).unwrap();
+            assert_eq!(j.error.field, "status");
+            j.error.reason.clone()
+        };
+        let d1 = reason("D1");
+        assert!(d1.starts_with("[permanently-unavailable]"), "{d1}");
+        let d2 = reason("D2");
+        assert!(
+            d2.starts_with("[reserved-by-open-request]") && d2.contains("R-1"),
+            "{d2}"
+        );
+        assert_eq!((r.rejections[0].line, r.rejections[1].line), (2, 3));
+        assert_eq!(store.donor("D1").unwrap().unwrap().1, withdrawn());
+        assert_eq!(
+            store.donor("D2").unwrap().unwrap().1,
+            reserved_until("P1", "2026-06-01")
+        );
+        assert_eq!(
+            store.donor("D3").unwrap().unwrap().1.code(),
+            "temporarily-unavailable"
+        );
+        assert_eq!(
+            store.donor("D4").unwrap().unwrap().1.code(),
+            "temporarily-unavailable"
+        );
+        // strict: the refusals are rejects, and nothing applies
+        let csv = format!(
+            "{HEADER}\n{}\n{}\n",
+            row("D1", &available),
+            row("D3", &available)
+        );
+        let r = import(&mut store, csv.as_bytes(), true);
+        assert!(!r.applied);
+        assert_eq!(r.rejected, 1);
+        assert_eq!(
+            store.donor("D3").unwrap().unwrap().1.code(),
+            "temporarily-unavailable"
+        );
+    }
+}
+
+fn grid(id: &str) -> String {
+    medulla_registry::Grid::new(1234, id).unwrap().to_string()
+}
+
+#[test]
+fn a_grid_held_by_another_donor_is_one_rejected_record() {
+    for mut store in common::stores() {
+        let g1 = grid("0000000000001");
+        let g2 = grid("0000000000002");
+        let g3 = grid("0000000000003");
+        import(
+            &mut store,
+            format!("{HEADER}\n{}\n", row("D1", &[("grid", &g1)])).as_bytes(),
+            true,
+        );
+        // D2 takes D1's GRID; D3 and D4 the same new one; D5 is fine
+        let csv = format!(
+            "{HEADER}\n{}\n{}\n{}\n{}\n",
+            row("D2", &[("grid", &g1)]),
+            row("D3", &[("grid", &g2)]),
+            row("D4", &[("grid", &g2)]),
+            row("D5", &[("grid", &g3)])
+        );
+        let r = import(&mut store, csv.as_bytes(), false);
+        assert!(r.applied);
+        assert_eq!((r.new, r.rejected), (2, 2), "{:?}", r.rejections);
+        let j = &r.rejections[0];
+        assert_eq!(
+            (j.line, j.id.as_str(), j.error.field.as_str()),
+            (2, "D2", "grid")
+        );
+        assert_eq!(
+            j.error.reason,
+            format!("{g1} is already the GRID of donor D1")
+        );
+        let j = &r.rejections[1];
+        assert_eq!((j.line, j.id.as_str()), (4, "D4"));
+        assert_eq!(
+            j.error.reason,
+            format!("{g2} is already the GRID of donor D3")
+        );
+        assert!(store.donor("D2").unwrap().is_none());
+        assert!(store.donor("D5").unwrap().is_some());
+        // a donor keeps its own GRID, and a GRID let go of may be taken in the same file
+        let csv = format!(
+            "{HEADER}\n{}\n{}\n",
+            row("D1", &[("grid", &g3), ("sex", "M")]),
+            row("D5", &[("grid", &g1)])
+        );
+        // (D1 is refused, so it keeps g1 and D5 cannot take it)
+        let r = import(&mut store, csv.as_bytes(), false);
+        assert_eq!(r.rejected, 2, "{:?}", r.rejections);
+        assert_eq!(
+            r.rejections[0].error.reason,
+            format!("{g3} is already the GRID of donor D5")
+        );
+        assert_eq!(
+            r.rejections[1].error.reason,
+            format!("{g1} is already the GRID of donor D1")
+        );
+        let csv = format!("{HEADER}\n{}\n", row("D1", &[("grid", &g1), ("sex", "M")]));
+        assert_eq!(import(&mut store, csv.as_bytes(), true).updated, 1);
+        let csv = format!(
+            "{HEADER}\n{}\n{}\n",
+            row("D3", &[("grid", &grid("0000000000004"))]),
+            row("D4", &[("grid", &g2)])
+        );
+        let r = import(&mut store, csv.as_bytes(), true);
+        assert_eq!(
+            (r.updated, r.new, r.rejected),
+            (1, 1, 0),
+            "{:?}",
+            r.rejections
+        );
+    }
+}
+
+#[test]
+fn the_imports_log_row_and_before_commit_are_written_in_the_import_transaction() {
+    let e = env();
+    let reducer = Reducer::new(&e.release, &e.macs);
+    for mut store in common::stores() {
+        let hook = |tx: &medulla_registry::db::Transaction<'_>, r: &ImportReport| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+                medulla_registry::db::params![
+                    format!("audit-{}", r.records),
+                    format!("{} new, applied {}", r.new, r.applied)
+                ],
+            )?;
+            Ok(())
+        };
+        let failing = |_: &medulla_registry::db::Transaction<'_>, _: &ImportReport| {
+            Err(medulla_registry::StoreError::Conflict(
+                "the audit trail refused".into(),
+            ))
+        };
+        let setting = |store: &Store, key: &str| -> Option<String> {
+            store
+                .connection()
+                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .ok()
+        };
+        let logged = |store: &Store| -> Vec<(i64, i64, i64)> {
+            let mut stmt = store
+                .connection()
+                .prepare("SELECT records, new_donors, rejected FROM imports ORDER BY id")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let mut options = ImportOptions {
+            file_name: "hooked.csv",
+            strict: true,
+            by: "tester",
+            at: at(),
+            before_commit: Some(&failing),
+            delimiter: None,
+        };
+        let csv = format!("{HEADER}\n{}\n{}\n", row("D1", &[]), row("D2", &[]));
+        // a hook that fails undoes the import and its log row
+        let err = import_csv(csv.as_bytes(), &mut store, &reducer, &options, |_| {});
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("the audit trail refused"));
+        assert_eq!(store.count().unwrap(), 0);
+        assert!(logged(&store).is_empty());
+        options.before_commit = Some(&hook);
+        let r = import_csv(csv.as_bytes(), &mut store, &reducer, &options, |_| {}).unwrap();
+        assert!(r.applied);
+        assert_eq!(
+            setting(&store, "audit-2").as_deref(),
+            Some("2 new, applied true")
+        );
+        assert_eq!(logged(&store), vec![(2, 2, 0)]);
+        // strict with rejects: nothing applied, the log row and the hook all the same
+        let bad = format!(
+            "{HEADER}\n{}\n{}\n{}\n",
+            row("D3", &[]),
+            row("D4", &[("sex", "X")]),
+            row("D5", &[])
+        );
+        let r = import_csv(bad.as_bytes(), &mut store, &reducer, &options, |_| {}).unwrap();
+        assert!(!r.applied);
+        assert_eq!(
+            setting(&store, "audit-3").as_deref(),
+            Some("0 new, applied false")
+        );
+        assert_eq!(logged(&store), vec![(2, 2, 0), (3, 0, 1)]);
+        assert_eq!(store.count().unwrap(), 2);
+    }
+}
+
+fn import_with(
+    store: &mut Store,
+    csv: &[u8],
+    delimiter: Option<u8>,
+) -> Result<ImportReport, String> {
+    let e = env();
+    let reducer = Reducer::new(&e.release, &e.macs);
+    let options = ImportOptions {
+        file_name: "lines.csv",
+        strict: false,
+        by: "tester",
+        at: at(),
+        before_commit: None,
+        delimiter,
+    };
+    import_csv(csv, store, &reducer, &options, |_| {}).map_err(|e| e.to_string())
+}
+
+#[test]
+fn reject_lines_are_right_for_lf_crlf_and_cr_files() {
+    let cord = [
+        ("donor_type", "cord"),
+        ("birth_date", "2025-12-01"),
+        ("recruitment_date", ""),
+        ("tnc_1e7", "150"),
+        ("sex", ""),
+    ];
+    for mut store in common::stores() {
+        for eol in ["\n", "\r\n", "\r"] {
+            // header, good, bad, blank line, quoted field over two lines, bad, cord
+            let lines = [
+                HEADER.to_string(),
+                row("G1", &[]),
+                row("B1", &[("sex", "X")]),
+                String::new(),
+                row("G2", &[("population", "\"EU\nR\"")]).replace('\n', eol),
+                row("B2", &[("abo", "Z")]),
+                row("C1", &cord),
+            ];
+            let csv = lines.join(eol) + eol;
+            let r = import_with(&mut store, csv.as_bytes(), None).unwrap();
+            let got: Vec<(u64, &str)> = r
+                .rejections
+                .iter()
+                .map(|j| (j.line, j.id.as_str()))
+                .collect();
+            assert_eq!(got, vec![(3, "B1"), (7, "B2")], "{eol:?}");
+            assert_eq!(
+                r.new + r.updated + r.unchanged,
+                3,
+                "{eol:?}: {:?}",
+                r.rejections
+            );
+        }
+    }
+}
+
+#[test]
+fn a_file_separated_by_semicolons_or_tabs_is_read_the_same() {
+    let comma = format!(
+        "{HEADER}\n{}\n{}\n",
+        row("S1", &[]),
+        row("S2", &[("abo", "Z")])
+    );
+    for mut store in common::stores() {
+        let semi = comma.replace(',', ";");
+        let r = import_with(&mut store, semi.as_bytes(), None).unwrap();
+        assert_eq!((r.new, r.rejected), (1, 1), "{:?}", r.rejections);
+        assert_eq!(
+            (r.rejections[0].line, r.rejections[0].id.as_str()),
+            (3, "S2")
+        );
+        let tabs = comma.replace(',', "\t").replace("S1", "T1");
+        let r = import_with(&mut store, tabs.as_bytes(), Some(b'\t')).unwrap();
+        assert_eq!((r.new, r.rejected), (1, 1));
+        assert_eq!(store.donor("T1").unwrap().unwrap().0.registry, "BE");
+        // a delimiter given wrong: one unknown column, and the hint
+        let err = import_with(&mut store, semi.as_bytes(), Some(b',')).unwrap_err();
+        assert!(
+            err.contains("the file seems to be separated by \";\" (give --delimiter ';')"),
+            "{err}"
+        );
+        let err = import_with(&mut store, tabs.as_bytes(), Some(b';')).unwrap_err();
+        assert!(
+            err.contains("separated by tabs (give --delimiter tab)"),
+            "{err}"
+        );
+        assert_eq!(store.count().unwrap(), 2);
     }
 }

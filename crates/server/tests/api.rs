@@ -108,6 +108,8 @@ fn start(name: &str, initial: &str) -> Server {
             strict: true,
             by: "test",
             at: chrono::Local::now().naive_local(),
+            before_commit: None,
+            delimiter: None,
         };
         medulla_registry::import_csv(initial.as_bytes(), &mut store, reducer, &opts, |_| {})
             .unwrap();
