@@ -66,6 +66,15 @@ impl From<medulla_workflow::WorkflowError> for AppError {
     }
 }
 
+impl From<medulla_workflow::ids::IdentifierError> for AppError {
+    fn from(e: medulla_workflow::ids::IdentifierError) -> Self {
+        AppError::Invalid {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
 impl From<medulla_matching::SearchError> for AppError {
     fn from(e: medulla_matching::SearchError) -> Self {
         use medulla_matching::SearchError as S;

@@ -8,12 +8,15 @@
 //!   searches, identity reads, audit);
 //! - [`patients`]: patients and their search cases;
 //! - [`workflow`]: requests, the workup journey, tasks and the donor's calendar;
+//! - [`donor_ref`]: a donor reference (id or GRID) resolved once to one name;
+//! - [`settings`]: the registry's settings (the reservation maximum, the ION);
 //! - [`auth`], [`accounts`]: roles and permissions, passwords, tokens, API keys.
 
 pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod caps;
+pub mod donor_ref;
 pub mod error;
 pub mod exchange;
 pub mod family;
@@ -26,6 +29,7 @@ pub mod roadmap;
 pub mod saved;
 pub mod search;
 pub mod service;
+pub mod settings;
 pub mod workflow;
 
 pub use auth::{Actor, Permission, Role};

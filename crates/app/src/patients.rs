@@ -66,7 +66,8 @@ impl PatientInput {
     /// release and stored without `HLA-` prefixes.
     pub fn read(&self, reducer: &Reducer<'_>) -> Result<(Patient, Option<Identity>), AppError> {
         let id = self.id.trim();
-        if id.is_empty() || id.contains(char::is_whitespace) {
+        medulla_workflow::ids::check_identifier("id", id, medulla_workflow::ids::MAX_TYPED_ID)?;
+        if id.contains(char::is_whitespace) {
             return Err(invalid("id", format!("{:?} is not a patient id", self.id)));
         }
         let hla = medulla_nomenclature::strip_prefixes(self.typing.trim()).into_owned();
@@ -203,6 +204,12 @@ pub fn add(
     at: NaiveDateTime,
 ) -> Result<PatientView, AppError> {
     let (patient, identity) = input.read(reducer)?;
+    if let Some(born) = patient.birth_date.filter(|b| *b > at.date()) {
+        return Err(invalid(
+            "birth_date",
+            format!("{born} is in the future (today is {})", at.date()),
+        ));
+    }
     store.add_patient(&patient, identity.as_ref(), at, by)?;
     show(store, &patient.id)
 }

@@ -84,6 +84,11 @@ pub fn add_product(
             return Err(invalid("viability", format!("{v} is not a percentage")));
         }
     }
+    medulla_workflow::ids::check_identifier(
+        "id",
+        input.id.trim(),
+        medulla_workflow::ids::MAX_TYPED_ID,
+    )?;
     let p = Product {
         id: input.id.trim().to_string(),
         patient: input.patient.clone(),
@@ -210,6 +215,11 @@ pub fn add_relative(
             "the patient is the patient record itself",
         ));
     }
+    medulla_workflow::ids::check_identifier(
+        "member",
+        member.trim(),
+        medulla_workflow::ids::MAX_TYPED_ID,
+    )?;
     if member.trim().is_empty() || member == patient {
         return Err(invalid(
             "member",

@@ -12,6 +12,8 @@ use medulla_registry::requests::{
     add_event, insert_request, journey_in, next_request_id, open_of_donor, put_journey,
     replace_tasks, request_in, requests_of_pair, set_state, RequestEvent, RequestFilter,
 };
+
+use crate::donor_ref::{self, DonorId, DonorRef};
 use medulla_registry::store::set_status_in;
 use medulla_registry::store::{DbConnection, DbTransaction};
 use medulla_registry::{DonorStore, Status, StatusChange, Store, StoreError, DONOR_LOCI};
@@ -173,52 +175,170 @@ fn load(tx: &DbConnection, id: &str) -> Result<Request, AppError> {
     request_in(tx, id)?.ok_or_else(|| not_found_request(id))
 }
 
+/// The name a request's patient holds a donor of this registry under: a partner's
+/// patient is `ION:PATIENT`.
+pub(crate) fn holder_of(conn: &DbConnection, r: &Request) -> Result<String, StoreError> {
+    Ok(match request_link(conn, &r.id)?.origin {
+        Some(ion) => format!("{ion}:{}", r.patient),
+        None => r.patient.clone(),
+    })
+}
+
 /// Flags for the requester: the donor is reserved for (or has donated to) another
 /// patient.
 fn flags_for(conn: &DbConnection, r: &Request) -> Result<Vec<String>, AppError> {
     let mut out = Vec::new();
-    // a partner registry's donor: its registry knows its status
-    let status = match Store::donor_in(conn, &r.donor) {
-        Ok((_, status)) => status,
-        Err(StoreError::NoSuchDonor(_))
-            if medulla_registry::exchange::request_link(conn, &r.id)?
-                .partner
-                .is_some() =>
-        {
-            Status::Available
+    let holder = holder_of(conn, r)?;
+    let (status, others) = match DonorId::of_local(conn, &r.donor) {
+        Ok((id, status)) => (status, donor_ref::open_requests(conn, &id)?),
+        // a partner registry's donor: its registry knows its status
+        Err(AppError::NotFound(_)) if request_link(conn, &r.id)?.partner.is_some() => {
+            (Status::Available, open_of_donor(conn, &r.donor)?)
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     if let Status::Reserved { patient, until } = &status {
-        if *patient != r.patient {
+        if *patient != holder {
             out.push(format!(
                 "donor {} is reserved for patient {patient} until {until}",
                 r.donor
             ));
         }
     }
-    for other in open_of_donor(conn, &r.donor)? {
-        if other.patient == r.patient || other.id == r.id {
+    for other in others {
+        if other.id == r.id {
+            continue;
+        }
+        let other_holder = holder_of(conn, &other)?;
+        if other_holder == holder {
             continue;
         }
         match other.kind() {
             RequestType::Reservation => {
                 let msg = format!(
-                    "donor {} is held by reservation {} for patient {}",
-                    r.donor, other.id, other.patient
+                    "donor {} is held by reservation {} for patient {other_holder}",
+                    r.donor, other.id
                 );
-                if !out.iter().any(|f| f.contains(&other.patient)) {
+                if !out.iter().any(|f| f.contains(&other_holder)) {
                     out.push(msg);
                 }
             }
             RequestType::Workup => out.push(format!(
-                "donor {} is in workup {} for patient {}",
-                r.donor, other.id, other.patient
+                "donor {} is in workup {} for patient {other_holder}",
+                r.donor, other.id
             )),
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// A workup is active from its opening until the collection (its state then becomes
+/// partially resulted, and the donor is unavailable after donating).
+fn active_workup(r: &Request) -> bool {
+    r.kind() == RequestType::Workup
+        && matches!(r.state, RequestState::Open | RequestState::Acknowledged)
+}
+
+/// Refuse a second active workup of a donor of this registry, for any patient.
+pub(crate) fn check_one_active_workup(
+    conn: &DbConnection,
+    donor: &DonorId,
+) -> Result<(), AppError> {
+    if let Some(other) = donor_ref::open_requests(conn, donor)?
+        .into_iter()
+        .find(active_workup)
+    {
+        return Err(AppError::Rule {
+            rule: "one-active-workup".into(),
+            message: format!(
+                "donor {} is already in workup {} for patient {} ({}): a donor has one \
+                 active workup at a time",
+                donor.as_str(),
+                other.id,
+                holder_of(conn, &other)?,
+                other.state.describe()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuse to reserve (or work up) a donor reserved for another patient (a reservation
+/// that has not lapsed).
+pub(crate) fn check_not_reserved_for_another(
+    donor: &DonorId,
+    status: &Status,
+    holder: &str,
+    today: NaiveDate,
+) -> Result<(), AppError> {
+    if let Status::Reserved { patient, until } = status {
+        if patient != holder && *until > today {
+            return Err(AppError::Rule {
+                rule: "reserved-for-another-patient".into(),
+                message: format!(
+                    "donor {} is reserved for patient {patient} until {until}",
+                    donor.as_str()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How long a workup holds its donor: the registry's reservation maximum from today
+/// (`max-reservation-days`), or the day after the planned (or recorded) collection when
+/// that is later. After the collection the donor is unavailable after donating instead.
+pub(crate) fn workup_hold_until(
+    conn: &DbConnection,
+    today: NaiveDate,
+    journey: Option<&Journey>,
+) -> Result<NaiveDate, AppError> {
+    let max =
+        today + chrono::Duration::days(i64::from(crate::settings::max_reservation_days(conn)?));
+    Ok(match journey.and_then(Journey::collection) {
+        Some(c) if c >= max => c + chrono::Duration::days(1),
+        _ => max,
+    })
+}
+
+/// Reserve a donor of this registry for the patient of workup `id` until `until`. A
+/// donor already reserved for the same patient keeps the later of the two dates; a
+/// donor who is temporarily unavailable (after donating, say) or permanently
+/// unavailable keeps that status.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn hold_for_workup(
+    tx: &DbTransaction<'_>,
+    donor: &DonorId,
+    status: &Status,
+    holder: &str,
+    until: NaiveDate,
+    id: &str,
+    by: &str,
+    at: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let today = now_date(at);
+    let reserve = match status {
+        Status::Reserved { patient, until: u } if patient == holder && *u > today => until > *u,
+        other => other.searchable_on(today),
+    };
+    if !reserve {
+        return Ok(false);
+    }
+    set_status_in(
+        tx,
+        donor.as_str(),
+        StatusChange {
+            status: Status::Reserved {
+                patient: holder.to_string(),
+                until,
+            },
+            changed_at: at,
+            changed_by: by.to_string(),
+            note: format!("workup {id}"),
+        },
+    )?;
+    Ok(true)
 }
 
 /// Open a request: the patient and donor must exist, the rules of requests hold; a
@@ -244,55 +364,66 @@ pub fn open(
                 input.patient
             )));
         }
-        // a donor of a partner registry (its GRID): the request goes out through the
-        // outbox, and the partner's registry answers it (and reserves its donor)
-        let partner = outbox::partner_of_donor(tx, &input.donor)?;
-        let status = match &partner {
-            Some(_) => None,
-            None => Some(Store::donor_in(tx, &input.donor)?.1),
-        };
-        let pair = requests_of_pair(tx, &input.patient, &input.donor)?;
+        // the donor named once: this registry's donor (by id or GRID) under its id, a
+        // partner registry's donor under its GRID (the request goes out through the
+        // outbox, and the partner's registry answers it and reserves its donor)
+        let donor = donor_ref::resolve(tx, &input.donor)?;
+        let pair = donor_ref::pair_requests(tx, &input.patient, &donor)?;
         check_open(&pair, &subject)?;
+        if let DonorRef::Local {
+            id: donor_id,
+            status,
+        } = &donor
+        {
+            if let Subject::Reservation { expires } = &subject {
+                crate::settings::check_reservation_expiry(tx, *expires, today)?;
+            }
+            if kind == RequestType::Workup {
+                check_one_active_workup(tx, donor_id)?;
+            }
+            if matches!(kind, RequestType::Reservation | RequestType::Workup) {
+                check_not_reserved_for_another(donor_id, status, &input.patient, today)?;
+            }
+        }
         let (seq, id) = next_request_id(tx)?;
         let r = Request {
             id: id.clone(),
             patient: input.patient.clone(),
-            donor: input.donor.clone(),
+            donor: donor.key().to_string(),
             subject: subject.clone(),
             state: RequestState::Open,
             opened: today,
             opened_by: by.to_string(),
             note: input.note.clone(),
         };
-        if let (Subject::Reservation { .. }, Some(Status::Reserved { patient, until })) =
-            (&subject, &status)
-        {
-            if *patient != r.patient && *until > today {
-                return Err(AppError::Rule {
-                    rule: "reserved-for-another-patient".into(),
-                    message: format!(
-                        "donor {} is reserved for patient {patient} until {until}",
-                        r.donor
-                    ),
-                });
-            }
-        }
         insert_request(tx, seq, &r, at)?;
-        match (&subject, &partner) {
-            (_, Some(p)) => outbox::link_outgoing(tx, &id, p)?,
-            (Subject::Reservation { expires }, None) => set_status_in(
-                tx,
-                &r.donor,
-                StatusChange {
-                    status: Status::Reserved {
-                        patient: r.patient.clone(),
-                        until: *expires,
+        match (&subject, &donor) {
+            (_, DonorRef::Partner { partner, .. }) => outbox::link_outgoing(tx, &id, partner)?,
+            (Subject::Reservation { expires }, DonorRef::Local { id: donor_id, .. }) => {
+                set_status_in(
+                    tx,
+                    donor_id.as_str(),
+                    StatusChange {
+                        status: Status::Reserved {
+                            patient: r.patient.clone(),
+                            until: *expires,
+                        },
+                        changed_at: at,
+                        changed_by: by.to_string(),
+                        note: format!("reservation {id}"),
                     },
-                    changed_at: at,
-                    changed_by: by.to_string(),
-                    note: format!("reservation {id}"),
+                )?
+            }
+            (
+                Subject::Workup,
+                DonorRef::Local {
+                    id: donor_id,
+                    status,
                 },
-            )?,
+            ) => {
+                let until = workup_hold_until(tx, today, None)?;
+                hold_for_workup(tx, donor_id, status, &r.patient, until, &id, by, at)?;
+            }
             _ => {}
         }
         if kind == RequestType::Workup {
@@ -715,6 +846,29 @@ fn reopened_text(r: &Reopened) -> String {
     )
 }
 
+/// A workup planned to collect after its donor's hold ends: the hold reaches the day
+/// after the collection (a donor of this registry held for the workup's patient only).
+fn extend_hold(
+    tx: &DbTransaction<'_>,
+    id: &str,
+    j: &Journey,
+    by: &str,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    let r = load(tx, id)?;
+    let link = request_link(tx, id)?;
+    if link.partner.is_some() && link.origin.is_none() {
+        return Ok(());
+    }
+    let (donor, status) = DonorId::of_local(tx, &r.donor)?;
+    let holder = holder_of(tx, &r)?;
+    if matches!(&status, Status::Reserved { patient, .. } if *patient == holder) {
+        let until = workup_hold_until(tx, now_date(at), Some(j))?;
+        hold_for_workup(tx, &donor, &status, &holder, until, id, by, at)?;
+    }
+    Ok(())
+}
+
 /// Set or move a workup's planned dates; records the new dates invalidate are reopened.
 pub fn plan(
     store: &mut Store,
@@ -747,6 +901,7 @@ pub fn plan(
             today,
         )?;
         put_journey(tx, id, &j, at)?;
+        extend_hold(tx, id, &j, by, at)?;
         let detail = serde_json::json!({
             "collection": input.collection, "exam": input.exam,
             "idm": input.idm, "conditioning": input.conditioning,
@@ -1009,14 +1164,33 @@ pub fn workup_view(r: &Request, j: &Journey, today: NaiveDate) -> WorkupView {
     }
 }
 
-/// Requests matching a filter (without events).
+/// Requests matching a filter (without events). A donor of this registry is found by
+/// its id or its GRID, and lists its requests under either.
 pub fn list(
     store: &Store,
     f: &RequestFilter,
     today: NaiveDate,
 ) -> Result<Vec<RequestView>, AppError> {
-    Ok(store
-        .requests(f)?
+    let found = match f.donor.as_deref().map(str::trim) {
+        None => store.requests(f)?,
+        Some(reference) => match DonorId::of_local(store.connection(), reference) {
+            Ok((id, _)) => {
+                let mut all = Vec::new();
+                for name in std::iter::once(id.as_str()).chain(id.grid()) {
+                    all.extend(store.requests(&RequestFilter {
+                        donor: Some(name.to_string()),
+                        ..f.clone()
+                    })?);
+                }
+                all.sort_by(|a, b| (a.id.len(), &a.id).cmp(&(b.id.len(), &b.id)));
+                all.dedup_by(|a, b| a.id == b.id);
+                all
+            }
+            Err(AppError::NotFound(_)) => store.requests(f)?,
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(found
         .into_iter()
         .map(|r| {
             let link = request_link(store.connection(), &r.id)?;

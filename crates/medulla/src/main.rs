@@ -18,6 +18,7 @@ mod search;
 mod search_bench;
 mod serve;
 mod serve_bench;
+mod settings_cli;
 mod synth;
 mod table;
 mod tasks_bench;
@@ -86,6 +87,8 @@ enum Command {
     Workup(journey::WorkupArgs),
     /// Partner registries to exchange with: add, list, status, problems, reconcile.
     Partners(partners::PartnersArgs),
+    /// The registry's settings: show, set (the reservation maximum).
+    Settings(settings_cli::SettingsArgs),
     /// Every open task with its deadline, overdue ones first.
     Tasks(journey::TasksArgs),
     /// A patient's family: add relatives, assign haplotypes (from a CSV or a patient).
@@ -169,6 +172,7 @@ fn run() -> Result<()> {
         Command::Requests(args) => journey::requests(args),
         Command::Workup(args) => journey::workup(args),
         Command::Partners(args) => partners::partners(args),
+        Command::Settings(args) => settings_cli::run(args),
         Command::Tasks(args) => journey::tasks(args),
         Command::Family(args) => roadmap_cli::family(args),
         Command::Products(args) => roadmap_cli::products(args),

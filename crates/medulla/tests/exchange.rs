@@ -43,6 +43,8 @@ struct Registry {
     server: Option<Child>,
     /// Its donors' GRIDs, in file order.
     grids: Vec<String>,
+    /// Its donors' ids (its own name for them), in file order.
+    ids: Vec<String>,
 }
 
 impl Drop for Registry {
@@ -82,6 +84,7 @@ impl Registry {
             port: free_port(),
             server: None,
             grids: Vec::new(),
+            ids: Vec::new(),
             dir,
         };
         r.run(
@@ -101,12 +104,18 @@ impl Registry {
             None,
         );
         r.run(&["donors", "import", &pool], None);
-        r.grids = std::fs::read_to_string(&pool)
+        let rows: Vec<(String, String)> = std::fs::read_to_string(&pool)
             .unwrap()
             .lines()
             .skip(1)
-            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .map(|l| {
+                let mut f = l.split(',');
+                let id = f.next().unwrap().to_string();
+                (id, f.next().unwrap().to_string())
+            })
             .collect();
+        r.ids = rows.iter().map(|(id, _)| id.clone()).collect();
+        r.grids = rows.into_iter().map(|(_, g)| g).collect();
         r.run(
             &["users", "add", "sc", "--role", "search-coordinator"],
             Some(&format!("{PASSWORD}\n")),
@@ -531,7 +540,8 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
     let r = &there[0];
     assert_eq!(r["type"], "ct");
     assert_eq!(r["patient"], "P1");
-    assert_eq!(r["donor"], grid.as_str());
+    // B names its donor by its own id, whatever name A used
+    assert_eq!(r["donor"], b.ids[0].as_str());
     assert_eq!(r["origin"], "A");
     assert_eq!(r["state"], "open");
     let theirs = r["id"].as_str().unwrap().to_string();
@@ -575,7 +585,7 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
             .contains("the patient is waiting")
     });
     let donor = b.json(&["requests", "show", &theirs, "--format", "json"]);
-    assert_eq!(donor["donor"], grid.as_str());
+    assert_eq!(donor["donor"], b.ids[0].as_str());
     let typing = "A*24:02+A*29:02^B*54:01+B*27:05^DRB1*08:03+DRB1*11:01";
     b.run(&["requests", "result", &theirs, "--typing", typing], None);
     wait_for("A sees the result", Duration::from_secs(20), || {
@@ -686,6 +696,41 @@ fn requests_cross_to_a_partner_and_results_come_back_without_identity() {
             .contains(&format!("{unknown} is not in registry 1002")),
         "{problems}"
     );
+    // B's reservation maximum holds for a partner's reservation too
+    let too_long = a
+        .run(
+            &[
+                "requests",
+                "open",
+                "--patient",
+                "P1",
+                "--donor",
+                &grid,
+                "--type",
+                "reservation",
+                "--expires",
+                &(chrono::Local::now().date_naive() + chrono::Duration::days(181)).to_string(),
+            ],
+            None,
+        )
+        .trim()
+        .to_string();
+    wait_for(
+        "B denies the long reservation",
+        Duration::from_secs(20),
+        || a.partner_status("B")["denied"] == 2,
+    );
+    let shown = a.json(&["requests", "show", &too_long, "--format", "json"]);
+    assert!(
+        shown["state"].as_str().unwrap().starts_with("rejected"),
+        "{shown}"
+    );
+    let problems = a.json(&["partners", "problems", "--format", "json"]);
+    assert!(
+        problems.to_string().contains("at most 180 days"),
+        "{problems}"
+    );
+    assert_eq!(reserved(&b), 0);
 
     // reconciliation: both sides agree
     let rec = a.json(&["partners", "reconcile", "--format", "json"]);
@@ -845,7 +890,7 @@ fn a_partner_down_then_back_gets_every_message_once() {
     let there = b.requests();
     assert_eq!(there.len(), 40);
     let donors: BTreeSet<&str> = there.iter().map(|r| r["donor"].as_str().unwrap()).collect();
-    assert_eq!(donors, grids.iter().map(String::as_str).collect());
+    assert_eq!(donors, b.ids[..40].iter().map(String::as_str).collect());
     assert_eq!(b.partner_status("A")["last_received_seq"], 80);
     report("partner down", &a, "B", &b, drain);
 }

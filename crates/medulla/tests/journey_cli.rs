@@ -21,9 +21,13 @@ impl Registry {
         let db = dir.db("registry.db");
         let csv = dir.file(
             "donors.csv",
-            "id,registry,donor_type,sex,birth_date,A_1,A_2,B_1,B_2,C_1,C_2,DRB1_1,DRB1_2,DQB1_1,DQB1_2\n\
-             D1,REG,adult,F,1990-01-01,A*01:01,A*02:01,B*08:01,B*07:02,C*07:01,C*07:02,DRB1*03:01,DRB1*15:01,DQB1*02:01,DQB1*06:02\n\
-             D2,REG,adult,M,1985-05-05,A*01:01,A*02:01,B*08:01,B*07:02,C*07:01,C*07:02,DRB1*03:01,DRB1*15:01,DQB1*02:01,DQB1*06:02\n",
+            &format!(
+                "id,grid,registry,donor_type,sex,birth_date,A_1,A_2,B_1,B_2,C_1,C_2,DRB1_1,DRB1_2,DQB1_1,DQB1_2\n\
+                 D1,{},REG,adult,F,1990-01-01,A*01:01,A*02:01,B*08:01,B*07:02,C*07:01,C*07:02,DRB1*03:01,DRB1*15:01,DQB1*02:01,DQB1*06:02\n\
+                 D2,{},REG,adult,M,1985-05-05,A*01:01,A*02:01,B*08:01,B*07:02,C*07:01,C*07:02,DRB1*03:01,DRB1*15:01,DQB1*02:01,DQB1*06:02\n",
+                grid("D1"),
+                grid("D2"),
+            ),
         );
         let r = Registry { dir, db };
         r.ok(&["donors", "import", &csv]);
@@ -113,6 +117,11 @@ impl Registry {
     fn json(&self, args: &[&str]) -> serde_json::Value {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
+}
+
+/// The GRID of a donor of this test registry (ION 1234, which no partner has).
+fn grid(id: &str) -> String {
+    medulla_registry::Grid::new(1234, id).unwrap().to_string()
 }
 
 fn day(offset: i64) -> String {
@@ -248,7 +257,8 @@ fn each_rule_is_refused_with_its_name() {
         ],
         "[plan-in-future]",
     );
-    let r2 = reg.open("P2", "D1", "workup", &[]);
+    // a donor has one active workup: the second patient's is for the other donor
+    let r2 = reg.open("P2", "D2", "workup", &[]);
     let rec2 = |step: &str, date: &str| reg.record(&r2, step, date);
     rec2("consent", &day(-5));
     reg.refused(
@@ -346,9 +356,15 @@ fn each_rule_is_refused_with_its_name() {
         ],
         "R999999",
     );
-    // the flag of a donor in another patient's workup
-    let out = reg.run(&["requests", "show", &r2]);
+    // the flag of a donor in another patient's workup (and held for it)
+    let other = reg.open("P2", "D1", "idm", &[]);
+    let out = reg.run(&["requests", "show", &other]);
     assert!(text(&out).contains("is in workup"), "{}", text(&out));
+    assert!(
+        text(&out).contains("reserved for patient P1"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -761,4 +777,314 @@ fn after_the_collection_the_donor_is_unavailable_and_the_check_ups_are_due() {
     ]);
     assert!(o.status.success());
     assert!(text(&o).contains("P1"), "{}", text(&o));
+}
+
+#[test]
+fn a_donor_named_by_id_or_grid_is_one_donor() {
+    let reg = Registry::new("journey-one-reference");
+    let g = grid("D1");
+    let ct = reg.open("P1", &g, "ct", &["--loci", "A,B,DRB1"]);
+    let shown = reg.json(&["requests", "show", &ct, "--format", "json"]);
+    assert_eq!(
+        shown["donor"], "D1",
+        "stored under the registry's id: {shown}"
+    );
+    assert!(
+        shown["partner"].is_null(),
+        "a local donor, not a partner's: {shown}"
+    );
+    // the same donor by its id: the pair already has an open ct
+    let t = reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P1",
+            "--donor",
+            "D1",
+            "--type",
+            "ct",
+            "--loci",
+            "C",
+        ],
+        "[one-open-request]",
+    );
+    assert!(t.contains(&ct), "{t}");
+    // and by its GRID again
+    reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P1",
+            "--donor",
+            &g,
+            "--type",
+            "ct",
+            "--loci",
+            "C",
+        ],
+        "[one-open-request]",
+    );
+    // lists and tasks know one name
+    for by in ["D1", g.as_str()] {
+        let list = reg.json(&["requests", "list", "--donor", by, "--format", "json"]);
+        let list = list["requests"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{by}: {list:?}");
+        assert_eq!(list[0]["donor"], "D1");
+    }
+    let res = reg.open("P2", &g, "reservation", &["--expires", &day(30)]);
+    let tasks = reg.json(&["tasks", "--format", "json"]);
+    let donors: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["donor"].as_str().unwrap())
+        .collect();
+    assert!(!donors.is_empty(), "{tasks}");
+    assert!(donors.iter().all(|d| *d == "D1"), "{donors:?}");
+    let all = reg.json(&["requests", "list", "--format", "json"]);
+    assert!(
+        !all.to_string().contains(&g),
+        "no request names the GRID: {all}"
+    );
+    // the reservation by GRID holds the donor against the other patient by id
+    let shown = reg.ok(&["donors", "show", "D1"]);
+    assert!(shown.contains("reserved for patient P2"), "{shown}");
+    reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P1",
+            "--donor",
+            "D1",
+            "--type",
+            "reservation",
+            "--expires",
+            &day(20),
+        ],
+        "[reserved-for-another-patient]",
+    );
+    let o = reg.run(&["requests", "show", &ct]);
+    assert!(
+        text(&o).contains(&format!("held by reservation {res}"))
+            || text(&o).contains("reserved for patient P2"),
+        "{}",
+        text(&o)
+    );
+    // a GRID no donor here has, of an ION no partner has, is not found
+    let unknown = grid("D404");
+    reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P1",
+            "--donor",
+            &unknown,
+            "--type",
+            "idm",
+        ],
+        &unknown,
+    );
+}
+
+#[test]
+fn a_workup_reserves_its_donor_and_a_donor_has_one_active_workup() {
+    let reg = Registry::new("journey-workup-hold");
+    let w = reg.open("P1", "D1", "workup", &[]);
+    let shown = reg.ok(&["donors", "show", "D1"]);
+    assert!(
+        shown.contains(&format!("reserved for patient P1 until {}", day(180))),
+        "held for the registry's maximum: {shown}"
+    );
+    // a second active workup, for any patient, by id or GRID
+    for donor in ["D1".to_string(), grid("D1")] {
+        let t = reg.refused(
+            &[
+                "requests",
+                "open",
+                "--patient",
+                "P2",
+                "--donor",
+                &donor,
+                "--type",
+                "workup",
+            ],
+            "[one-active-workup]",
+        );
+        assert!(t.contains(&w) && t.contains("P1"), "names the other: {t}");
+    }
+    // nor can another patient reserve the donor
+    reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P2",
+            "--donor",
+            "D1",
+            "--type",
+            "reservation",
+            "--expires",
+            &day(10),
+        ],
+        "[reserved-for-another-patient]",
+    );
+    // a collection planned beyond the hold lengthens it to the day after
+    reg.record(&w, "consent", &day(-1));
+    reg.ok(&["workup", "plan", "--request", &w, "--collection", &day(200)]);
+    let shown = reg.ok(&["donors", "show", "D1"]);
+    assert!(shown.contains(&format!("until {}", day(201))), "{shown}");
+    // cancelling the workup releases the donor; the other patient's workup then holds it
+    reg.ok(&["requests", "cancel", &w, "--reason", "patient relapsed"]);
+    let shown = reg.ok(&["donors", "show", "D1"]);
+    assert!(shown.contains("available"), "{shown}");
+    let w2 = reg.open("P2", &grid("D1"), "workup", &[]);
+    let shown = reg.ok(&["donors", "show", "D1"]);
+    assert!(shown.contains("reserved for patient P2"), "{shown}");
+    // a reservation of the other patient does not let a workup past it either
+    reg.open("P1", "D2", "reservation", &["--expires", &day(20)]);
+    reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P2",
+            "--donor",
+            "D2",
+            "--type",
+            "workup",
+        ],
+        "[reserved-for-another-patient]",
+    );
+    // a rejected workup releases too
+    reg.ok(&["requests", "reject", &w2, "--reason", "medical"]);
+    let shown = reg.ok(&["donors", "show", "D1"]);
+    assert!(shown.contains("available"), "{shown}");
+}
+
+#[test]
+fn a_reservation_stays_within_the_registry_maximum_and_settings_change_it() {
+    let reg = Registry::new("journey-max-reservation");
+    let t = reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P1",
+            "--donor",
+            "D1",
+            "--type",
+            "reservation",
+            "--expires",
+            &day(181),
+        ],
+        "--expires",
+    );
+    assert!(t.contains("at most 180 days"), "{t}");
+    assert!(t.contains("max-reservation-days"), "{t}");
+    let shown = reg.json(&["settings", "show", "--format", "json"]);
+    let max = shown["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "max-reservation-days")
+        .unwrap()
+        .clone();
+    assert_eq!(max["value"], "180");
+    assert_eq!(max["default"], true);
+    // operators lengthen it
+    let out = reg.ok(&["settings", "set", "max-reservation-days", "365"]);
+    assert!(out.contains("365"), "{out}");
+    let r = reg.open("P1", "D1", "reservation", &["--expires", &day(300)]);
+    reg.ok(&["requests", "cancel", &r, "--reason", "too long after all"]);
+    // and shorten it: the next reservation is held to it
+    reg.ok(&["settings", "set", "max-reservation-days", "30"]);
+    let t = reg.refused(
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P2",
+            "--donor",
+            "D2",
+            "--type",
+            "reservation",
+            "--expires",
+            &day(31),
+        ],
+        "--expires",
+    );
+    assert!(t.contains("at most 30 days"), "{t}");
+    reg.open("P2", "D2", "reservation", &["--expires", &day(30)]);
+    // a workup holds its donor for the same maximum
+    reg.open("P1", "D1", "workup", &[]);
+    let shown = reg.ok(&["donors", "show", "D1"]);
+    assert!(shown.contains(&format!("until {}", day(30))), "{shown}");
+    let shown = reg.json(&["settings", "show", "--format", "json"]);
+    assert!(shown.to_string().contains("\"30\""), "{shown}");
+    // settings refuse what they cannot hold
+    reg.refused(
+        &["settings", "set", "max-reservation-days", "0"],
+        "max-reservation-days",
+    );
+    reg.refused(
+        &["settings", "set", "max-reservation-days", "soon"],
+        "whole number",
+    );
+    reg.refused(
+        &["settings", "set", "max-reservation-weeks", "3"],
+        "not a setting",
+    );
+}
+
+#[test]
+fn implausible_patients_are_refused_naming_the_field() {
+    let reg = Registry::new("journey-plausible");
+    let t = reg.refused(
+        &[
+            "patients",
+            "add",
+            "P7",
+            "--typing",
+            TYPING,
+            "--birth-date",
+            &day(1),
+        ],
+        "--birth-date",
+    );
+    assert!(t.contains("in the future"), "{t}");
+    reg.ok(&[
+        "patients",
+        "add",
+        "P7",
+        "--typing",
+        TYPING,
+        "--birth-date",
+        &day(0),
+    ]);
+    let long = "P".repeat(65);
+    let huge = "Q".repeat(10_000);
+    for (id, why) in [
+        ("../x", "'/'"),
+        ("a\\b", "'\\\\'"),
+        ("P\u{1}", "U+0001"),
+        ("P\u{202e}9", "U+202E"),
+        (long.as_str(), "65 characters"),
+        (huge.as_str(), "10000 characters"),
+    ] {
+        let t = reg.refused(&["patients", "add", id, "--typing", TYPING], "--id");
+        assert!(t.contains(why), "{why}: {t}");
+        assert!(
+            t.len() < 1000,
+            "the refusal does not echo the whole id: {}",
+            t.len()
+        );
+    }
+    // 64 characters are an id
+    reg.ok(&["patients", "add", &"P".repeat(64), "--typing", TYPING]);
+    let list = reg.json(&["patients", "list", "--format", "json"]);
+    assert_eq!(list["patients"].as_array().unwrap().len(), 4, "{list}");
 }

@@ -68,7 +68,8 @@ impl Site {
             "identity.csv",
             &format!(
                 "id,registry,donor_type,birth_date,sex,abo,cmv,population,name,email,phone,gl\n\
-                 NL-1,MEDULLA,adult,1990-01-01,M,O,neg,EUR,Jan Peeters,jan@example.org,+32 470 00 00 01,\"{TYPING}\"\n"
+                 NL-1,MEDULLA,adult,1990-01-01,M,O,neg,EUR,Jan Peeters,jan@example.org,+32 470 00 00 01,\"{TYPING}\"\n\
+                 NL-2,MEDULLA,adult,1991-01-01,F,A,pos,EUR,Els Claes,els@example.org,+32 470 00 00 02,\"{TYPING}\"\n"
             ),
         );
         Site::run(&db, &["donors", "import", &ids], None);
@@ -103,8 +104,9 @@ impl Site {
                 "open",
                 "--patient",
                 "P-1001",
+                // a workup holds its donor: NL-2, so that NL-1 stays in the searches
                 "--donor",
-                "NL-1",
+                "NL-2",
                 "--type",
                 "workup",
             ],

@@ -622,15 +622,22 @@ pub fn outgoing_for_donor(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The partners holding requests or their results for this registry's donor `grid`
-/// (open or resulted requests; not those cancelled, rejected or expired).
-pub fn partners_holding(conn: &Connection, grid: &str) -> Result<Vec<String>, StoreError> {
+/// The partners holding requests or their results for this registry's donor `id`
+/// (whose GRID is `grid`: requests received before donor references were resolved to
+/// the id name the GRID) (open or resulted requests; not those cancelled, rejected or
+/// expired).
+pub fn partners_holding(
+    conn: &Connection,
+    id: &str,
+    grid: &str,
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT partner FROM requests WHERE donor_id = ?1 AND origin IS NOT NULL
+        "SELECT DISTINCT partner FROM requests WHERE donor_id IN (?1, ?2)
+            AND origin IS NOT NULL
             AND state IN ('open', 'acknowledged', 'partially-resulted', 'resulted')
          ORDER BY partner",
     )?;
-    let rows = stmt.query_map([grid], |r| r.get(0))?;
+    let rows = stmt.query_map([id, grid], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

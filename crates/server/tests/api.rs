@@ -1084,3 +1084,167 @@ fn likelihood_and_recruitment_over_http() {
         assert!(!a["entries"].as_array().unwrap().is_empty(), "{action}");
     }
 }
+
+#[test]
+fn one_donor_one_reference_a_workup_holds_its_donor_and_typed_input_is_checked() {
+    let grid = |id: &str| medulla_registry::Grid::new(1234, id).unwrap().to_string();
+    let (g1, g2) = (grid("ID1"), grid("ID2"));
+    let csv = format!(
+        "id,grid,registry,donor_type,birth_date,sex,gl\n\
+         ID-1,{g1},TEST,adult,1990-01-01,M,\"{PATIENT}\"\n\
+         ID-2,{g2},TEST,adult,1992-01-01,F,\"{PATIENT}\"\n"
+    );
+    let s = start("one-reference", &csv);
+    let sc = s.login("search-coordinator");
+    let day = |n: i64| (chrono::Local::now().date_naive() + chrono::Duration::days(n)).to_string();
+    let invalid = |v: &Value, field: &str, why: &str| {
+        assert_eq!(v["error"]["code"], "invalid", "{v}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.starts_with(&format!("{field}: ")), "names {field}: {m}");
+        assert!(m.contains(why), "{why}: {m}");
+        assert!(m.len() < 1000, "the refusal does not echo the whole input");
+    };
+    // patients: ids people type, birth dates
+    for (id, why) in [
+        ("P\u{0}".to_string(), "U+0000"),
+        ("../x".to_string(), "'/'"),
+        ("x".repeat(65), "at most 64"),
+        ("y".repeat(10_000), "10000 characters"),
+    ] {
+        let (st, v) = s.call(
+            "POST",
+            "/api/v1/patients",
+            Some(&sc),
+            Some(json!({"id": id, "typing": PATIENT})),
+        );
+        assert_eq!(st, 400, "{v}");
+        invalid(&v, "id", why);
+    }
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients",
+        Some(&sc),
+        Some(json!({"id": "P9", "typing": PATIENT, "birth_date": day(2)})),
+    );
+    assert_eq!(st, 400, "{v}");
+    invalid(&v, "birth_date", "in the future");
+    let (st, v) = s.call("GET", "/api/v1/patients", Some(&sc), None);
+    assert_eq!(
+        (st, v["patients"].as_array().unwrap().len()),
+        (200, 0),
+        "{v}"
+    );
+    for p in ["P1", "P2"] {
+        let (st, v) = s.call(
+            "POST",
+            "/api/v1/patients",
+            Some(&sc),
+            Some(json!({"id": p, "typing": PATIENT, "birth_date": "1980-02-02"})),
+        );
+        assert_eq!(st, 201, "{v}");
+    }
+    let open = |patient: &str, donor: &str, body: Value| {
+        let mut b = json!({"patient": patient, "donor": donor});
+        b.as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        s.call("POST", "/api/v1/requests", Some(&sc), Some(b))
+    };
+    let rule = |st: u16, v: &Value, name: &str| {
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (422, Some("rule")),
+            "{v}"
+        );
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.starts_with(&format!("[{name}]")), "{m}");
+        m.to_string()
+    };
+    // the GRID and the id name one donor
+    let (st, ct) = open("P1", &g1, json!({"type": "ct", "loci": "A,B,DRB1"}));
+    assert_eq!(st, 201, "{ct}");
+    assert_eq!(ct["donor"], "ID-1", "{ct}");
+    let (st, v) = open("P1", "ID-1", json!({"type": "ct", "loci": "C"}));
+    let m = rule(st, &v, "one-open-request");
+    assert!(m.contains(ct["id"].as_str().unwrap()), "{m}");
+    for by in ["ID-1", g1.as_str()] {
+        let (st, v) = s.call(
+            "GET",
+            &format!("/api/v1/requests?donor={by}"),
+            Some(&sc),
+            None,
+        );
+        assert_eq!(st, 200);
+        let list = v["requests"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{by}: {v}");
+        assert_eq!(list[0]["donor"], "ID-1");
+    }
+    // a workup holds its donor: gone from the next search, reserved for the patient
+    let searched = |token: &str| ids(&s.search(token, json!({"patient": PATIENT})));
+    assert!(searched(&sc).contains(&"ID-2".to_string()));
+    let (st, w) = open("P1", &g2, json!({"type": "workup"}));
+    assert_eq!(st, 201, "{w}");
+    assert_eq!(w["donor"], "ID-2");
+    let wid = w["id"].as_str().unwrap().to_string();
+    let (st, d) = s.call("GET", "/api/v1/donors/ID-2", Some(&sc), None);
+    assert_eq!(st, 200);
+    assert!(
+        d["status"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("reserved for patient P1 until {}", day(180))),
+        "{d}"
+    );
+    assert!(!searched(&sc).contains(&"ID-2".to_string()));
+    // one active workup a donor, whoever the patient, however the donor is named
+    for donor in ["ID-2", g2.as_str()] {
+        let (st, v) = open("P2", donor, json!({"type": "workup"}));
+        let m = rule(st, &v, "one-active-workup");
+        assert!(m.contains(&wid) && m.contains("P1"), "{m}");
+    }
+    let (st, v) = open(
+        "P2",
+        "ID-2",
+        json!({"type": "reservation", "expires": day(10)}),
+    );
+    rule(st, &v, "reserved-for-another-patient");
+    // the tasks name the donor once
+    let (st, t) = s.call("GET", "/api/v1/tasks", Some(&sc), None);
+    assert_eq!(st, 200);
+    let donors: Vec<&str> = t["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["donor"].as_str().unwrap())
+        .collect();
+    assert!(!donors.is_empty(), "{t}");
+    assert!(
+        donors.iter().all(|d| *d == "ID-1" || *d == "ID-2"),
+        "{donors:?}"
+    );
+    // a reservation within the registry's maximum
+    let (st, v) = open(
+        "P2",
+        "ID-1",
+        json!({"type": "reservation", "expires": day(181)}),
+    );
+    assert_eq!(st, 400, "{v}");
+    invalid(&v, "expires", "at most 180 days");
+    let (st, v) = open(
+        "P2",
+        "ID-1",
+        json!({"type": "reservation", "expires": day(180)}),
+    );
+    assert_eq!(st, 201, "{v}");
+    // the cancelled workup releases its donor to the next search
+    let (st, v) = s.call(
+        "POST",
+        &format!("/api/v1/requests/{wid}/cancel"),
+        Some(&sc),
+        Some(json!({"reason": "patient relapsed"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (_, d) = s.call("GET", "/api/v1/donors/ID-2", Some(&sc), None);
+    assert_eq!(d["status"], "available", "{d}");
+    assert!(searched(&sc).contains(&"ID-2".to_string()));
+}

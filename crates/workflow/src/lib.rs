@@ -6,11 +6,13 @@
 //! - `journey`: the workup as a state machine over planned and recorded dates, refusing
 //!   every change that breaks a rule, reopening steps a moved date invalidates;
 //! - `tasks`: what is due, for whom, by when;
-//! - `calendar`: the donor's appointments as an iCalendar file.
+//! - `calendar`: the donor's appointments as an iCalendar file;
+//! - `ids`: the rule for identifiers people type (`ids::check_identifier`).
 //!
 //! Pure domain: no storage, no clock (every operation takes `today`).
 
 pub mod calendar;
+pub mod ids;
 pub mod journey;
 pub mod request;
 pub mod step;

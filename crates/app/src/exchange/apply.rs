@@ -5,16 +5,19 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use medulla_registry::exchange::{self, Partner, RequestLink};
 use medulla_registry::requests::{
-    add_event, insert_request, next_request_id, put_journey, request_in, requests_of_pair,
-    set_state,
+    add_event, insert_request, next_request_id, put_journey, request_in, set_state,
 };
 use medulla_registry::store::{set_status_in, DbTransaction};
-use medulla_registry::{Status, StatusChange, Store};
+use medulla_registry::{Status, StatusChange};
 use medulla_workflow::{check_open, Journey, Request, RequestState, RequestType, Subject};
 
 use super::message::{Body, Envelope, RequestFacts};
+use crate::donor_ref::{self, DonorId, DonorRef};
 use crate::error::AppError;
-use crate::workflow::{refresh_tasks, release};
+use crate::workflow::{
+    check_not_reserved_for_another, check_one_active_workup, hold_for_workup, refresh_tasks,
+    release, workup_hold_until,
+};
 
 /// What applying a message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,17 +211,17 @@ fn open_for_partner(
             m.reference
         )));
     }
-    let (donor, status) = Store::donor_in(tx, &f.donor).map_err(|_| {
-        AppError::NotFound(format!(
+    // our donor, named by its GRID (or id): resolved to this registry's id, as a
+    // request opened here names it; never a partner's donor
+    let (donor, status) = DonorId::of_local(tx, &f.donor).map_err(|e| match e {
+        AppError::NotFound(_) => AppError::NotFound(format!(
             "donor {} is not in registry {}",
             f.donor,
             ours_ion(tx)
-        ))
+        )),
+        other => other,
     })?;
-    let grid = donor
-        .grid
-        .map(|g| g.to_string())
-        .unwrap_or_else(|| f.donor.clone());
+    let grid = donor.grid().unwrap_or(donor.as_str()).to_string();
     let today = at.date();
     let kind: RequestType = f.kind.parse()?;
     let expires = f
@@ -232,8 +235,15 @@ fn open_for_partner(
         })
         .transpose()?;
     let subject = Subject::new(kind, f.loci.clone(), expires, today)?;
+    if let Subject::Reservation { expires } = &subject {
+        crate::settings::check_reservation_expiry(tx, *expires, today)?;
+    }
+    let resolved = DonorRef::Local {
+        id: donor.clone(),
+        status: status.clone(),
+    };
     // the pair is the requesting registry's patient and the donor
-    let pair: Vec<Request> = requests_of_pair(tx, &f.patient, &grid)?
+    let pair: Vec<Request> = donor_ref::pair_requests(tx, &f.patient, &resolved)?
         .into_iter()
         .filter(|r| {
             exchange::request_link(tx, &r.id)
@@ -243,20 +253,32 @@ fn open_for_partner(
         .collect();
     check_open(&pair, &subject)?;
     let patient_here = format!("{}:{}", m.sender, f.patient);
-    if let (Subject::Reservation { .. }, Status::Reserved { patient, until }) = (&subject, &status)
-    {
-        if *patient != patient_here && *until > today {
-            return Err(AppError::Rule {
-                rule: "reserved-for-another-patient".into(),
-                message: format!("donor {grid} is reserved for another patient until {until}"),
-            });
-        }
+    if kind == RequestType::Workup {
+        check_one_active_workup(tx, &donor)?;
+    }
+    if matches!(kind, RequestType::Reservation | RequestType::Workup) {
+        check_not_reserved_for_another(&donor, &status, &patient_here, today).map_err(|e| {
+            match e {
+                // a partner is not told whom the donor is reserved for
+                AppError::Rule { rule, .. } => AppError::Rule {
+                    rule,
+                    message: format!(
+                        "donor {grid} is reserved for another patient{}",
+                        match &status {
+                            Status::Reserved { until, .. } => format!(" until {until}"),
+                            _ => String::new(),
+                        }
+                    ),
+                },
+                other => other,
+            }
+        })?;
     }
     let (seq, id) = next_request_id(tx)?;
     let r = Request {
         id: id.clone(),
         patient: f.patient.clone(),
-        donor: grid.clone(),
+        donor: donor.as_str().to_string(),
         subject: subject.clone(),
         state: RequestState::Open,
         opened: today,
@@ -276,10 +298,10 @@ fn open_for_partner(
     if let Subject::Reservation { expires } = &subject {
         set_status_in(
             tx,
-            &donor.id,
+            donor.as_str(),
             StatusChange {
                 status: Status::Reserved {
-                    patient: patient_here,
+                    patient: patient_here.clone(),
                     until: *expires,
                 },
                 changed_at: at,
@@ -287,10 +309,14 @@ fn open_for_partner(
                 note: format!("reservation {id} from partner {}", partner.name),
             },
         )?;
-        touched.push(donor.id.clone());
+        touched.push(donor.as_str().to_string());
     }
     if kind == RequestType::Workup {
         put_journey(tx, &id, &Journey::new(today), at)?;
+        let until = workup_hold_until(tx, today, None)?;
+        if hold_for_workup(tx, &donor, &status, &patient_here, until, &id, by, at)? {
+            touched.push(donor.as_str().to_string());
+        }
     }
     refresh_tasks(tx, &id)?;
     Ok(Applied::Done)

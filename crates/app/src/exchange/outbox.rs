@@ -191,8 +191,17 @@ pub(crate) fn request_changed(
     let (Some(partner), Some(reference)) = (&link.partner, &link.reference) else {
         return Ok(());
     };
-    let r = request_in(tx, id)?
+    let mut r = request_in(tx, id)?
         .ok_or_else(|| AppError::NotFound(format!("request {id} does not exist")))?;
+    if link.origin.is_some() {
+        // a partner's request for our donor, stored under our id: the partner knows the
+        // donor by its GRID
+        if let Ok((d, _)) = Store::donor_in(tx, &r.donor) {
+            if let Some(g) = d.grid {
+                r.donor = g.to_string();
+            }
+        }
+    }
     let state = serde_json::to_value(&r.state).map_err(|e| AppError::Internal(e.to_string()))?;
     let body = match change {
         Change::Opened => {
@@ -274,7 +283,7 @@ pub(crate) fn donor_changed(
         .map(|(_, p)| p.iter().flatten().cloned().collect::<Vec<_>>().join("+"))
         .collect::<Vec<_>>()
         .join("^");
-    for p in exchange::partners_holding(tx, &grid)? {
+    for p in exchange::partners_holding(tx, &d.id, &grid)? {
         put(
             tx,
             &p,

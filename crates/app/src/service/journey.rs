@@ -130,10 +130,14 @@ impl Service {
         // asking partners their ION is a network call: on a connection of its own, not
         // under the reader lock searches share
         crate::exchange::learn_route(&Store::open_existing(self.database())?, &input.donor)?;
+        // the audit names the donor as requests do: this registry's id, or a partner's GRID
+        let subject = crate::donor_ref::resolve(lock(&self.reader).connection(), &input.donor)
+            .map(|d| d.key().to_string())
+            .unwrap_or_else(|_| input.donor.trim().to_string());
         let r = self.workflow_change(
             actor,
             "request-open",
-            &input.donor,
+            &subject,
             serde_json::json!({ "patient": input.patient, "type": input.kind }),
             |w| {
                 let r = workflow::open(w, input, &actor.user, now())?;
@@ -217,7 +221,12 @@ impl Service {
             id,
             serde_json::json!({ "collection": input.collection, "exam": input.exam,
                 "idm": input.idm, "conditioning": input.conditioning }),
-            |w| Ok((workflow::plan(w, id, input, &actor.user, now())?, None)),
+            |w| {
+                // a plan may lengthen the donor's hold
+                let p = workflow::plan(w, id, input, &actor.user, now())?;
+                let donor = p.request.donor.clone();
+                Ok((p, Some(donor)))
+            },
         )
     }
 
