@@ -300,6 +300,7 @@ pub struct Roadmap {
 }
 
 /// What the national search found for the roadmap.
+#[derive(Debug, Clone)]
 pub struct National {
     pub searched: usize,
     pub by_mismatches: [usize; 3],
@@ -307,6 +308,51 @@ pub struct National {
     pub warnings: Vec<String>,
     /// What changed since the patient's last roadmap search.
     pub changes: Option<String>,
+    /// When the search ran (`None`: never).
+    pub searched_at: Option<String>,
+}
+
+/// The national step as the patient's last roadmap search left it, without searching
+/// (viewing a page never runs or saves a search): the counts of the matches kept with the
+/// case, or a word that it has not been searched yet.
+pub fn national_as_saved(store: &Store, patient: &str) -> Result<National, AppError> {
+    let saved = store.saved_search(&format!("patient-{patient}"))?;
+    Ok(match saved {
+        None => National {
+            searched: 0,
+            by_mismatches: [0; 3],
+            best: Vec::new(),
+            warnings: vec!["not searched yet: search the registry for this patient".into()],
+            changes: None,
+            searched_at: None,
+        },
+        Some(s) => {
+            let mut by = [0usize; 3];
+            for m in &s.matches {
+                // the grade reads `MATCHED/OUT_OF ...`
+                let mismatches = m
+                    .grade
+                    .split_whitespace()
+                    .next()
+                    .and_then(|g| g.split_once('/'))
+                    .and_then(|(a, b)| Some(b.parse::<usize>().ok()? - a.parse::<usize>().ok()?));
+                if let Some(slot) = mismatches.and_then(|n| by.get_mut(n)) {
+                    *slot += 1;
+                }
+            }
+            National {
+                searched: 0,
+                by_mismatches: by,
+                best: Vec::new(),
+                warnings: vec![format!(
+                    "as last searched, {}: search again for the ranking",
+                    s.last_run_at
+                )],
+                changes: Some(format!("last searched {}", s.last_run_at)),
+                searched_at: Some(s.last_run_at),
+            }
+        }
+    })
 }
 
 /// The national search of the roadmap: up to two mismatches, the best five with
@@ -397,6 +443,7 @@ pub fn national_from_db(
         best,
         warnings: trimmed.warnings,
         changes,
+        searched_at: Some(at.format("%Y-%m-%dT%H:%M:%S").to_string()),
     })
 }
 
@@ -540,8 +587,12 @@ pub fn roadmap(
     let nat_step = RoadmapStep {
         step: "unrelated-national",
         summary: format!(
-            "{} donors searched: {} at 0, {} at 1, {} at 2 mismatches{}",
-            nat.searched,
+            "{}: {} at 0, {} at 1, {} at 2 mismatches{}",
+            match (&nat.searched_at, nat.searched) {
+                (None, _) => "not searched yet".to_string(),
+                (Some(_), 0) => "donors kept with the case".to_string(),
+                (Some(_), n) => format!("{n} donors searched"),
+            },
             nat.by_mismatches[0],
             nat.by_mismatches[1],
             nat.by_mismatches[2],
@@ -567,6 +618,7 @@ pub fn roadmap(
             "best": nat.best,
             "warnings": nat.warnings,
             "since_last_search": nat.changes,
+            "searched_at": nat.searched_at,
         }),
     };
 

@@ -64,6 +64,8 @@ pub struct Service {
     /// The connection that follows the change sequence, and the last position applied
     /// to the live index.
     follower: Mutex<(Store, i64)>,
+    /// Each patient's last roadmap search on this server (what a page view shows).
+    roadmaps: Mutex<std::collections::HashMap<String, crate::roadmap::National>>,
 }
 
 /// The answer to a search.
@@ -331,6 +333,7 @@ impl Service {
             population_work: Mutex::new(()),
             partner_timeout: std::time::Duration::from_secs(3),
             follower: Mutex::new((follower, seen)),
+            roadmaps: Mutex::new(std::collections::HashMap::new()),
         })
     }
 

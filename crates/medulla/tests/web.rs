@@ -631,6 +631,17 @@ fn every_page_renders_labelled_for_its_role() {
         .source()
         .unwrap()
         .contains("There is no page at /no/such/page"));
+    // the patient's page runs no search; its button does, and the page then shows it
+    b.goto(&site.url("/patients/P-1001")).unwrap();
+    let roadmap = text_at(&b, "#roadmap");
+    assert!(roadmap.contains("not searched yet"), "{roadmap}");
+    b.click_to_page(&b.find("#roadmap-search").unwrap())
+        .unwrap();
+    b.wait_for("#roadmap", Duration::from_secs(60)).unwrap();
+    let roadmap = text_at(&b, "#roadmap");
+    assert!(roadmap.contains("donors searched"), "{roadmap}");
+    b.goto(&site.url("/patients/P-1001")).unwrap();
+    assert!(text_at(&b, "#roadmap").contains("donors searched"));
     // the likelihood page has its plot
     b.goto(&site.url(LIKELIHOOD)).unwrap();
     assert!(b.find(".plot svg").is_ok());

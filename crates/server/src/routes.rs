@@ -91,6 +91,7 @@ pub fn api() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(journey::workup_calendar))
         .routes(routes!(journey::tasks))
         .routes(routes!(journey::roadmap))
+        .routes(routes!(journey::refresh_roadmap))
         .routes(routes!(journey::family, journey::add_relative))
         .routes(routes!(journey::products, journey::add_product))
         .routes(routes!(journey::product_status))

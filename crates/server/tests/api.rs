@@ -363,6 +363,7 @@ fn the_openapi_document_describes_every_route_and_each_is_served() {
         ("get", "/api/v1/requests/{id}/workup/calendar"),
         ("get", "/api/v1/tasks"),
         ("get", "/api/v1/patients/{id}/roadmap"),
+        ("post", "/api/v1/patients/{id}/roadmap/refresh"),
         ("get", "/api/v1/patients/{id}/family"),
         ("post", "/api/v1/patients/{id}/family"),
         ("get", "/api/v1/patients/{id}/products"),
@@ -932,6 +933,41 @@ fn the_patient_roadmap_over_http() {
     assert!(v["error"]["message"].as_str().unwrap().contains("cousin"));
     let (st, _) = s.call("GET", "/api/v1/patients/P1/roadmap", Some(&partner), None);
     assert_eq!(st, 403);
+    // viewing runs no search and keeps none with the case
+    let (st, r) = s.call("GET", "/api/v1/patients/P1/roadmap", Some(&sc), None);
+    assert_eq!(st, 200, "{r}");
+    assert!(
+        r["steps"][2]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("not searched yet"),
+        "{r}"
+    );
+    assert!(r["steps"][2]["details"]["searched_at"].is_null(), "{r}");
+    let (st, _) = s.call(
+        "POST",
+        "/api/v1/searches/patient-P1/repeat",
+        Some(&sc),
+        None,
+    );
+    assert_eq!(st, 404, "a page view saved no search");
+    let (st, _) = s.call(
+        "POST",
+        "/api/v1/patients/P1/roadmap/refresh",
+        Some(&partner),
+        None,
+    );
+    assert_eq!(st, 403);
+    // searching when asked: the roadmap with the national step, kept with the case
+    let (st, r) = s.call(
+        "POST",
+        "/api/v1/patients/P1/roadmap/refresh",
+        Some(&sc),
+        None,
+    );
+    assert_eq!(st, 200, "{r}");
+    assert!(r["steps"][2]["details"]["searched_at"].is_string(), "{r}");
+    // and a view shows that search, without running another
     let (st, r) = s.call("GET", "/api/v1/patients/P1/roadmap", Some(&sc), None);
     assert_eq!(st, 200, "{r}");
     assert_eq!(r["patient"], "P1");

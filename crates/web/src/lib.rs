@@ -50,6 +50,10 @@ pub fn router() -> Router<Shared> {
         )
         .route("/patients/{id}", get(pages::patients::show))
         .route("/patients/{id}/status", post(pages::patients::set_status))
+        .route(
+            "/patients/{id}/roadmap",
+            post(pages::patients::refresh_roadmap),
+        )
         .route("/requests", post(pages::requests::open))
         .route("/requests/{id}", get(pages::requests::show))
         .route("/requests/{id}/action", post(pages::requests::action))

@@ -255,9 +255,51 @@ impl Service {
         workflow::task_list(&lock(&self.reader), Local::now().date_naive(), due_days)
     }
 
-    /// The patient's roadmap, the national step searched on the live index (audited as
-    /// a search) and kept with the case.
+    /// The patient's roadmap as it stands: the national step as last searched (this
+    /// server's last search for the patient, or the matches kept with the case). Viewing
+    /// runs and saves no search: [`Self::refresh_roadmap`] does, when asked.
     pub fn roadmap(
+        &self,
+        actor: &Actor,
+        id: &str,
+        threshold: f64,
+    ) -> Result<crate::roadmap::Roadmap, AppError> {
+        actor.require(Permission::ReadPatients)?;
+        actor.require(Permission::Search)?;
+        let at = now();
+        let cached = lock(&self.roadmaps).get(id).cloned();
+        let r = {
+            let mut reader = lock(&self.reader);
+            let population = reader
+                .patient(id)?
+                .and_then(|r| r.patient.population)
+                .unwrap_or_else(|| "pooled".into());
+            crate::roadmap::roadmap(
+                &mut reader,
+                self.reducer,
+                Some((&self.freqs.set, population.as_str())),
+                id,
+                threshold,
+                at,
+                |store, patient| match cached {
+                    Some(n) => Ok(n),
+                    None => crate::roadmap::national_as_saved(store, &patient.id),
+                },
+            )?
+        };
+        self.audit(
+            &actor.user,
+            "roadmap",
+            id,
+            serde_json::json!({ "threshold": threshold }),
+        )?;
+        Ok(r)
+    }
+
+    /// Search the registry for the patient's roadmap now: the search runs on the live
+    /// index before the writer is taken, which is held only to keep the result with the
+    /// case (saved search `patient-ID`); the roadmap with it.
+    pub fn refresh_roadmap(
         &self,
         actor: &Actor,
         id: &str,
@@ -300,13 +342,16 @@ impl Service {
                             &saved,
                             at,
                         )?;
-                        Ok(crate::roadmap::National {
+                        let national = crate::roadmap::National {
                             searched,
                             by_mismatches: by,
                             best: answer.hits,
                             warnings: answer.warnings,
                             changes,
-                        })
+                            searched_at: Some(at.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                        };
+                        lock(&self.roadmaps).insert(patient.id.clone(), national.clone());
+                        Ok(national)
                     },
                 )
             },

@@ -343,8 +343,26 @@ fn json_of<T: Serialize>(v: &T) -> Json<serde_json::Value> {
     Json(serde_json::to_value(v).unwrap_or(serde_json::Value::Null))
 }
 
-/// The patient's stem cell roadmap: own cells, family, unrelated national (searched now
-/// on the live index and kept with the case), unrelated international, the next action.
+/// Search the registry for the patient's roadmap now (on the live index; the result kept
+/// with the case as the saved search `patient-ID`): the roadmap with it.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/roadmap/refresh", tag = "patients",
+    params(("id" = String, Path, description = "the patient's id"), ThresholdQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the roadmap, as GET returns it", body = Object), (status = 404, body = ErrorBody)))]
+pub async fn refresh_roadmap(
+    State(svc): State<Shared>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ThresholdQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = threshold(&q);
+    let r = blocking(move || svc.refresh_roadmap(&actor, &id, t)).await?;
+    Ok(json_of(&r))
+}
+
+/// The patient's stem cell roadmap: own cells, family, unrelated national (as last
+/// searched: viewing runs no search; `POST .../roadmap/refresh` searches), unrelated
+/// international, the next action.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/roadmap", tag = "patients",
     params(("id" = String, Path, description = "the patient's id"), ThresholdQuery),
     security(("bearer" = [])),

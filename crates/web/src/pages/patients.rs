@@ -211,9 +211,15 @@ pub async fn register(
     }
 }
 
-fn roadmap_part(r: &Roadmap) -> Markup {
+fn roadmap_part(s: &Session, r: &Roadmap) -> Markup {
     html! {
         h2 { "Roadmap" }
+        // viewing the page runs no search: the national step is the last one, searched
+        // again when asked
+        form method="post" action={ "/patients/" (url_encode(&r.patient)) "/roadmap" } aria-label="search the registry for this patient" {
+            input type="hidden" name="csrf" value=(s.csrf());
+            button type="submit" id="roadmap-search" { "Search the registry now" }
+        }
         p id="next-action" { strong { "Next: " } (r.next_action) }
         ol.timeline id="roadmap" {
             @for step in &r.steps {
@@ -235,7 +241,7 @@ pub async fn show(
     let may_roadmap = s.may(Permission::Search);
     let (p, roadmap, family, requests) = blocking(move || {
         let p = svc.patient(&actor, &id)?;
-        // the roadmap runs the national search (audited as such)
+        // the roadmap as it stands: no search runs for a page view
         let roadmap = if may_roadmap {
             Some(svc.roadmap(&actor, &id, medulla_registry::products::DEFAULT_CD34_PER_KG)?)
         } else {
@@ -271,7 +277,7 @@ pub async fn show(
             }
         }
         @match &roadmap {
-            Some(r) => (roadmap_part(r)),
+            Some(r) => (roadmap_part(&s, r)),
             None => p.muted { "The roadmap runs a registry search, which your role (" (s.actor.role.name()) ") may not." },
         }
         h2 { "Family" }
@@ -347,6 +353,27 @@ fn case_form(s: &Session, p: &PatientView) -> Markup {
             div { button type="submit" id="move-case" { "Move case" } }
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// Search the registry for the patient's roadmap now (the button on the patient's page).
+pub async fn refresh_roadmap(
+    State(svc): State<Shared>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f.csrf)?;
+    let (actor, i) = (s.actor.clone(), id.clone());
+    blocking(move || {
+        svc.refresh_roadmap(&actor, &i, medulla_registry::products::DEFAULT_CD34_PER_KG)
+    })
+    .await?;
+    Ok(see_other(&format!("/patients/{}#roadmap", url_encode(&id))))
 }
 
 #[derive(Deserialize)]
