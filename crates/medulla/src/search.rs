@@ -303,6 +303,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
             let validator = RecordValidator::new(&reducer, today);
             let mut rejected = 0u64;
             let mut listed = 0u64;
+            let mut last_line = None;
             let index = index_csv(
                 &mut catalog,
                 BufReader::with_capacity(1 << 20, f),
@@ -318,13 +319,20 @@ pub fn run(args: SearchArgs) -> Result<()> {
                         );
                     }
                     listed += 1;
-                    rejected += 1;
+                    if last_line != Some(j.line) {
+                        rejected += 1;
+                        last_line = Some(j.line);
+                    }
                 },
             )?;
             if rejected > 0 {
                 eprintln!(
-                    "{name}: {rejected} invalid field(s) in rejected records{}; those records are not searched",
-                    if listed > 20 { " (the first 20 listed)" } else { "" }
+                    "{name}: {rejected} invalid record(s){}, not searched",
+                    if listed > 20 {
+                        " (the first 20 problems listed)"
+                    } else {
+                        ""
+                    }
                 );
             }
             index

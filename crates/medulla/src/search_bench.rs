@@ -55,7 +55,7 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
     // the donors read and checked as `donors import` reads them
     let name = args.donors.display().to_string();
     let validator = medulla_registry::validate::RecordValidator::new(&reducer, args.date);
-    let mut rejected = 0u64;
+    let mut rejected = std::collections::BTreeSet::new();
     let index = index_csv(
         &mut catalog,
         BufReader::with_capacity(1 << 20, f),
@@ -63,10 +63,12 @@ pub fn run(args: SearchBenchArgs) -> Result<()> {
         &name,
         None,
         args.date,
-        &mut |_| rejected += 1,
+        &mut |j| {
+            rejected.insert(j.line);
+        },
     )?;
-    if rejected > 0 {
-        eprintln!("{name}: {rejected} invalid field(s) in rejected records, not indexed");
+    if !rejected.is_empty() {
+        eprintln!("{name}: {} invalid record(s), not indexed", rejected.len());
     }
     let build = started.elapsed().as_secs_f64();
     let distinct = index.distinct_per_locus();

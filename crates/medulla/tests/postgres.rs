@@ -51,13 +51,18 @@ fn an_export_from_postgresql_is_byte_identical_to_one_from_sqlite() {
             "test",
         ]);
         assert!(o.status.success(), "{}", text(&o));
-        // the file says available: a deceased donor stays deceased (that record is
-        // refused by the status rules), on both backends alike
+        // the file says available: refused for that donor (a file does not undo it), the
+        // rest unchanged, on both backends alike
         let o = medulla(&["donors", "--db", db, "import", &csv]);
         assert!(
             text(&o).contains("0 updated, 2999 unchanged, 0 deleted, 1 rejected"),
             "{}",
             text(&o)
+        );
+        let report = std::fs::read_to_string(format!("{csv}.rejects.csv")).unwrap();
+        assert!(
+            report.contains(",SYN0000000042,status,[permanently-unavailable]"),
+            "{report}"
         );
     }
     let mut exports = Vec::new();

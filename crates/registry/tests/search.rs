@@ -146,3 +146,67 @@ fn mismatch_limits_filters_and_ranking() {
         .to_string()
         .contains("DRB1"));
 }
+
+#[test]
+fn a_donor_file_is_indexed_only_as_import_reads_it() {
+    let e = env();
+    let reducer = Reducer::new(&e.release, &e.macs);
+    let validator = medulla_registry::validate::RecordValidator::new(&reducer, today());
+    let header = "id;registry;donor_type;birth_date;status;A_1;A_2;B_1;B_2;DRB1_1;DRB1_2";
+    let typing = "A*01:01;A*02:01;B*08:01;B*44:02;DRB1*03:01;DRB1*15:01";
+    let file = format!(
+        "{header}\r\nD1;REG;adult;1990-01-01;;{typing}\r\nD2;REG;adult;1990-01-01;sleeping;{typing}\r\n\
+         D3;REG;adult;2015-01-01;;{typing}\r\nD1;REG;adult;1990-01-01;;{typing}\r\n\
+         D4;REG;adult;1990-01-01;permanently-unavailable;{typing}\r\n"
+    );
+    let mut catalog = ArdCatalog::new(&reducer);
+    let mut rejected = Vec::new();
+    let index = medulla_registry::search_index::index_csv(
+        &mut catalog,
+        file.as_bytes(),
+        &validator,
+        "d.csv",
+        None,
+        today(),
+        &mut |j| rejected.push((j.line, j.id, j.error.field)),
+    )
+    .unwrap();
+    // D1 and D4 indexed (D4 not searchable); D2 a bad status, D3 a child, D1 twice
+    assert_eq!(index.len(), 2);
+    assert_eq!(
+        rejected,
+        vec![
+            (3, "D2".to_string(), "status".to_string()),
+            (4, "D3".to_string(), "birth_date".to_string()),
+            (5, "D1".to_string(), "id".to_string()),
+        ]
+    );
+    let pair = |a: &str, b: &str| [Some(a.to_string()), Some(b.to_string())];
+    let patient = [
+        pair("A*01:01", "A*02:01"),
+        pair("B*08:01", "B*44:02"),
+        [None, None],
+        pair("DRB1*03:01", "DRB1*15:01"),
+        [None, None],
+        [None, None],
+    ];
+    let mut request = SearchRequest::ten_of_ten(patient, 4, day_number(today()));
+    request.limit = 10;
+    // D4 is permanently unavailable: only D1 is found
+    let hits = search(&index, &mut catalog, &request).unwrap();
+    assert_eq!(hits.hits.len(), 1);
+    // a header read with the wrong delimiter is refused, naming the right one
+    let err = medulla_registry::search_index::index_csv(
+        &mut catalog,
+        file.as_bytes(),
+        &validator,
+        "d.csv",
+        Some(b','),
+        today(),
+        &mut |_| {},
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(err.contains("give --delimiter ';'"), "{err}");
+}
