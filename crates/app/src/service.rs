@@ -408,17 +408,17 @@ impl Service {
             detail,
             f,
         );
-        self.absorb_audit();
+        // a failure leaves the entry pending, for the follower's next round
+        let _ = self.absorb_audit();
         out
     }
 
     /// Take committed changes' pending audit entries (this server's, another server's or
-    /// a command's) into the chain. A failure leaves them pending, for the next call.
-    pub fn absorb_audit(&self) {
+    /// a command's) into the chain: how many. A failure leaves them pending, for the next
+    /// call.
+    pub fn absorb_audit(&self) -> Result<u64, AppError> {
         let follower = lock(&self.follower);
-        if let Err(e) = crate::audit::absorb(&follower.0, &mut lock(&self.security)) {
-            eprintln!("audit entries stay pending: {e}");
-        }
+        crate::audit::absorb(&follower.0, &mut lock(&self.security))
     }
 
     /// Log in with a password: a session token and when it expires. Failed logins are

@@ -140,7 +140,12 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         std::thread::spawn(move || {
             let mut failing = false;
             while !stop.load(Ordering::Relaxed) {
-                match service.follow_changes() {
+                // changes committed by commands or other servers get their audit
+                // entries chained here too
+                let followed = service
+                    .follow_changes()
+                    .and_then(|_| service.absorb_audit());
+                match followed {
                     Ok(_) => failing = false,
                     // said once, not every tick, until it works again
                     Err(e) if !failing => {
