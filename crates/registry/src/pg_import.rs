@@ -320,6 +320,10 @@ impl ImportSession for PgImport<'_> {
         if let Some(refusal) = refuse_deletion(&self.tx, id, field)? {
             return Ok(Err(refusal));
         }
+        // its GRID is free again for the records after it (as on SQLite)
+        if let Some(g) = self.lookup(id)?.and_then(|(facts, _)| facts.grid) {
+            self.grids.insert(g, None);
+        }
         self.tx
             .execute("DELETE FROM status_history WHERE donor_id = ?1", [id])?;
         let n = self.tx.execute("DELETE FROM donors WHERE id = ?1", [id])?;

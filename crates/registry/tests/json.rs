@@ -378,3 +378,47 @@ fn a_full_file_never_deletes_a_rejected_record_nor_a_donor_held_by_a_request() {
         assert_eq!(deleted_logged(&store).len(), 3);
     }
 }
+
+fn with_grid(id: &str, change: &str, grid: &str) -> String {
+    donor(id, change, "*01:01").replacen(
+        r#""ethn": "CAEU","#,
+        &format!(r#""ethn": "CAEU", "medulla": {{"grid": "{grid}"}},"#),
+        1,
+    )
+}
+
+#[test]
+fn a_grid_is_refused_while_another_donor_holds_it_and_free_once_deleted() {
+    let g = medulla_registry::Grid::new(1234, "0000000000007")
+        .unwrap()
+        .to_string();
+    for mut store in common::stores() {
+        json(&mut store, &file("diff", &[with_grid("1", "N", &g)]));
+        // 2 and 3 both claim 1's GRID: refused, no database error
+        let (_, r) = json(
+            &mut store,
+            &file("diff", &[with_grid("2", "N", &g), with_grid("3", "N", &g)]),
+        );
+        assert_eq!((r.new, r.rejected), (0, 2), "{:?}", r.rejections);
+        assert_eq!(
+            r.rejections[1].error.reason,
+            format!("{g} is already the GRID of donor 1")
+        );
+        // 1 deleted, then 2 takes its GRID in the same file
+        let (_, r) = json(
+            &mut store,
+            &file(
+                "diff",
+                &[donor("1", "D", "*01:01"), with_grid("2", "N", &g)],
+            ),
+        );
+        assert_eq!(
+            (r.deleted, r.new, r.rejected),
+            (1, 1, 0),
+            "{:?}",
+            r.rejections
+        );
+        let (d, _) = store.donor("2").unwrap().unwrap();
+        assert_eq!(d.grid.unwrap().to_string(), g);
+    }
+}
