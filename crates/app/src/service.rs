@@ -908,11 +908,14 @@ impl Service {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEntry>, AppError> {
         actor.require(Permission::ReadAudit)?;
+        // changes committed elsewhere (a command, another server) are chained first
+        self.absorb_audit()?;
         Ok(lock(&self.security).audit_entries(filter)?)
     }
 
     /// Check the audit chain.
     pub fn verify_audit(&self) -> Result<Result<u64, AuditBreak>, AppError> {
+        self.absorb_audit()?;
         Ok(lock(&self.security).verify_audit()?)
     }
 }

@@ -1284,3 +1284,75 @@ fn one_donor_one_reference_a_workup_holds_its_donor_and_typed_input_is_checked()
     assert_eq!(d["status"], "available", "{d}");
     assert!(searched(&sc).contains(&"ID-2".to_string()));
 }
+
+/// Changes through the API commit with their audit entries (in the registry, taken into
+/// the chain at once), a request over a cap is refused by its name.
+#[test]
+fn changes_are_audited_with_the_change_and_caps_are_named() {
+    let s = start("audit-changes", &identity_csv());
+    let admin = s.login("admin");
+    let new = format!(
+        "id,registry,donor_type,birth_date,gl\nNEW-1,TEST,adult,1995-05-05,\"{PATIENT}\"\n"
+    );
+    let (st, report) = s.send_csv("/api/v1/donors/import?name=new.csv", &admin, &new);
+    assert_eq!(st, 200, "{report}");
+    let dc = s.login("donor-coordinator");
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/donors/ID-1/status",
+        Some(&dc),
+        Some(json!({"status": "permanently-unavailable", "reason": "withdrew"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let auditor = s.login("auditor");
+    let (st, a) = s.call("GET", "/api/v1/audit?action=import", Some(&auditor), None);
+    assert_eq!(st, 200, "{a}");
+    let entries = a.as_array().or_else(|| a["entries"].as_array()).unwrap();
+    let import = entries
+        .iter()
+        .find(|e| e["subject"] == "new.csv")
+        .unwrap_or_else(|| panic!("the import's entry: {a}"));
+    assert_eq!(import["user"], "admin");
+    let detail: Value = match &import["detail"] {
+        Value::String(t) => serde_json::from_str(t).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(
+        (detail["new"].as_u64(), detail["applied"].as_bool()),
+        (Some(1), Some(true)),
+        "{detail}"
+    );
+    let (_, a) = s.call(
+        "GET",
+        "/api/v1/audit?action=status-change",
+        Some(&auditor),
+        None,
+    );
+    let text = a.to_string();
+    assert!(
+        text.contains("ID-1") && text.contains("donor-coordinator"),
+        "{a}"
+    );
+    // every entry is in the chain, which verifies
+    assert!(s.service.verify_audit().unwrap().is_ok());
+    // nothing is left pending in the registry
+    let registry = medulla_registry::Store::open_existing(&s.db).unwrap();
+    let security = medulla_registry::Store::open_security(&s.db).unwrap();
+    assert_eq!(
+        medulla_registry::audit::pending(&registry, &security).unwrap(),
+        0
+    );
+    // caps, by name
+    for (body, cap) in [
+        (json!({"patient": PATIENT, "limit": 5000}), "limit"),
+        (
+            json!({"patient": PATIENT, "predict_top": 5000}),
+            "predict_top",
+        ),
+    ] {
+        let (st, v) = s.call("POST", "/api/v1/search", Some(&admin), Some(body));
+        assert_eq!(st, 400, "{v}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains(&format!("the cap {cap} = 1000")), "{m}");
+    }
+}

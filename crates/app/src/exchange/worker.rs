@@ -390,12 +390,7 @@ fn deliver_loop(db: &Path, name: &str, cfg: DeliveryConfig, poll: Duration, stop
             }
         };
         // the outbox's bookkeeping (attempts, acknowledgements) is the service's own work
-        let entry = crate::audit::note(
-            "system",
-            "exchange-delivery",
-            name,
-            serde_json::json!({}),
-        );
+        let entry = crate::audit::note("system", "exchange-delivery", name, serde_json::json!({}));
         let delivered = store.audited(entry, |s| deliver_once(s, &partner, &cfg));
         match delivered {
             Ok(round) => {
