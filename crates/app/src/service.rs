@@ -186,8 +186,43 @@ pub fn change_donor_status(
 ) -> Result<(), AppError> {
     let at = change.changed_at;
     store.write(|tx| -> Result<(), AppError> {
-        medulla_registry::store::set_status_in(tx, id, change)?;
-        crate::exchange::outbox::donor_changed(tx, id, at)
+        let (donor, _) = Store::donor_in(tx, id)?;
+        // a donor an open reservation or workup holds changes status through that
+        // request (cancelled, ended, or the workup's own steps); only a permanent
+        // withdrawal is taken directly: the donor's decision, whatever is open
+        if !matches!(change.status, Status::PermanentlyUnavailable { .. }) {
+            if let Some(req) = medulla_registry::store::holding_request(tx, &donor.id)? {
+                return Err(AppError::Rule {
+                    rule: "reserved-by-open-request".into(),
+                    message: format!(
+                        "donor {} is held by open request {req}: its status changes through                          the request (cancel or end it first)",
+                        donor.id
+                    ),
+                });
+            }
+        }
+        // a reservation is for a registered patient, within the registry's maximum
+        if let Status::Reserved { patient, until } = &change.status {
+            if medulla_registry::patient::patient_in(tx, patient)?.is_none() {
+                return Err(AppError::Invalid {
+                    field: "patient".into(),
+                    reason: format!(
+                        "patient {patient} is not registered (a reservation is for a patient;                          open a reservation request for it)"
+                    ),
+                });
+            }
+            crate::settings::check_reservation_expiry(tx, *until, at.date()).map_err(
+                |e| match e {
+                    AppError::Invalid { reason, .. } => AppError::Invalid {
+                        field: "until".into(),
+                        reason,
+                    },
+                    other => other,
+                },
+            )?;
+        }
+        medulla_registry::store::set_status_in(tx, &donor.id, change)?;
+        crate::exchange::outbox::donor_changed(tx, &donor.id, at)
     })
 }
 

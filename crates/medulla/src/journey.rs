@@ -67,7 +67,11 @@ pub(crate) fn cli_change<T>(
         &medulla_registry::audit::default_actor(),
         action,
         subject,
-        serde_json::json!({ "by": by }),
+        if by.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({ "by": by })
+        },
         f,
     )
     .map_err(cli_error)

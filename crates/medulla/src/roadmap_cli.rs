@@ -98,19 +98,16 @@ pub fn family(args: FamilyArgs) -> Result<()> {
             by,
         } => {
             let mut store = open(&args.db)?;
-            roadmap::add_relative(
-                &mut store,
-                &reducer,
-                &roadmap::RelativeInput {
-                    patient: patient.clone(),
-                    member: member.clone(),
-                    relation: relation.clone(),
-                    gl: typing,
-                },
-                &by_default(by),
-                Local::now().naive_local(),
-            )
-            .map_err(cli_error)?;
+            let by = by_default(by);
+            let input = roadmap::RelativeInput {
+                patient: patient.clone(),
+                member: member.clone(),
+                relation: relation.clone(),
+                gl: typing,
+            };
+            crate::journey::cli_change(&mut store, "relative-add", &patient, &by, |s| {
+                roadmap::add_relative(s, &reducer, &input, &by, Local::now().naive_local())
+            })?;
             println!("{member}");
             eprintln!("{relation} {member} of patient {patient} kept");
             Ok(())
@@ -485,18 +482,20 @@ pub fn roadmap(
         .and_then(|r| r.patient.population)
         .unwrap_or_else(|| "pooled".into());
     let at = Local::now().naive_local();
-    let r = roadmap::roadmap(
-        &mut store,
-        &reducer,
-        Some((&f.set, pop.as_str())),
-        id,
-        threshold,
-        at,
-        |store, patient| {
-            roadmap::national_from_db(store, db, &reducer, Some(&f), patient, at.date(), at)
-        },
-    )
-    .map_err(cli_error)?;
+    // the command searches (it was asked to): the search kept with the case
+    let r = crate::journey::cli_change(&mut store, "roadmap-search", id, "", |s| {
+        roadmap::roadmap(
+            s,
+            &reducer,
+            Some((&f.set, pop.as_str())),
+            id,
+            threshold,
+            at,
+            |store, patient| {
+                roadmap::national_from_db(store, db, &reducer, Some(&f), patient, at.date(), at)
+            },
+        )
+    })?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),
         Format::Table => print_roadmap(&r),

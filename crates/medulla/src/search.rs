@@ -371,11 +371,16 @@ pub fn run(args: SearchArgs) -> Result<()> {
         let now = medulla_app::saved::matches_of(&store, &index, &outcome.result.hits)?;
         let at = Local::now().naive_local();
         if let Some(name) = &args.save {
-            medulla_app::saved::save(&mut store, name, &options, &now, at)?;
+            crate::journey::cli_change(&mut store, "search-saved", name, "", |s| {
+                medulla_app::saved::save(s, name, &options, &now, at)
+            })?;
             eprintln!("stored search {name:?}: {} matches", now.len());
         }
         if let (Some(name), Some(saved)) = (&args.repeat, &previous) {
-            let report = medulla_app::saved::repeat(&mut store, saved, &now, at)?;
+            let report =
+                crate::journey::cli_change(&mut store, "search-repeated", name, "", |s| {
+                    medulla_app::saved::repeat(s, saved, &now, at)
+                })?;
             print_repeat(name, &saved.last_run_at, &report);
         }
         outcome.result.hits.truncate(options.limit);

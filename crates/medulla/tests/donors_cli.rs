@@ -41,6 +41,37 @@ fn import_show_set_status_export() {
         text(&o)
     );
 
+    // a reservation is for a registered patient, within the registry's maximum
+    let until = (chrono::Local::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let reserve = |patient: &str, until: &str| {
+        medulla(&[
+            "donors",
+            "--db",
+            &db,
+            "set-status",
+            "SYN0000000010",
+            "--status",
+            "reserved",
+            "--patient",
+            patient,
+            "--until",
+            until,
+            "--by",
+            "coordinator",
+        ])
+    };
+    let o = reserve("P-1", &until);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("patient P-1 is not registered"),
+        "{}",
+        text(&o)
+    );
+    let o = common::on_db(&db, &["patients", "add", "P-1", "--typing", PATIENT], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = reserve("P-1", "2099-01-01");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("at most 180 days"), "{}", text(&o));
     let o = medulla(&[
         "donors",
         "--db",
@@ -52,7 +83,7 @@ fn import_show_set_status_export() {
         "--patient",
         "P-1",
         "--until",
-        "2099-01-01",
+        &until,
         "--by",
         "coordinator",
         "--note",
@@ -62,7 +93,7 @@ fn import_show_set_status_export() {
     let o = medulla(&["donors", "--db", &db, "show", "SYN0000000010"]);
     let shown = text(&o);
     assert!(
-        shown.contains("reserved for patient P-1 until 2099-01-01"),
+        shown.contains(&format!("reserved for patient P-1 until {until}")),
         "{shown}"
     );
     assert!(shown.contains("coordinator"), "{shown}");
@@ -313,6 +344,39 @@ fn a_reimport_keeps_withdrawals_and_reservations() {
         "{report}"
     );
     assert_eq!(found(&db), vec!["D3".to_string()]);
+    // nor does a direct status change undo the reservation: it changes with its request
+    let o = medulla(&[
+        "donors",
+        "--db",
+        &db,
+        "set-status",
+        "D2",
+        "--status",
+        "available",
+        "--by",
+        "coordinator",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("[reserved-by-open-request]"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(found(&db), vec!["D3".to_string()]);
+    // a donor withdrawing is taken at once, whatever is open
+    ok(&[
+        "donors",
+        "--db",
+        &db,
+        "set-status",
+        "D2",
+        "--status",
+        "permanently-unavailable",
+        "--reason",
+        "withdrew",
+        "--by",
+        "coordinator",
+    ]);
 }
 
 #[test]

@@ -139,7 +139,7 @@ fn a_repeated_search_reports_new_changed_and_gone_donors() {
         first.contains("0 new, 0 changed, 0 no longer matching"),
         "{first}"
     );
-    // the donor itself reserved (no longer searchable), a twin added, one match changed
+    // the donor itself unavailable (no longer searchable), a twin added, one match changed
     assert!(medulla(&[
         "donors",
         "--db",
@@ -147,9 +147,9 @@ fn a_repeated_search_reports_new_changed_and_gone_donors() {
         "set-status",
         &own[0],
         "--status",
-        "reserved",
-        "--patient",
-        "P-9",
+        "temporarily-unavailable",
+        "--reason",
+        "travel",
         "--until",
         "2099-01-01",
         "--by",

@@ -389,7 +389,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
             action TEXT NOT NULL,
             subject TEXT NOT NULL,
             detail TEXT NOT NULL
-        );",
+        );
+        CREATE TRIGGER audit_pending_unchanged BEFORE UPDATE ON audit_pending
+            BEGIN SELECT RAISE(ABORT, 'audit entries are never changed'); END;",
     ),
 ];
 
@@ -431,6 +433,15 @@ const PG_V7: &str = "CREATE TABLE donor_changes (
         REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
         EXECUTE FUNCTION medulla_donor_changes();";
 
+/// Version 9 on PostgreSQL: pending audit entries are never changed.
+const PG_V9_TRIGGER: &str = "CREATE FUNCTION medulla_audit_pending_unchanged() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'audit entries are never changed';
+    END $$;
+    CREATE TRIGGER audit_pending_unchanged BEFORE UPDATE ON audit_pending
+        FOR EACH ROW EXECUTE FUNCTION medulla_audit_pending_unchanged();";
+
 /// The append-only audit trail on PostgreSQL.
 const PG_AUDIT_APPEND_ONLY: &str = "CREATE FUNCTION medulla_audit_append_only() RETURNS trigger
     LANGUAGE plpgsql AS $$
@@ -453,6 +464,10 @@ fn pg_migrations() -> Vec<(i64, String)> {
                     format!("{PG_V6_REQUESTS}\n{}", crate::db::translate_ddl(tail))
                 }
                 7 => PG_V7.to_string(),
+                9 => {
+                    let table = sql.split("CREATE TRIGGER").next().unwrap_or(sql);
+                    format!("{}\n{PG_V9_TRIGGER}", crate::db::translate_ddl(table))
+                }
                 _ => crate::db::translate_ddl(sql),
             };
             (*v, pg)
@@ -879,6 +894,13 @@ pub(crate) fn refuse_deletion(
         )));
     }
     Ok(None)
+}
+
+/// The open reservation or workup request holding donor `id` (the oldest), if any.
+pub fn holding_request(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(HOLDING_REQUEST_SQL, [id], |r| r.get::<_, String>(0))
+        .optional()?)
 }
 
 /// The open reservation or workup request holding a donor (the oldest), if any.

@@ -1342,6 +1342,37 @@ fn changes_are_audited_with_the_change_and_caps_are_named() {
         medulla_registry::audit::pending(&registry, &security).unwrap(),
         0
     );
+    // a donor an open reservation holds changes status through the request only
+    let sc = s.login("search-coordinator");
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/patients",
+        Some(&sc),
+        Some(json!({"id": "P1", "typing": PATIENT})),
+    );
+    assert_eq!(st, 201, "{v}");
+    let expires = (chrono::Local::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/requests",
+        Some(&sc),
+        Some(json!({"patient": "P1", "donor": "ID-2", "type": "reservation", "expires": expires})),
+    );
+    assert!(st < 300, "{v}");
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/donors/ID-2/status",
+        Some(&dc),
+        Some(json!({"status": "available"})),
+    );
+    assert!(st >= 400 && st < 500, "{st} {v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[reserved-by-open-request]"),
+        "{v}"
+    );
     // caps, by name
     for (body, cap) in [
         (json!({"patient": PATIENT, "limit": 5000}), "limit"),
