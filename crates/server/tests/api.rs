@@ -1365,7 +1365,7 @@ fn changes_are_audited_with_the_change_and_caps_are_named() {
         Some(&dc),
         Some(json!({"status": "available"})),
     );
-    assert!(st >= 400 && st < 500, "{st} {v}");
+    assert!((400..500).contains(&st), "{st} {v}");
     assert!(
         v["error"]["message"]
             .as_str()
