@@ -175,12 +175,34 @@ fn killed_changes_leave_change_and_entry_or_neither() {
     assert!(on_db(&db, &["donors", "import", &pools[0]], None)
         .status
         .success());
-    let id = std::fs::read_to_string(&pools[0])
+    let lines: Vec<String> = std::fs::read_to_string(&pools[0])
         .unwrap()
         .lines()
-        .nth(1)
-        .unwrap()[..13]
-        .to_string();
+        .map(str::to_string)
+        .collect();
+    let id = lines[1][..13].to_string();
+    // a workup whose dates are planned again and again
+    let workup_donor = lines[2][..13].to_string();
+    let patient = "A*01:01+A*02:01^B*08:01+B*44:02^DRB1*03:01+DRB1*15:01";
+    let o = on_db(&db, &["patients", "add", "P1", "--typing", patient], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = on_db(
+        &db,
+        &[
+            "requests",
+            "open",
+            "--patient",
+            "P1",
+            "--donor",
+            &workup_donor,
+            "--type",
+            "workup",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let request = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let today = chrono::Local::now().date_naive();
     let postgres = db.starts_with("postgres");
     let rounds = if postgres { 8 } else { 14 };
     for (i, ms) in delays(rounds, 7, if postgres { 2500 } else { 900 })
@@ -200,6 +222,19 @@ fn killed_changes_leave_change_and_entry_or_neither() {
         let mut args = vec!["donors", "set-status", &id, "--status", status, "--by", "t"];
         args.extend_from_slice(extra);
         run_and_kill(&db, &args, ms / 8);
+        let collection = (today + chrono::Duration::days(60 + i as i64)).to_string();
+        run_and_kill(
+            &db,
+            &[
+                "workup",
+                "plan",
+                "--request",
+                &request,
+                "--collection",
+                &collection,
+            ],
+            ms / 6,
+        );
         // after each kill, the counts agree
         let all = entries(&db);
         assert_eq!(
@@ -211,9 +246,17 @@ fn killed_changes_leave_change_and_entry_or_neither() {
             count(&all, "status-change"),
             rows(
                 &db,
-                "SELECT count(*) FROM status_history WHERE note <> 'import'"
+                "SELECT count(*) FROM status_history WHERE changed_by = 't'"
             ),
             "round {i}: status changes against their entries"
+        );
+        assert_eq!(
+            count(&all, "workup-plan"),
+            rows(
+                &db,
+                "SELECT count(*) FROM request_events WHERE event = 'workup-plan'"
+            ),
+            "round {i}: workup plans against their entries"
         );
     }
     let o = on_db(&db, &["audit", "verify"], None);
