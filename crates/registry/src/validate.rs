@@ -131,18 +131,18 @@ impl<'a> RecordValidator<'a> {
                 );
                 None
             }
-            Some(id)
-                if id
-                    .chars()
-                    .any(|c| c.is_control() || c.is_whitespace() || c == '/' || c == '\\') =>
-            {
-                err(
-                    "id",
-                    "printable characters only: no spaces, control characters, / or \\".into(),
-                );
+            Some(id) if id.contains(' ') => {
+                err("id", "a donor id has no spaces".into());
                 None
             }
-            Some(id) => Some(id.to_string()),
+            // the one identifier rule (control and invisible characters, / and \)
+            Some(id) => match medulla_workflow::ids::check_identifier("id", id, MAX_ID_CHARS) {
+                Ok(()) => Some(id.to_string()),
+                Err(e) => {
+                    err("id", e.reason);
+                    None
+                }
+            },
             None => {
                 err("id", "required".into());
                 None
