@@ -83,11 +83,23 @@ pub fn add_user(
 }
 
 pub fn list_users(registry: &Path) -> Result<Vec<UserRow>, AppError> {
-    Ok(Store::open_security(registry)?.users()?)
+    Ok(existing_security(registry)?.users()?)
+}
+
+/// The security database of `registry`, which must exist: a command that only reads or
+/// changes accounts creates nothing (a mistyped path is an error, not an empty list).
+fn existing_security(registry: &Path) -> Result<Store, AppError> {
+    if !Store::security_exists(registry) {
+        return Err(AppError::NotFound(format!(
+            "no accounts at {} (add one with medulla users add, or give --db / MEDULLA_DB)",
+            medulla_registry::store::display_location(&Store::security_path(registry))
+        )));
+    }
+    Ok(Store::open_security(registry)?)
 }
 
 pub fn disable_user(registry: &Path, name: &str) -> Result<(), AppError> {
-    let mut sec = Store::open_security(registry)?;
+    let mut sec = existing_security(registry)?;
     let entry = crate::audit::note(
         &medulla_registry::audit::default_actor(),
         "user-disabled",

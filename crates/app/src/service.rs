@@ -32,6 +32,10 @@ mod exchange;
 mod journey;
 pub mod population;
 
+/// Imports through the service up to this size are read and validated whole before the
+/// registry's writer is taken.
+pub const VALIDATE_FIRST_BYTES: u64 = 512 << 20;
+
 /// How long a login session lasts.
 pub const SESSION_HOURS: i64 = 8;
 
@@ -739,7 +743,8 @@ impl Service {
         actor.require(Permission::Import)?;
         let at = now();
         let today = at.date();
-        let options = ImportOptions {
+        let mut options = ImportOptions {
+            validate_first: false,
             file_name: name,
             strict,
             by: &actor.user,
@@ -752,10 +757,14 @@ impl Service {
         let mut spool = tempfile::tempfile()
             .map_err(|e| AppError::Unavailable(format!("no room to receive the import: {e}")))?;
         let mut input = input;
-        std::io::copy(&mut input, &mut spool).map_err(|e| AppError::Invalid {
+        let received = std::io::copy(&mut input, &mut spool).map_err(|e| AppError::Invalid {
             field: "body".into(),
             reason: e.to_string(),
         })?;
+        // a file of up to VALIDATE_FIRST_BYTES is validated whole before the writer is
+        // taken (its records held in memory, about twice its size); a larger one is
+        // validated chunk by chunk while the chunk before is written
+        options.validate_first = received <= VALIDATE_FIRST_BYTES;
         use std::io::Seek;
         spool
             .seek(std::io::SeekFrom::Start(0))

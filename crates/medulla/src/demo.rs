@@ -91,6 +91,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             &mut store,
             &reducer,
             &ImportOptions {
+                validate_first: false,
                 file_name: &name,
                 strict: true,
                 by: "demo",

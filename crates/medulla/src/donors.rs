@@ -218,6 +218,7 @@ fn import(
     let started = Instant::now();
     let name = file.display().to_string();
     let options = ImportOptions {
+        validate_first: false,
         file_name: &name,
         strict,
         by,

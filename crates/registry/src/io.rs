@@ -69,6 +69,9 @@ pub struct ImportOptions<'a> {
     /// The CSV delimiter (`None`: a comma, or `;` or a tab when the header line shows
     /// no comma but one of them).
     pub delimiter: Option<u8>,
+    /// Read and validate the whole CSV before the writer is taken (records held in
+    /// memory), instead of validating each chunk while the one before is written.
+    pub validate_first: bool,
     /// Called inside the import's transaction, right after the `imports` log row is
     /// written and just before the commit (an import that applies nothing calls it in a
     /// write transaction of its own; a JSON `check` never calls it): what must be written
@@ -166,7 +169,6 @@ pub fn import_csv_observed<R: Read>(
     let today: NaiveDate = options.at.date();
     let validator = RecordValidator::new(reducer, today);
     let mut report = ImportReport::default();
-    let mut session = store.session()?;
     let mut seen_ids = std::collections::HashSet::new();
     type Checked = Vec<Result<StoredRecord, Vec<FieldError>>>;
     // read a chunk, validate it on all cores while the chunk before is applied (in order,
@@ -182,84 +184,112 @@ pub fn import_csv_observed<R: Read>(
             .collect();
         (chunk, checked)
     };
-    std::thread::scope(|scope| -> Result<(), ImportError> {
-        let mut validating: Option<std::thread::ScopedJoinHandle<'_, (Vec<RawRecord>, Checked)>> =
-            None;
+    // with `validate_first`, the whole file is read and validated before the writer is
+    // taken (a service: the registry's writer is held for the writes alone)
+    let mut validated: std::collections::VecDeque<(Vec<RawRecord>, Checked)> = Default::default();
+    if options.validate_first {
         loop {
             let chunk = records.next_chunk(8192)?;
-            let next = (!chunk.is_empty()).then(|| scope.spawn(move || validate(chunk)));
-            let Some(previous) = validating.take() else {
-                match next {
-                    Some(n) => {
-                        validating = Some(n);
-                        continue;
-                    }
-                    None => break,
-                }
-            };
-            validating = next;
-            let (chunk, checked) = previous
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            let ids: Vec<&str> = checked
-                .iter()
-                .filter_map(|r| r.as_ref().ok().map(|r| r.donor.id.as_str()))
-                .collect();
-            let grids: Vec<&str> = checked
-                .iter()
-                .filter_map(|r| r.as_ref().ok().and_then(|r| r.donor.grid.as_ref()))
-                .map(|g| g.as_str())
-                .collect();
-            session.prefetch(&ids, &grids)?;
-            for (raw, result) in chunk.iter().zip(checked) {
-                report.records += 1;
-                let line = raw.0;
-                let result = result.and_then(|r| {
-                    if seen_ids.insert(r.donor.id.clone()) {
-                        Ok(r)
-                    } else {
-                        Err(vec![FieldError {
-                            field: "id".into(),
-                            reason: "appears twice in this file".into(),
-                        }])
-                    }
-                });
-                let result = match result {
-                    Ok(r) => match session.apply(&r, options.by, options.at)? {
-                        Outcome::Applied(applied, status) => {
-                            match applied {
-                                Applied::New => report.new += 1,
-                                Applied::Updated => report.updated += 1,
-                                Applied::Unchanged => report.unchanged += 1,
-                            }
-                            if applied != Applied::Unchanged {
-                                observer(Change::Written(&r, &status));
-                            }
-                            Ok(())
-                        }
-                        Outcome::Refused(e) => Err(vec![e]),
-                    },
-                    Err(errors) => Err(errors),
-                };
-                if let Err(errors) = result {
-                    report.rejected += 1;
-                    let id = header.id_of(raw);
-                    for error in errors {
-                        report.rejections.push(Rejection {
-                            line,
-                            id: id.clone(),
-                            error,
-                        });
-                    }
-                }
-            }
-            progress(report.records);
-            if validating.is_none() {
+            if chunk.is_empty() {
                 break;
             }
+            validated.push_back(validate(chunk));
         }
+    }
+    let mut session = store.session()?;
+    let mut apply_chunk = |session: &mut Box<dyn ImportSession + '_>,
+                           chunk: Vec<RawRecord>,
+                           checked: Checked,
+                           report: &mut ImportReport|
+     -> Result<(), ImportError> {
+        let ids: Vec<&str> = checked
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|r| r.donor.id.as_str()))
+            .collect();
+        let grids: Vec<&str> = checked
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(|r| r.donor.grid.as_ref()))
+            .map(|g| g.as_str())
+            .collect();
+        session.prefetch(&ids, &grids)?;
+        for (raw, result) in chunk.iter().zip(checked) {
+            report.records += 1;
+            let line = raw.0;
+            let result = result.and_then(|r| {
+                if seen_ids.insert(r.donor.id.clone()) {
+                    Ok(r)
+                } else {
+                    Err(vec![FieldError {
+                        field: "id".into(),
+                        reason: "appears twice in this file".into(),
+                    }])
+                }
+            });
+            let result = match result {
+                Ok(r) => match session.apply(&r, options.by, options.at)? {
+                    Outcome::Applied(applied, status) => {
+                        match applied {
+                            Applied::New => report.new += 1,
+                            Applied::Updated => report.updated += 1,
+                            Applied::Unchanged => report.unchanged += 1,
+                        }
+                        if applied != Applied::Unchanged {
+                            observer(Change::Written(&r, &status));
+                        }
+                        Ok(())
+                    }
+                    Outcome::Refused(e) => Err(vec![e]),
+                },
+                Err(errors) => Err(errors),
+            };
+            if let Err(errors) = result {
+                report.rejected += 1;
+                let id = header.id_of(raw);
+                for error in errors {
+                    report.rejections.push(Rejection {
+                        line,
+                        id: id.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        progress(report.records);
         Ok(())
-    })?;
+    };
+    if options.validate_first {
+        while let Some((chunk, checked)) = validated.pop_front() {
+            apply_chunk(&mut session, chunk, checked, &mut report)?;
+        }
+    } else {
+        std::thread::scope(|scope| -> Result<(), ImportError> {
+            let mut validating: Option<
+                std::thread::ScopedJoinHandle<'_, (Vec<RawRecord>, Checked)>,
+            > = None;
+            loop {
+                let chunk = records.next_chunk(8192)?;
+                let next = (!chunk.is_empty()).then(|| scope.spawn(move || validate(chunk)));
+                let Some(previous) = validating.take() else {
+                    match next {
+                        Some(n) => {
+                            validating = Some(n);
+                            continue;
+                        }
+                        None => break,
+                    }
+                };
+                validating = next;
+                let (chunk, checked) = previous
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                apply_chunk(&mut session, chunk, checked, &mut report)?;
+                if validating.is_none() {
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+    }
     if options.strict && report.rejected > 0 {
         drop(session); // roll back
         report.new = 0;

@@ -1655,7 +1655,8 @@ pub fn set_status_in(
         .check_transition(&change.status, change.changed_at.date())
         .map_err(|e| StoreError::Status {
             id: id.to_string(),
-            reason: e.to_string(),
+            // the rule by name, as an import's reject names it
+            reason: format!("[{}] {e}", e.rule()),
         })?;
     let (code, reason, until, patient) = status_columns(&change.status);
     let at = timestamp(change.changed_at);

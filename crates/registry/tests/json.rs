@@ -12,6 +12,7 @@ use common::env;
 
 fn options() -> ImportOptions<'static> {
     ImportOptions {
+        validate_first: false,
         file_name: "update.json",
         strict: false,
         by: "tester",

@@ -37,6 +37,7 @@ fn import(store: &mut dyn DonorStore, csv: &[u8], strict: bool) -> ImportReport 
     let e = env();
     let reducer = Reducer::new(&e.release, &e.macs);
     let options = ImportOptions {
+        validate_first: false,
         file_name: "test.csv",
         strict,
         by: "tester",
@@ -334,6 +335,7 @@ fn headers_are_checked_before_anything_is_read() {
     let e = env();
     let reducer = Reducer::new(&e.release, &e.macs);
     let options = ImportOptions {
+        validate_first: false,
         file_name: "h.csv",
         strict: false,
         by: "t",
@@ -817,6 +819,7 @@ fn the_imports_log_row_and_before_commit_are_written_in_the_import_transaction()
                 .unwrap()
         };
         let mut options = ImportOptions {
+            validate_first: false,
             file_name: "hooked.csv",
             strict: true,
             by: "tester",
@@ -867,6 +870,7 @@ fn import_with(
     let e = env();
     let reducer = Reducer::new(&e.release, &e.macs);
     let options = ImportOptions {
+        validate_first: false,
         file_name: "lines.csv",
         strict: false,
         by: "tester",

@@ -104,6 +104,7 @@ fn start(name: &str, initial: &str) -> Server {
     {
         let mut store = medulla_registry::Store::open(&db).unwrap();
         let opts = medulla_registry::ImportOptions {
+            validate_first: false,
             file_name: "initial",
             strict: true,
             by: "test",
