@@ -26,7 +26,30 @@ pub enum Reason {
     UnknownXx,
     /// Looks like serology but is not an antigen of the release.
     UnknownSerology,
+    /// Longer than a limit of the parsers ([`MAX_NAME_LEN`], [`MAX_GL_LEN`]): `what` is
+    /// "allele name" or "GL String", `len` its length in `unit`s.
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+        unit: &'static str,
+    },
+    /// More items than a limit of the parsers ([`MAX_TOKENS`]).
+    TooMany {
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
 }
+
+/// The longest allele name (or any other token: MAC, XX code, serology) a typing may hold,
+/// in bytes. The longest real name is about 20 characters (`DRB1*15:01:01:01Q`, with an
+/// `HLA-` prefix 24); the limit keeps every per-token step small and bounded.
+pub const MAX_NAME_LEN: usize = 64;
+/// The longest GL String read, in bytes (64 KiB).
+pub const MAX_GL_LEN: usize = 64 * 1024;
+/// The most tokens (alleles, MACs, XX codes...) in one typing.
+pub const MAX_TOKENS: usize = 10_000;
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,6 +69,15 @@ impl fmt::Display for Reason {
             }
             Reason::UnknownXx => write!(f, "unknown XX code (no allele has that first field)"),
             Reason::UnknownSerology => write!(f, "unknown serological antigen"),
+            Reason::TooLong {
+                what,
+                len,
+                max,
+                unit,
+            } => write!(f, "{what} of {len} {unit}: at most {max}"),
+            Reason::TooMany { what, count, max } => {
+                write!(f, "{count} {what}: at most {max}")
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::error::{Reason, TypingError};
+use crate::error::{Reason, TypingError, MAX_GL_LEN, MAX_NAME_LEN, MAX_TOKENS};
 
 /// A GL String operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,11 +44,6 @@ impl Op {
             Op::AlleleList => '/',
         }
     }
-
-    fn tighter(self) -> Option<Op> {
-        let i = Op::ALL.iter().position(|&o| o == self)?;
-        Op::ALL.get(i + 1).copied()
-    }
 }
 
 /// A parsed GL String.
@@ -65,12 +60,24 @@ fn token_char_ok(c: char) -> bool {
 }
 
 impl Gl {
-    /// Parse a GL String. Every error names the offending token and its byte position.
+    /// Parse a GL String, in one pass without recursion. Every error names the offending token and its byte position.
     pub fn parse(text: &str) -> Result<Gl, TypingError> {
+        if text.len() > MAX_GL_LEN {
+            return Err(TypingError::new(
+                &preview(text),
+                0,
+                Reason::TooLong {
+                    what: "GL String",
+                    len: text.len(),
+                    max: MAX_GL_LEN,
+                    unit: "bytes",
+                },
+            ));
+        }
         if text.trim().is_empty() {
             return Err(TypingError::new(text, 0, Reason::EmptyOperand));
         }
-        parse_at(text, 0, Op::Loci)
+        parse_iterative(text)
     }
 
     /// Tokens in order, with positions.
@@ -81,6 +88,7 @@ impl Gl {
     }
 
     fn collect_tokens<'a>(&'a self, out: &mut Vec<(&'a str, usize)>) {
+        // the tree is at most five levels deep (one per operator), so this is bounded
         match self {
             Gl::Token { text, position } => out.push((text, *position)),
             Gl::Node { parts, .. } => parts.iter().for_each(|p| p.collect_tokens(out)),
@@ -88,54 +96,131 @@ impl Gl {
     }
 }
 
-fn parse_at(text: &str, offset: usize, op: Op) -> Result<Gl, TypingError> {
-    let sym = op.symbol();
-    if text.contains(sym) {
-        let mut parts = Vec::new();
-        let mut start = 0;
-        for (i, c) in text
+/// The binding level of an operator character (0: `^`, loosest; 4: `/`, tightest).
+fn op_level(c: char) -> Option<usize> {
+    Op::ALL.iter().position(|o| o.symbol() == c)
+}
+
+/// At most `MAX_NAME_LEN` characters of a long input, for an error message.
+pub(crate) fn preview(text: &str) -> String {
+    if text.chars().count() <= MAX_NAME_LEN {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(32).collect();
+    format!("{head}...")
+}
+
+/// Whether a token is longer than [`MAX_NAME_LEN`] characters: the error, if so.
+pub(crate) fn name_too_long(token: &str, position: usize) -> Option<TypingError> {
+    if token.len() <= MAX_NAME_LEN {
+        return None;
+    }
+    let len = token.chars().count();
+    (len > MAX_NAME_LEN).then(|| {
+        TypingError::new(
+            &preview(token),
+            position,
+            Reason::TooLong {
+                what: "allele name",
+                len,
+                max: MAX_NAME_LEN,
+                unit: "characters",
+            },
+        )
+    })
+}
+
+/// One token `text[start..end]`: its length and characters checked.
+fn leaf(text: &str, start: usize, end: usize) -> Result<Gl, TypingError> {
+    let tok = &text[start..end];
+    if let Some(e) = name_too_long(tok, start) {
+        return Err(e);
+    }
+    if let Some((i, c)) = tok.char_indices().find(|&(_, c)| !token_char_ok(c)) {
+        let reason = if c.is_whitespace() {
+            "white space inside a GL String"
+        } else {
+            "unexpected character"
+        };
+        return Err(TypingError::new(tok, start + i, Reason::BadSyntax(reason)));
+    }
+    Ok(Gl::Token {
+        text: tok.to_string(),
+        position: start,
+    })
+}
+
+/// One pass over the text, no recursion: `open[l]` holds the finished operands of the
+/// level-`l` node being built. An operator of level `l` folds the operand just finished
+/// into the open nodes tighter than `l` (each becomes a `Node` only if it has operands, so
+/// a level without its operator adds no node) and appends the result to `open[l]`.
+/// Errors are those of the tree read loosest operator first, at the same positions: the
+/// first one in the text.
+fn parse_iterative(text: &str) -> Result<Gl, TypingError> {
+    let operators = text.chars().filter(|&c| op_level(c).is_some()).count();
+    if operators >= MAX_TOKENS {
+        // the token after the MAX_TOKENS-th operator is one too many
+        let at = text
             .char_indices()
-            .chain(std::iter::once((text.len(), sym)))
-        {
-            if c == sym {
-                let piece = &text[start..i];
-                if piece.is_empty() {
-                    // name the operator that has nothing on one side
-                    let at = if i < text.len() { i } else { i - 1 };
-                    return Err(TypingError::new(
-                        &text[at..at + 1],
-                        offset + at,
-                        Reason::EmptyOperand,
-                    ));
-                }
-                parts.push(parse_at(piece, offset + start, op)?);
-                start = i + 1;
-            }
-        }
-        // parse_at on each piece (which has no `sym`) descends to tighter operators
-        return Ok(Gl::Node { op, parts });
+            .filter(|&(_, c)| op_level(c).is_some())
+            .nth(MAX_TOKENS - 1)
+            .map_or(0, |(i, _)| i + 1);
+        return Err(TypingError::new(
+            &preview(&text[at..]),
+            at,
+            Reason::TooMany {
+                what: "alleles (tokens) in one typing",
+                count: operators + 1,
+                max: MAX_TOKENS,
+            },
+        ));
     }
-    match op.tighter() {
-        Some(next) => parse_at(text, offset, next),
-        None => {
-            if let Some((i, c)) = text.char_indices().find(|&(_, c)| !token_char_ok(c)) {
-                let reason = if c.is_whitespace() {
-                    "white space inside a GL String"
-                } else {
-                    "unexpected character"
+    const LOOSEST_END: usize = 0;
+    let mut open: [Vec<Gl>; 5] = Default::default();
+    // start of the current token, and the level of the operator before it (None: start)
+    let mut start = 0;
+    let mut prev: Option<usize> = None;
+    let ends = text
+        .char_indices()
+        .filter_map(|(i, c)| op_level(c).map(|l| (i, l, false)))
+        .chain(std::iter::once((text.len(), LOOSEST_END, true)));
+    for (i, level, at_end) in ends {
+        if start == i {
+            // an empty operand: named by the operator that ends it, unless a looser
+            // operator (or the end) ends it, then by the operator before it
+            let ends_looser = at_end || prev.is_some_and(|p| level < p);
+            let at = if ends_looser && i > 0 { i - 1 } else { i };
+            return Err(TypingError::new(
+                &text[at..at + 1],
+                at,
+                Reason::EmptyOperand,
+            ));
+        }
+        let mut operand = leaf(text, start, i)?;
+        for l in (level + 1..5).rev() {
+            if !open[l].is_empty() {
+                open[l].push(operand);
+                operand = Gl::Node {
+                    op: Op::ALL[l],
+                    parts: std::mem::take(&mut open[l]),
                 };
-                return Err(TypingError::new(
-                    text,
-                    offset + i,
-                    Reason::BadSyntax(reason),
-                ));
             }
-            Ok(Gl::Token {
-                text: text.to_string(),
-                position: offset,
-            })
         }
+        if at_end {
+            if !open[0].is_empty() {
+                open[0].push(operand);
+                operand = Gl::Node {
+                    op: Op::ALL[0],
+                    parts: std::mem::take(&mut open[0]),
+                };
+            }
+            return Ok(operand);
+        }
+        open[level].push(operand);
+        start = i + 1;
+        prev = Some(level);
     }
+    unreachable!("the chain ends with the end of the text")
 }
 
 impl fmt::Display for Gl {
@@ -158,6 +243,94 @@ impl fmt::Display for Gl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The recursive parser this one replaced (issue 25), kept as the reference: the
+    /// iterative parser must build the same trees and report the same errors.
+    fn reference_parse_at(text: &str, offset: usize, op: Op) -> Result<Gl, TypingError> {
+        let sym = op.symbol();
+        if text.contains(sym) {
+            let mut parts = Vec::new();
+            let mut start = 0;
+            for (i, c) in text
+                .char_indices()
+                .chain(std::iter::once((text.len(), sym)))
+            {
+                if c == sym {
+                    let piece = &text[start..i];
+                    if piece.is_empty() {
+                        // name the operator that has nothing on one side
+                        let at = if i < text.len() { i } else { i - 1 };
+                        return Err(TypingError::new(
+                            &text[at..at + 1],
+                            offset + at,
+                            Reason::EmptyOperand,
+                        ));
+                    }
+                    parts.push(reference_parse_at(piece, offset + start, op)?);
+                    start = i + 1;
+                }
+            }
+            // parse_at on each piece (which has no `sym`) descends to tighter operators
+            return Ok(Gl::Node { op, parts });
+        }
+        match tighter(op) {
+            Some(next) => reference_parse_at(text, offset, next),
+            None => {
+                if let Some((i, c)) = text.char_indices().find(|&(_, c)| !token_char_ok(c)) {
+                    let reason = if c.is_whitespace() {
+                        "white space inside a GL String"
+                    } else {
+                        "unexpected character"
+                    };
+                    return Err(TypingError::new(
+                        text,
+                        offset + i,
+                        Reason::BadSyntax(reason),
+                    ));
+                }
+                Ok(Gl::Token {
+                    text: text.to_string(),
+                    position: offset,
+                })
+            }
+        }
+    }
+
+    fn tighter(op: Op) -> Option<Op> {
+        let i = Op::ALL.iter().position(|&o| o == op)?;
+        Op::ALL.get(i + 1).copied()
+    }
+
+    fn reference_parse(text: &str) -> Result<Gl, TypingError> {
+        if text.trim().is_empty() {
+            return Err(TypingError::new(text, 0, Reason::EmptyOperand));
+        }
+        reference_parse_at(text, 0, Op::Loci)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn same_as_the_recursive_parser(s in "[A*0-9:/^|+~ -]{0,40}") {
+            prop_assert_eq!(Gl::parse(&s), reference_parse(&s));
+        }
+
+        #[test]
+        fn same_as_the_recursive_parser_on_names(
+            parts in proptest::collection::vec("(A\\*01:01|B\\*08:01|Cw7|A\\*02:AB||x y)", 1..8),
+            ops in proptest::collection::vec("[/^|+~]", 8),
+        ) {
+            let mut s = String::new();
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(&ops[i]);
+                }
+                s.push_str(p);
+            }
+            prop_assert_eq!(Gl::parse(&s), reference_parse(&s));
+        }
+    }
 
     #[test]
     fn precedence_and_positions() {

@@ -2,6 +2,10 @@
 //! by locus: the one reading of typings that every command (import, search, imputation,
 //! prediction) shares, so a typing means the same everywhere.
 
+use rustc_hash::FxHashSet;
+
+use crate::error::{Reason, MAX_GL_LEN, MAX_TOKENS};
+
 /// The locus a serological antigen or WHO specificity belongs to (`Cw3` -> C, `DR52` ->
 /// DRB3, `Bw4` -> B, `Dw1` -> DRB1, `DPw2` -> DPB1).
 pub fn serology_locus(s: &str) -> Option<&'static str> {
@@ -97,6 +101,10 @@ pub enum LocusError {
     Repeated(String),
     #[error("{0:?} has more than two copies (+) of its locus")]
     TooManyCopies(String),
+    /// Over a limit of the parsers (GL String length, allele-name length, token count):
+    /// `TooLong` or `TooMany`.
+    #[error("{0}")]
+    Limit(crate::error::Reason),
 }
 
 /// One locus of a GL String: its name and the typing of each copy (one or two), as written
@@ -113,20 +121,48 @@ pub struct LocusBlock {
 /// Split a GL String on `^` into its loci, each named by its tokens (alleles or serology)
 /// and checked to hold one locus only. Genotype lists (`|`) are kept whole in `text`, and
 /// `copies` is then empty.
+///
+/// One pass per block, without recursion, within the parsers' limits: at most
+/// [`MAX_GL_LEN`] bytes, [`MAX_TOKENS`] tokens and [`MAX_NAME_LEN`](crate::error::MAX_NAME_LEN) characters a token
+/// (`LocusError::Limit` otherwise).
 pub fn split_loci(gl: &str) -> Result<Vec<LocusBlock>, LocusError> {
+    if gl.len() > MAX_GL_LEN {
+        return Err(LocusError::Limit(Reason::TooLong {
+            what: "GL String",
+            len: gl.len(),
+            max: MAX_GL_LEN,
+            unit: "bytes",
+        }));
+    }
+    let operators = gl
+        .bytes()
+        .filter(|b| matches!(b, b'^' | b'|' | b'+' | b'~' | b'/'))
+        .count();
+    if operators >= MAX_TOKENS {
+        return Err(LocusError::Limit(Reason::TooMany {
+            what: "alleles (tokens) in one typing",
+            count: operators + 1,
+            max: MAX_TOKENS,
+        }));
+    }
     let gl = strip_prefixes(gl);
     let mut out: Vec<LocusBlock> = Vec::new();
+    let mut seen: FxHashSet<String> = FxHashSet::default();
     for block in gl.split('^').map(str::trim).filter(|b| !b.is_empty()) {
         let mut locus: Option<&str> = None;
+        let haplotype = block.contains('~');
         for tok in block
             .split(['|', '+', '~', '/'])
             .map(str::trim)
             .filter(|t| !t.is_empty())
         {
+            if let Some(e) = crate::gl::name_too_long(tok, 0) {
+                return Err(LocusError::Limit(e.reason));
+            }
             let l = token_locus(tok).ok_or_else(|| LocusError::NoLocus(tok.to_string()))?;
             match locus {
                 None => locus = Some(l),
-                Some(first) if first != l && !block.contains('~') => {
+                Some(first) if first != l && !haplotype => {
                     return Err(LocusError::MixedLoci {
                         block: block.to_string(),
                         first: first.to_string(),
@@ -137,7 +173,7 @@ pub fn split_loci(gl: &str) -> Result<Vec<LocusBlock>, LocusError> {
             }
         }
         let Some(locus) = locus else { continue };
-        if out.iter().any(|b| b.locus == locus) {
+        if !seen.insert(locus.to_string()) {
             return Err(LocusError::Repeated(locus.to_string()));
         }
         let copies: Vec<String> = if block.contains('|') {

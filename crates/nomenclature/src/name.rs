@@ -125,6 +125,9 @@ pub struct AlleleName {
 impl AlleleName {
     /// Parse `A*01:01:01:02N` (without an `HLA-` prefix).
     pub fn parse(text: &str) -> Result<Self, &'static str> {
+        if text.len() > crate::error::MAX_NAME_LEN {
+            return Err("an allele name has at most 64 characters");
+        }
         let (locus, rest) = text.split_once('*').ok_or("no '*' after the locus")?;
         if locus.is_empty() || !locus.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err("the locus must be letters and digits");

@@ -309,6 +309,9 @@ impl<'r> Reducer<'r> {
 
     /// What a token is, or why it is invalid.
     pub fn classify(&self, token: &str, position: usize) -> Result<TokenKind, TypingError> {
+        if let Some(e) = crate::gl::name_too_long(token, position) {
+            return Err(e);
+        }
         let err = |reason| TypingError::new(token, position, reason);
         let t = token.strip_prefix("HLA-").unwrap_or(token);
         if t.is_empty() {
@@ -466,23 +469,7 @@ impl<'r> Reducer<'r> {
             candidates.push(format!("{}:{}{tail}", &digits[..2], &digits[2..]));
         }
         // then every split into 2- and 3-digit fields, for names the rule gets wrong
-        fn splits(d: &str, acc: &mut Vec<String>, cur: &mut Vec<String>) {
-            if d.is_empty() {
-                if (1..=4).contains(&cur.len()) {
-                    acc.push(cur.join(":"));
-                }
-                return;
-            }
-            for w in [2, 3] {
-                if d.len() >= w {
-                    cur.push(d[..w].to_string());
-                    splits(&d[w..], acc, cur);
-                    cur.pop();
-                }
-            }
-        }
-        let mut all = Vec::new();
-        splits(digits, &mut all, &mut Vec::new());
+        let all = field_splits(digits);
         candidates.extend(all.into_iter().map(|s| format!("{s}{tail}")));
         candidates
             .into_iter()
@@ -738,6 +725,57 @@ impl<'r> Reducer<'r> {
     }
 }
 
+/// Every way to write `digits` as one to four fields of two or three digits, joined by
+/// `:`, in the order of a depth-first search that tries two digits before three
+/// (`01011` -> `01:011`, `010:11`).
+///
+/// Without recursion or backtracking: a name has at most four fields, so at most twelve
+/// digits split at all and there are at most 2 + 4 + 8 + 16 width sequences to try. (The
+/// recursive search this replaces explored every split of any run of digits: exponential
+/// time, and a stack frame per field, for issue 25's `A*` followed by thousands of nines.)
+fn field_splits(digits: &str) -> Vec<String> {
+    let n = digits.len();
+    let mut out = Vec::new();
+    if !(2..=12).contains(&n) {
+        return out;
+    }
+    // width sequences (2 or 3 each) of one to four fields that sum to n; the bits of
+    // `mask` choose 3 (set) or 2 (clear) for each field, the first field in the highest bit
+    let mut seqs: Vec<Vec<usize>> = Vec::new();
+    for fields in 1..=4usize {
+        for mask in 0..(1u32 << fields) {
+            let widths: Vec<usize> = (0..fields)
+                .map(|k| {
+                    if mask & (1 << (fields - 1 - k)) != 0 {
+                        3
+                    } else {
+                        2
+                    }
+                })
+                .collect();
+            if widths.iter().sum::<usize>() == n {
+                seqs.push(widths);
+            }
+        }
+    }
+    // two sequences with the same sum never prefix each other, so the lexicographic order
+    // (2 before 3) is the depth-first order
+    seqs.sort();
+    for widths in seqs {
+        let mut at = 0;
+        let mut name = String::with_capacity(n + widths.len());
+        for (k, w) in widths.iter().enumerate() {
+            if k > 0 {
+                name.push(':');
+            }
+            name.push_str(&digits[at..at + w]);
+            at += w;
+        }
+        out.push(name);
+    }
+    out
+}
+
 /// An error found on the name inside `HLA-name` is reported on the token as written.
 fn with_full_token(mut e: TypingError, inner: &str, token: &str) -> TypingError {
     if e.token == inner {
@@ -805,5 +843,37 @@ fn gl_item_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         a.cmp(b)
     } else {
         natural_cmp(a, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_splits;
+
+    /// The recursive search `field_splits` replaced (issue 25), as the reference.
+    fn reference(d: &str, acc: &mut Vec<String>, cur: &mut Vec<String>) {
+        if d.is_empty() {
+            if (1..=4).contains(&cur.len()) {
+                acc.push(cur.join(":"));
+            }
+            return;
+        }
+        for w in [2, 3] {
+            if d.len() >= w {
+                cur.push(d[..w].to_string());
+                reference(&d[w..], acc, cur);
+                cur.pop();
+            }
+        }
+    }
+
+    #[test]
+    fn field_splits_are_the_recursive_ones_in_the_same_order() {
+        let digits = "0123456789012345678";
+        for n in 0..=digits.len() {
+            let mut want = Vec::new();
+            reference(&digits[..n], &mut want, &mut Vec::new());
+            assert_eq!(field_splits(&digits[..n]), want, "{n} digits");
+        }
     }
 }
