@@ -1,5 +1,6 @@
 //! `medulla`: the command line of the Medulla donor registry and HLA matching engine.
 
+mod adversarial_bench;
 mod bench;
 mod db_cli;
 mod demo;
@@ -49,6 +50,9 @@ enum Command {
     Hla(hla::HlaArgs),
     /// Measure the hot paths (reduction throughput).
     Bench(bench::BenchArgs),
+    /// Time the nomenclature parsers on adversarial input (issue 25): `A*` and N digits,
+    /// GL Strings of N alleles; each must be answered, or refused by name, in flat time.
+    BenchAdversarial(adversarial_bench::AdversarialBenchArgs),
     /// The donor registry: import, export, show, set-status.
     Donors(donors::DonorsArgs),
     /// The registry database: migrate its schema, show its status (SQLite or PostgreSQL).
@@ -154,6 +158,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Hla(args) => hla::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchAdversarial(args) => adversarial_bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Donors(args) => donors::run(args),
