@@ -581,6 +581,17 @@ pub fn hit_views(
 }
 
 /// The grade summary a stored search keeps per donor.
+/// A cell of a CSV export made safe to open in a spreadsheet: text starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return (which a spreadsheet would evaluate as a
+/// formula) gets a leading `'`; numbers and a lone `-` stay as they are.
+pub fn spreadsheet_cell(cell: String) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if !risky || cell == "-" || cell.parse::<f64>().is_ok() {
+        return cell;
+    }
+    format!("'{cell}")
+}
+
 pub fn grade_summary(h: &SearchHit) -> String {
     let g: Vec<String> = h.grades.iter().map(grade_code).collect();
     format!("{}/{} {}", h.matched, h.out_of, g.join(" "))
@@ -591,6 +602,24 @@ mod tests {
     use super::*;
 
     const PATIENT: &str = "A*01:01+A*02:01^B*08:01+B*44:02^DRB1*03:01+DRB1*04:01";
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_evaluate_are_quoted() {
+        for (cell, out) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("-", "-"),
+            ("-0.5", "-0.5"),
+            ("NL-1", "NL-1"),
+            ("10/10", "10/10"),
+        ] {
+            assert_eq!(spreadsheet_cell(cell.to_string()), out, "{cell:?}");
+        }
+    }
 
     #[test]
     fn lists_and_limits_read_as_json_or_as_the_command_line_writes_them() {

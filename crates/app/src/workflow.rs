@@ -1206,7 +1206,18 @@ pub fn task_list(
     today: NaiveDate,
     due_days: Option<i64>,
 ) -> Result<Vec<Task>, AppError> {
-    let until = due_days.map(|d| today + chrono::Duration::days(d));
+    // a window the calendar holds (a huge one would overflow the date arithmetic)
+    const MAX_DUE_DAYS: i64 = 36_500;
+    let until = match due_days {
+        None => None,
+        Some(d) if (0..=MAX_DUE_DAYS).contains(&d) => Some(today + chrono::Duration::days(d)),
+        Some(d) => {
+            return Err(AppError::Invalid {
+                field: "due".into(),
+                reason: format!("{d} is not a number of days from 0 to {MAX_DUE_DAYS}"),
+            })
+        }
+    };
     Ok(store.tasks(today, until)?)
 }
 

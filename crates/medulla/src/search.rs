@@ -642,6 +642,11 @@ fn print_rows(
                     p.map_or(String::new(), |p| format!("{:.6}", p.p_8of8)),
                     r.explain.clone(),
                 ]);
+                // values a registry imported are never evaluated by a spreadsheet
+                let rec: Vec<String> = rec
+                    .into_iter()
+                    .map(medulla_app::search::spreadsheet_cell)
+                    .collect();
                 w.write_record(&rec)?;
             }
             w.flush()?;

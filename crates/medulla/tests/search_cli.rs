@@ -221,3 +221,38 @@ fn the_demo_builds_its_registry_once_and_searches_four_populations() {
         text(&o)
     );
 }
+
+/// A value imported from a file is never a formula in a CSV export a spreadsheet opens.
+#[test]
+fn csv_exports_never_hand_a_spreadsheet_a_formula() {
+    let dir = TempDir::new("search-formula");
+    let file = dir.file(
+        "donors.csv",
+        "id,registry,donor_type,birth_date,population,A_1,A_2,B_1,B_2,DRB1_1,DRB1_2\n\
+         D1,=HYPERLINK(\"http://evil.example\"),adult,1990-01-01,@SUM(A1),A*01:01,A*02:01,B*08:01,B*44:02,DRB1*03:01,DRB1*15:01\n",
+    );
+    let o = medulla(&[
+        "search",
+        "--donors",
+        &file,
+        "--patient",
+        "A*01:01+A*02:01^B*08:01+B*44:02^DRB1*03:01+DRB1*15:01",
+        "--format",
+        "csv",
+        "--no-probabilities",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("D1"), "{out}");
+    assert!(out.contains("'=HYPERLINK"), "{out}");
+    assert!(out.contains("'@SUM(A1)"), "{out}");
+    for line in out.lines() {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '@', '+']),
+                "a formula reaches the spreadsheet: {cell:?} in {line}"
+            );
+        }
+    }
+}

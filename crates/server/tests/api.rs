@@ -1374,6 +1374,15 @@ fn changes_are_audited_with_the_change_and_caps_are_named() {
             .contains("[reserved-by-open-request]"),
         "{v}"
     );
+    // a query parameter out of range is a 400 naming it, never a panic
+    for due in ["99999999999999", "-5"] {
+        let (st, v) = s.call("GET", &format!("/api/v1/tasks?due={due}"), Some(&sc), None);
+        assert_eq!(st, 400, "due={due}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().starts_with("due:"),
+            "{v}"
+        );
+    }
     // caps, by name
     for (body, cap) in [
         (json!({"patient": PATIENT, "limit": 5000}), "limit"),

@@ -552,7 +552,7 @@ pub async fn csv(
                 .as_ref()
                 .map_or(String::new(), |x| format!("{:.4}", f(x)))
         };
-        w.write_record([
+        let row = [
             h.rank.to_string(),
             h.donor_id.clone(),
             h.grid.clone().unwrap_or_default(),
@@ -576,8 +576,10 @@ pub async fn csv(
             h.abo.clone().unwrap_or_default(),
             h.population.clone().unwrap_or_default(),
             h.explain.clone(),
-        ])
-        .map_err(io)?;
+        ];
+        // values a registry imported are never evaluated by a spreadsheet
+        w.write_record(row.map(medulla_app::search::spreadsheet_cell))
+            .map_err(io)?;
     }
     let body = w.into_inner().map_err(|_| WebError::internal())?;
     Ok((
