@@ -21,7 +21,9 @@ pub fn lockout(user: &UserRow, at: NaiveDateTime) -> Option<i64> {
     let last =
         NaiveDateTime::parse_from_str(user.last_failed_at.as_deref()?, "%Y-%m-%dT%H:%M:%S").ok()?;
     let wait = (1i64 << (user.failed_logins - FREE_ATTEMPTS).min(10)).min(900);
-    let left = wait - (at - last).num_seconds();
+    // the last failure is stored to the second (truncated): count from the end of that
+    // second, so that a wait is never shorter than it says
+    let left = wait - (at - last).num_seconds() + 1;
     (left > 0).then_some(left)
 }
 
