@@ -6,21 +6,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{medulla, on_db, text, TempDir};
+use common::{on_db, synth_pool as synth, text, TempDir};
 use medulla_registry::Store;
-
-fn synth(n: u64, seed: u64, out: &str) {
-    let o = medulla(&[
-        "synth",
-        "--donors",
-        &n.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        out,
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-}
 
 /// Entries of the trail, by action (pending ones chained first by `audit list`).
 fn entries(db: &str) -> Vec<serde_json::Value> {

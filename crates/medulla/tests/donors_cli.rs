@@ -5,20 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{medulla, text, TempDir};
-
-fn synth(n: u64, seed: u64, out: &str) {
-    let o = medulla(&[
-        "synth",
-        "--donors",
-        &n.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        out,
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-}
+use common::{medulla, synth_pool as synth, text, TempDir};
 
 fn export(db: &str, out: &str) -> String {
     let o = medulla(&["donors", "--db", db, "export", "--out", out]);

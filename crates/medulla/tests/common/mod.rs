@@ -55,6 +55,21 @@ pub fn on_db(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// A synthetic pool of `n` donors (`medulla synth`) written to `out`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn synth_pool(n: u64, seed: u64, out: &str) {
+    let o = medulla(&[
+        "synth",
+        "--donors",
+        &n.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 /// Standard output and error together, for assertions and messages.
 pub fn text(o: &Output) -> String {
     format!(
