@@ -1193,6 +1193,44 @@ pub fn translate_ddl(sql: &str) -> String {
     translate(&result)
 }
 
+/// Drop the databases an earlier test process made with `prefix` (named
+/// `{prefix}_{pid}_...`) once that process has ended, so that a test suite's databases do
+/// not fill the disk of the server it runs against: each test binary sweeps up after the
+/// ones before it. A database whose process still runs, or whose name does not follow the
+/// pattern, is left alone; failures are ignored (the sweep is housekeeping).
+fn drop_stale_databases(client: &mut postgres::Client, prefix: &str) {
+    // whether a process still runs is read from /proc: elsewhere, sweep nothing
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(rows) = client.query("SELECT datname FROM pg_database", &[]) else {
+        return;
+    };
+    let me = std::process::id();
+    for row in rows {
+        let name: String = row.get(0);
+        let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')) else {
+            continue;
+        };
+        let mut parts = rest.split('_');
+        let (Some(pid), Some(n), Some(nanos), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if n.parse::<u32>().is_err() || nanos.parse::<u32>().is_err() || pid == me {
+            continue;
+        }
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    }
+}
+
 /// A new, empty PostgreSQL database on the server of `admin_url` (a URL to any database
 /// there, by a role that may create databases): its URL. For tests and benchmarks, each
 /// of which wants a registry of its own.
@@ -1208,6 +1246,8 @@ pub fn create_postgres_database(admin_url: &str, prefix: &str) -> Result<String>
         N.fetch_add(1, Ordering::Relaxed)
     );
     let mut client = postgres::Client::connect(admin_url, postgres::NoTls)?;
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| drop_stale_databases(&mut client, prefix));
     client.batch_execute(&format!("CREATE DATABASE \"{name}\""))?;
     let (base, query) = match admin_url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
