@@ -17,6 +17,8 @@ pub struct Caps {
     pub likelihood_sizes: usize,
     /// Steps of a recruitment plan.
     pub recruit_steps: usize,
+    /// Milliseconds a search may run before it is stopped (answered 503).
+    pub search_ms: u64,
 }
 
 impl Default for Caps {
@@ -26,12 +28,19 @@ impl Default for Caps {
             predict_top: 1000,
             likelihood_sizes: 20,
             recruit_steps: 200,
+            search_ms: 10_000,
         }
     }
 }
 
 /// The names operators set caps by.
-pub const NAMES: [&str; 4] = ["limit", "predict_top", "likelihood_sizes", "recruit_steps"];
+pub const NAMES: [&str; 5] = [
+    "limit",
+    "predict_top",
+    "likelihood_sizes",
+    "recruit_steps",
+    "search_ms",
+];
 
 static CAPS: OnceLock<Caps> = OnceLock::new();
 
@@ -58,6 +67,7 @@ impl Caps {
                 "predict_top" => c.predict_top = n,
                 "likelihood_sizes" => c.likelihood_sizes = n,
                 "recruit_steps" => c.recruit_steps = n,
+                "search_ms" => c.search_ms = n as u64,
                 other => {
                     return Err(bad(format!(
                         "{other:?} is not a cap ({})",

@@ -46,7 +46,10 @@ impl From<StoreError> for AppError {
             },
             StoreError::Conflict(m) => AppError::Conflict(m),
             StoreError::NotFound(m) => AppError::NotFound(m),
-            other => AppError::Store(other),
+            other => match other.unavailable() {
+                Some(why) => AppError::Unavailable(format!("{why}; try again shortly")),
+                None => AppError::Store(other),
+            },
         }
     }
 }
@@ -95,6 +98,9 @@ impl From<medulla_matching::SearchError> for AppError {
                 field: option.trim_start_matches("--").replace('-', "_"),
                 reason,
             },
+            S::Deadline { ms } => AppError::Unavailable(format!(
+                "the search was stopped at its deadline of {ms} ms (the registry's cap search_ms); try again shortly, or narrow it"
+            )),
         }
     }
 }

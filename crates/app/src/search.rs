@@ -277,6 +277,9 @@ impl SearchOptions {
             },
             limit: self.limit,
             today: day_number(self.today()),
+            deadline: Some(medulla_matching::Deadline::after_ms(
+                crate::caps::Caps::get().search_ms,
+            )),
         };
         request.check()?;
         Ok(request)

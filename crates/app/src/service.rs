@@ -398,6 +398,19 @@ impl Service {
         Ok(written.len() + deleted.len())
     }
 
+    /// Whether the service can do its work now: `Err` with the reason (in words fit for
+    /// an operator) when its registry or security database is read-only or unreachable.
+    /// Each call opens fresh connections, so a long import does not hold the answer up.
+    pub fn health(&self) -> Result<(), String> {
+        use medulla_registry::store::probe_database;
+        probe_database(&self.db).map_err(str::to_string)?;
+        let security = Store::security_path(&self.db);
+        if security != self.db {
+            probe_database(&security).map_err(|why| format!("security database: {why}"))?;
+        }
+        Ok(())
+    }
+
     /// The last position of the change sequence applied to the live index.
     pub fn change_position(&self) -> i64 {
         lock(&self.follower).1
@@ -794,6 +807,12 @@ impl Service {
                 .map(|(report, _)| report)
                 .map_err(|e| match e {
                     medulla_registry::io::ImportError::Store(s) => AppError::from(s),
+                    // the server's own files failed (the spool, a temporary file), not
+                    // the upload: said as a fault to retry
+                    medulla_registry::io::ImportError::Io(e) => AppError::Unavailable(format!(
+                        "the import could not be stored ({}); try again shortly",
+                        e.kind()
+                    )),
                     other => AppError::Invalid {
                         field: "body".into(),
                         reason: other.to_string(),

@@ -20,8 +20,8 @@ mod typing;
 pub use grade::{grade_locus, LocusGrade, MismatchCount, MismatchDirection, PositionGrade};
 pub use index::{DonorFacts, IndexedDonor, SearchIndex, SEARCH_LOCI};
 pub use search::{
-    rank_with_probabilities, search, search_shared, Comparison, Filters, HitProbabilities,
-    PatientFacts, SearchError, SearchHit, SearchRequest, SearchResult,
+    rank_with_probabilities, search, search_shared, Comparison, Deadline, Filters,
+    HitProbabilities, PatientFacts, SearchError, SearchHit, SearchRequest, SearchResult,
 };
 pub use tce::{dpb1_tce, Dpb1Tce, TceTable};
 pub use typing::{ArdCatalog, Expression, PositionTyping};

@@ -24,6 +24,9 @@ pub enum SearchError {
         option: &'static str,
         reason: String,
     },
+    /// The search ran past its deadline and was stopped.
+    #[error("the search was stopped at its deadline of {ms} ms")]
+    Deadline { ms: u64 },
 }
 
 impl SearchRequest {
@@ -121,7 +124,34 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Today, as days since 1970-01-01 (for ages).
     pub today: i32,
+    /// When the search is stopped ([`SearchError::Deadline`]) if it has not finished;
+    /// `None`: no deadline.
+    pub deadline: Option<Deadline>,
 }
+
+/// A search's deadline: the instant, and the allowance it was set from (for the error).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub at: std::time::Instant,
+    pub ms: u64,
+}
+
+impl Deadline {
+    /// `ms` milliseconds from now.
+    pub fn after_ms(ms: u64) -> Self {
+        Deadline {
+            at: std::time::Instant::now() + std::time::Duration::from_millis(ms),
+            ms,
+        }
+    }
+
+    fn passed(&self) -> bool {
+        std::time::Instant::now() >= self.at
+    }
+}
+
+/// Donors scanned between two looks at the clock (about a millisecond of work).
+const DEADLINE_CHUNK: usize = 1 << 16;
 
 impl SearchRequest {
     /// A 10/10 search (A, B, C, DRB1, DQB1) allowing `mismatches` in total, 2 per locus.
@@ -137,6 +167,7 @@ impl SearchRequest {
             filters: Filters::default(),
             limit: 100,
             today,
+            deadline: None,
         }
     }
 }
@@ -501,74 +532,93 @@ fn search_resolved(
         .map(|&l| (l, keys[l].as_slice(), request.locus_max[l]))
         .collect();
     let max_mismatches = request.max_mismatches;
-    let mut found: Vec<(u64, u32)> = (0..index.len())
+    let scan_one = |i: usize| -> Option<(u64, u32)> {
+        // the typing first: it turns most donors away, and then their facts are
+        // never read
+        let row = index.donor_loci(i);
+        let (mut mm, mut pot) = (0u8, 0u8);
+        for &(l, table, locus_max) in &order {
+            let k = table[row[l] as usize];
+            let (m, pt) = (k >> 4, k & 15);
+            mm += m;
+            if m > locus_max || mm > max_mismatches {
+                return None;
+            }
+            pot += pt;
+        }
+        let p = &index.facts[i];
+        if !(p.searchable() || f.include_unavailable) || request.cord.is_some_and(|c| c != p.cord())
+        {
+            return None;
+        }
+        let age = p.birth_day().map(|b| age_years(b, today));
+        if f.min_age.is_some() || f.max_age.is_some() {
+            let a = age?;
+            if f.min_age.is_some_and(|m| a < m) || f.max_age.is_some_and(|m| a > m) {
+                return None;
+            }
+        }
+        if f.male.is_some_and(|m| p.male() != Some(m))
+            || f.cmv_positive.is_some_and(|c| p.cmv_positive() != Some(c))
+            || abo_allowed
+                .as_ref()
+                .is_some_and(|a| !a.contains(&p.abo_code()))
+            || registries
+                .as_ref()
+                .is_some_and(|r| !r.contains(&p.registry))
+            || populations
+                .as_ref()
+                .is_some_and(|r| !r.contains(&p.population))
+        {
+            return None;
+        }
+        let second: u64 = match cell_dose(p) {
+            // higher dose first: 0.01e7/kg steps, capped
+            Some(d) => (1 << 20) - 1 - ((d * 100.0).round() as u64).min((1 << 20) - 1),
+            // a cord unit whose dose cannot be judged (no patient weight) comes after
+            // the adult donors of the same grade, whatever their age
+            None if p.cord() => CORD_WITHOUT_DOSE,
+            None => age.map_or(31, |a| u64::from(a / 5).min(30)),
+        };
+        let cmv = u64::from(compare(patient_cmv, p.cmv_positive()) != Comparison::Same);
+        let sex = u64::from(p.male() != Some(true));
+        let abo = u64::from(
+            compare(patient_abo, (p.abo_code() != 0).then_some(p.abo_code())) != Comparison::Same,
+        );
+        let key = (u64::from(mm) << MM_SHIFT)
+            | (u64::from(pot.min(31)) << POT_SHIFT)
+            | (second << SECOND_SHIFT)
+            | (cmv << 2)
+            | (sex << 1)
+            | abo;
+        Some((key, i as u32))
+    };
+    // in chunks: before each, a look at the clock (once the deadline has passed, the
+    // chunks left are skipped and the search answers Deadline)
+    let expired = std::sync::atomic::AtomicBool::new(false);
+    let deadline = request.deadline;
+    let n = index.len();
+    let mut found: Vec<(u64, u32)> = (0..n.div_ceil(DEADLINE_CHUNK))
         .into_par_iter()
-        .with_min_len(4096)
-        .filter_map(|i| {
-            // the typing first: it turns most donors away, and then their facts are
-            // never read
-            let row = index.donor_loci(i);
-            let (mut mm, mut pot) = (0u8, 0u8);
-            for &(l, table, locus_max) in &order {
-                let k = table[row[l] as usize];
-                let (m, pt) = (k >> 4, k & 15);
-                mm += m;
-                if m > locus_max || mm > max_mismatches {
-                    return None;
-                }
-                pot += pt;
+        .flat_map_iter(|c| {
+            use std::sync::atomic::Ordering::Relaxed;
+            let stop = deadline.is_some_and(|d| expired.load(Relaxed) || d.passed());
+            if stop {
+                expired.store(true, Relaxed);
             }
-            let p = &index.facts[i];
-            if !(p.searchable() || f.include_unavailable)
-                || request.cord.is_some_and(|c| c != p.cord())
-            {
-                return None;
-            }
-            let age = p.birth_day().map(|b| age_years(b, today));
-            if f.min_age.is_some() || f.max_age.is_some() {
-                let a = age?;
-                if f.min_age.is_some_and(|m| a < m) || f.max_age.is_some_and(|m| a > m) {
-                    return None;
-                }
-            }
-            if f.male.is_some_and(|m| p.male() != Some(m))
-                || f.cmv_positive.is_some_and(|c| p.cmv_positive() != Some(c))
-                || abo_allowed
-                    .as_ref()
-                    .is_some_and(|a| !a.contains(&p.abo_code()))
-                || registries
-                    .as_ref()
-                    .is_some_and(|r| !r.contains(&p.registry))
-                || populations
-                    .as_ref()
-                    .is_some_and(|r| !r.contains(&p.population))
-            {
-                return None;
-            }
-            let second: u64 = match cell_dose(p) {
-                // higher dose first: 0.01e7/kg steps, capped
-                Some(d) => (1 << 20) - 1 - ((d * 100.0).round() as u64).min((1 << 20) - 1),
-                // a cord unit whose dose cannot be judged (no patient weight) comes after
-                // the adult donors of the same grade, whatever their age
-                None if p.cord() => CORD_WITHOUT_DOSE,
-                None => age.map_or(31, |a| u64::from(a / 5).min(30)),
+            let range = if stop {
+                0..0
+            } else {
+                c * DEADLINE_CHUNK..((c + 1) * DEADLINE_CHUNK).min(n)
             };
-            let cmv = u64::from(compare(patient_cmv, p.cmv_positive()) != Comparison::Same);
-            let sex = u64::from(p.male() != Some(true));
-            let abo = u64::from(
-                compare(patient_abo, (p.abo_code() != 0).then_some(p.abo_code()))
-                    != Comparison::Same,
-            );
-            let key = (u64::from(mm) << MM_SHIFT)
-                | (u64::from(pot.min(31)) << POT_SHIFT)
-                | (second << SECOND_SHIFT)
-                | (cmv << 2)
-                | (sex << 1)
-                | abo;
-            Some((key, i as u32))
+            range.filter_map(scan_one)
         })
         .collect();
+    if let Some(d) = deadline.filter(|_| expired.into_inner()) {
+        return Err(SearchError::Deadline { ms: d.ms });
+    }
     let total = found.len();
+
     let limit = request.limit.min(total);
     if limit > 0 && limit < total {
         found.select_nth_unstable(limit - 1);

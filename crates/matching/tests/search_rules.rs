@@ -324,3 +324,22 @@ fn probabilities_rank_in_10_percent_bands_within_a_mismatch_count() {
         ]
     );
 }
+
+#[test]
+fn a_search_past_its_deadline_is_stopped_and_one_within_it_is_not() {
+    let e = env();
+    let reducer = Reducer::new(&e.release, &e.macs);
+    let mut catalog = ArdCatalog::new(&reducer);
+    let donors = vec![donor("match", MATCH, adult(30, true))];
+    let index = SearchIndex::build(&mut catalog, donors);
+    let mut req = request(0);
+    // a deadline of 0 ms has passed before the scan's first look at the clock
+    req.deadline = Some(medulla_matching::Deadline::after_ms(0));
+    match search(&index, &mut catalog, &req) {
+        Err(medulla_matching::SearchError::Deadline { ms: 0 }) => {}
+        other => panic!("expected the deadline, got {other:?}"),
+    }
+    req.deadline = Some(medulla_matching::Deadline::after_ms(60_000));
+    let r = search(&index, &mut catalog, &req).unwrap();
+    assert_eq!(r.total, 1);
+}

@@ -24,6 +24,10 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{}", pg_message(.0))]
     Postgres(#[from] postgres::Error),
+    /// No session could be opened (the server down or refusing, the database missing,
+    /// the credentials refused).
+    #[error("connecting to PostgreSQL: {}", pg_message(.0))]
+    Connect(postgres::Error),
     #[error("query returned no rows")]
     NoRows,
     #[error("column {column}: {reason}")]
@@ -43,6 +47,47 @@ fn pg_message(e: &postgres::Error) -> String {
 }
 
 impl DbError {
+    /// Why the database cannot serve now, when the failure is the database's condition
+    /// rather than the request's (read-only, unreachable, busy, out of space): worth
+    /// trying again later, and said as such (HTTP 503) with no raw database message.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                use rusqlite::ErrorCode as C;
+                match f.code {
+                    C::ReadOnly => Some("the database is read-only"),
+                    C::DatabaseBusy | C::DatabaseLocked => Some("the database is busy"),
+                    C::DiskFull => Some("the database's disk is full"),
+                    C::CannotOpen | C::SystemIoFailure => Some("the database cannot be reached"),
+                    C::OutOfMemory => Some("the database is out of memory"),
+                    _ => None,
+                }
+            }
+            DbError::Postgres(e) => {
+                if e.is_closed() {
+                    return Some("the database cannot be reached");
+                }
+                match e.code().map(|c| c.code()) {
+                    Some("25006") => Some("the database is read-only"),
+                    Some(c) if c.starts_with("08") || c.starts_with("57P") => {
+                        Some("the database cannot be reached")
+                    }
+                    Some(c) if c.starts_with("53") => Some("the database is out of resources"),
+                    Some("40001" | "40P01" | "55P03") => Some("the database is busy"),
+                    Some(_) => None,
+                    // no server answer at all: the connection could not be made or broke
+                    None => {
+                        let io = std::error::Error::source(e)
+                            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+                        io.then_some("the database cannot be reached")
+                    }
+                }
+            }
+            DbError::Connect(_) => Some("the database cannot be reached"),
+            _ => None,
+        }
+    }
+
     /// A unique or foreign key constraint refused the change.
     pub fn is_constraint(&self) -> bool {
         match self {
@@ -469,7 +514,7 @@ fn quoted(schema: &str) -> String {
 
 /// A session on `url` whose statements run in `schema`.
 fn connect_pg(url: &str, schema: &str) -> Result<postgres::Client> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(DbError::Connect)?;
     client.batch_execute(&format!(
         "SET client_min_messages TO warning; SET search_path TO {};",
         quoted(schema)

@@ -43,6 +43,17 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Why the database cannot serve now, if that is what this failure is (see
+    /// [`DbError::unavailable`]).
+    pub fn unavailable(&self) -> Option<&'static str> {
+        match self {
+            StoreError::Db(e) => e.unavailable(),
+            _ => None,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Db(DbError::Sqlite(e))
@@ -1213,6 +1224,52 @@ fn wait_turn(tries: i32) -> bool {
     }
     std::thread::sleep(std::time::Duration::from_millis(20));
     tries < 30_000
+}
+
+/// Whether the database at `location` can serve reads and writes now: a fresh connection
+/// (so that a server's long operation does not hold the answer up), a read, and whether
+/// writes would be refused (a read-only file or file system; a PostgreSQL standby or a
+/// database set read-only). The reason when not, in words fit for an operator (no raw
+/// database message).
+pub fn probe_database(location: &Path) -> Result<(), &'static str> {
+    const UNREACHABLE: &str = "the database cannot be reached";
+    if is_postgres(location) {
+        let Ok(url) = location_str(location) else {
+            return Err(UNREACHABLE);
+        };
+        let conn = Connection::postgres(url, PG_SCHEMA, PG_REGISTRY_LOCK)
+            .map_err(|e| e.unavailable().unwrap_or(UNREACHABLE))?;
+        let read_only: bool = conn
+            .query_row(
+                "SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.unavailable().unwrap_or(UNREACHABLE))?;
+        return if read_only {
+            Err("the database is read-only")
+        } else {
+            Ok(())
+        };
+    }
+    if !location.is_file() {
+        return Err(UNREACHABLE);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(location, flags)
+        .map_err(|e| DbError::Sqlite(e).unavailable().unwrap_or(UNREACHABLE))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| DbError::Sqlite(e).unavailable().unwrap_or(UNREACHABLE))?;
+    // opened read-write "if possible": a write-protected file comes back read-only
+    if conn
+        .is_readonly(rusqlite::DatabaseName::Main)
+        .unwrap_or(true)
+    {
+        return Err("the database is read-only");
+    }
+    Ok(())
 }
 
 impl Store {

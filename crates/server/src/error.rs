@@ -52,13 +52,22 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// Seconds a client is told to wait before trying a 503 again.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": { "code": self.code, "message": self.message } })),
-        )
-            .into_response()
+        let body =
+            Json(serde_json::json!({ "error": { "code": self.code, "message": self.message } }));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // a fault of the moment: when to try again
+            let retry = [(
+                axum::http::header::RETRY_AFTER,
+                RETRY_AFTER_SECONDS.to_string(),
+            )];
+            return (self.status, retry, body).into_response();
+        }
+        (self.status, body).into_response()
     }
 }
 
@@ -73,7 +82,8 @@ pub struct ErrorBody {
 #[allow(dead_code)]
 pub struct ErrorDetail {
     /// `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
-    /// `too_many_attempts`, `payload_too_large`, `internal`.
+    /// `too_many_attempts`, `payload_too_large`, `unavailable` (503, with `Retry-After`),
+    /// `internal`.
     pub code: String,
     pub message: String,
 }

@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
 use medulla_app::auth::Permission;
@@ -237,20 +238,46 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody
 
 #[derive(Serialize, ToSchema)]
 struct Health {
-    /// `ok`.
+    /// `ok`, or `degraded` (answered 503) when the database is read-only or unreachable.
     status: &'static str,
+    /// Why the service is degraded (absent when `ok`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     /// Donors in the live search index.
     donors: usize,
 }
 
-/// Whether the service runs, and how many donors its index holds (no login).
+/// Whether the service can work, and how many donors its index holds (no login): 200
+/// `ok`, or 503 `degraded` with the reason and a `Retry-After`.
 #[utoipa::path(get, path = "/api/v1/health", tag = "service",
-    responses((status = 200, body = Health)))]
-async fn health(State(svc): State<Shared>) -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        donors: svc.donors(),
-    })
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+async fn health(State(svc): State<Shared>) -> Response {
+    let svc2 = svc.clone();
+    let verdict = tokio::task::spawn_blocking(move || svc2.health())
+        .await
+        .unwrap_or_else(|_| Err("the health check failed".to_string()));
+    let donors = svc.donors();
+    match verdict {
+        Ok(()) => Json(Health {
+            status: "ok",
+            reason: None,
+            donors,
+        })
+        .into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(
+                axum::http::header::RETRY_AFTER,
+                crate::error::RETRY_AFTER_SECONDS.to_string(),
+            )],
+            Json(Health {
+                status: "degraded",
+                reason: Some(reason),
+                donors,
+            }),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

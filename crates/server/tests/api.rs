@@ -1397,3 +1397,141 @@ fn changes_are_audited_with_the_change_and_caps_are_named() {
         assert!(m.contains(&format!("the cap {cap} = 1000")), "{m}");
     }
 }
+
+/// GET `path` with nothing but the status, the `Retry-After` header and the body.
+fn get_raw(s: &Server, path: &str) -> (u16, Option<String>, Value) {
+    let res = match ureq::get(&format!("{}{path}", s.base)).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    let status = res.status();
+    let retry = res.header("Retry-After").map(str::to_string);
+    let body = serde_json::from_str(&res.into_string().unwrap()).unwrap();
+    (status, retry, body)
+}
+
+/// A 503 that says it is a fault of the moment: `Retry-After`, the code `unavailable`,
+/// and no raw database message.
+fn assert_unavailable(s: &Server, what: &str, status: u16, body: &Value, retry: Option<&str>) {
+    assert_eq!(status, 503, "{what}: {body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{what}: {body}");
+    assert_eq!(retry, Some("5"), "{what}: Retry-After");
+    let message = body["error"]["message"].as_str().unwrap();
+    for raw in [
+        "cannot execute",
+        "SQLSTATE",
+        "db error",
+        "terminating connection",
+    ] {
+        assert!(
+            !message.contains(raw),
+            "{what}: raw database text: {message}"
+        );
+    }
+    let _ = s;
+}
+
+fn post_status(s: &Server, token: &str) -> (u16, Option<String>, Value) {
+    let res = ureq::post(&format!("{}/api/v1/donors/ID-2/status", s.base))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(json!({"status": "available", "note": "checked"}));
+    let res = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("status: {e}"),
+    };
+    let status = res.status();
+    let retry = res.header("Retry-After").map(str::to_string);
+    (
+        status,
+        retry,
+        serde_json::from_str(&res.into_string().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn a_read_only_or_unreachable_database_is_a_503_with_a_retry_hint_and_health_says_degraded() {
+    let s = start("faults", &identity_csv());
+    let (st, _, v) = get_raw(&s, "/api/v1/health");
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")), "{v}");
+    let admin = s.login("admin");
+    let db = s.db.to_string_lossy().to_string();
+    if !db.starts_with("postgres") {
+        // SQLite: the file gone from under the service (a volume unmounted)
+        let away = s.db.with_extension("away");
+        std::fs::rename(&s.db, &away).unwrap();
+        let (st, retry, v) = get_raw(&s, "/api/v1/health");
+        assert_eq!((st, v["status"].as_str()), (503, Some("degraded")), "{v}");
+        assert_eq!(retry.as_deref(), Some("5"));
+        assert!(
+            v["reason"].as_str().unwrap().contains("cannot be reached"),
+            "{v}"
+        );
+        std::fs::rename(&away, &s.db).unwrap();
+        let (st, _, v) = get_raw(&s, "/api/v1/health");
+        assert_eq!((st, v["status"].as_str()), (200, Some("ok")), "{v}");
+        return;
+    }
+    // PostgreSQL: the database set read-only, then closed to connections, the service's
+    // sessions cut each time (as a failover or a maintenance window does)
+    let name = db
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let admin_url = std::env::var("MEDULLA_TEST_POSTGRES").unwrap();
+    let mut pg = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap();
+    let mut alter = |setting: &str| {
+        pg.batch_execute(&format!("ALTER DATABASE \"{name}\" {setting}"))
+            .unwrap();
+        pg.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .unwrap();
+    };
+
+    alter("SET default_transaction_read_only = on");
+    let (st, retry, v) = get_raw(&s, "/api/v1/health");
+    assert_eq!((st, v["status"].as_str()), (503, Some("degraded")), "{v}");
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert!(v["reason"].as_str().unwrap().contains("read-only"), "{v}");
+    let (st, retry, v) = post_status(&s, &admin);
+    assert_unavailable(&s, "a status change", st, &v, retry.as_deref());
+    let (st, v) = s.send_csv("/api/v1/donors/import", &admin, &identity_csv());
+    assert_eq!(st, 503, "an import failing for the database's sake: {v}");
+    // a search is audited: with no audit entry possible, it is not answered either
+    let (st, v) = s.call(
+        "POST",
+        "/api/v1/search",
+        Some(&admin),
+        Some(json!({"patient": PATIENT, "no_probabilities": true})),
+    );
+    assert_eq!(st, 503, "{v}");
+
+    alter("RESET default_transaction_read_only");
+    let (st, _, v) = get_raw(&s, "/api/v1/health");
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")), "{v}");
+    let (st, _, v) = post_status(&s, &admin);
+    assert_eq!(st, 200, "{v}");
+
+    alter("ALLOW_CONNECTIONS false");
+    let (st, _, v) = get_raw(&s, "/api/v1/health");
+    assert_eq!((st, v["status"].as_str()), (503, Some("degraded")), "{v}");
+    assert!(
+        v["reason"].as_str().unwrap().contains("cannot be reached"),
+        "{v}"
+    );
+    let (st, retry, v) = post_status(&s, &admin);
+    assert_unavailable(&s, "a status change", st, &v, retry.as_deref());
+
+    alter("ALLOW_CONNECTIONS true");
+    let (st, _, v) = get_raw(&s, "/api/v1/health");
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")), "{v}");
+    s.login("admin");
+}
