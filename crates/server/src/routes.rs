@@ -201,6 +201,39 @@ impl FromRequestParts<Shared> for Caller {
     }
 }
 
+/// Query parameters, their problems answered as API errors (`invalid`, naming the
+/// parameter) rather than axum's plain-text rejection.
+pub struct QueryParams<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(QueryParams(v)),
+            Err(rej) => Err(ApiError::bad_request(format!(
+                "query: {}",
+                rej.body_text()
+                    .trim_start_matches("Failed to deserialize query string: ")
+            ))),
+        }
+    }
+}
+
+/// Path segments, their problems (bytes that are not UTF-8...) answered as API errors.
+pub struct PathParam<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParam<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(PathParam(v)),
+            Err(rej) => Err(ApiError::bad_request(format!("path: {}", rej.body_text()))),
+        }
+    }
+}
+
 /// A JSON body, its problems answered as API errors.
 pub struct JsonBody<T>(pub T);
 
@@ -331,6 +364,7 @@ async fn search(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ImportQuery {
     /// A name for the import in the log (default `api`).
@@ -372,7 +406,7 @@ impl std::io::Read for ChannelReader {
 async fn import(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Query(q): Query<ImportQuery>,
+    QueryParams(q): QueryParams<ImportQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportAnswer>, ApiError> {
@@ -460,7 +494,7 @@ async fn import(
 async fn donor(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<DonorView>, ApiError> {
     Ok(Json(blocking(move || svc.donor(&actor, &id)).await?))
 }
@@ -482,7 +516,7 @@ struct IdentityView {
 async fn identity(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<IdentityView>, ApiError> {
     let donor_id = id.clone();
     let i = blocking(move || svc.identity(&actor, &id)).await?;
@@ -505,7 +539,7 @@ async fn identity(
 async fn set_status(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(req): JsonBody<StatusRequest>,
 ) -> Result<Json<DonorView>, ApiError> {
     Ok(Json(
@@ -522,7 +556,7 @@ async fn set_status(
 async fn save_search(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     JsonBody(options): JsonBody<SearchOptions>,
 ) -> Result<Json<SearchAnswer>, ApiError> {
     let _slot = search_slot().await;
@@ -539,7 +573,7 @@ async fn save_search(
 async fn repeat_search(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<RepeatAnswer>, ApiError> {
     let _slot = search_slot().await;
     Ok(Json(
@@ -629,6 +663,7 @@ async fn validate(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     /// Entries of this user only.
@@ -670,7 +705,7 @@ struct AuditAnswer {
 async fn audit(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Query(q): Query<AuditQuery>,
+    QueryParams(q): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditAnswer>, ApiError> {
     let filter = AuditFilter {
         actor: q.user,

@@ -1,7 +1,7 @@
 //! Routes of patients, requests, the workup and tasks: the same operations as
 //! `medulla patients|requests|workup|tasks`, under `/api/v1`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -13,7 +13,7 @@ use medulla_registry::requests::RequestFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{blocking, Caller, JsonBody, Shared};
+use super::{blocking, Caller, JsonBody, PathParam, QueryParams, Shared};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Serialize, ToSchema)]
@@ -22,6 +22,7 @@ pub struct PatientList {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PatientQuery {
     /// Only cases with this status.
     status: Option<String>,
@@ -46,7 +47,7 @@ pub async fn add_patient(
 pub async fn patients(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Query(q): Query<PatientQuery>,
+    QueryParams(q): QueryParams<PatientQuery>,
 ) -> Result<Json<PatientList>, ApiError> {
     let patients = blocking(move || svc.patients(&actor, q.status.as_deref())).await?;
     Ok(Json(PatientList { patients }))
@@ -60,7 +61,7 @@ pub async fn patients(
 pub async fn patient(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<PatientView>, ApiError> {
     Ok(Json(blocking(move || svc.patient(&actor, &id)).await?))
 }
@@ -82,7 +83,7 @@ pub struct PatientIdentityView {
 pub async fn patient_identity(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<PatientIdentityView>, ApiError> {
     let patient_id = id.clone();
     let i = blocking(move || svc.patient_identity(&actor, &id)).await?;
@@ -104,7 +105,7 @@ pub async fn patient_identity(
 pub async fn set_case_status(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<CaseStatusInput>,
 ) -> Result<Json<PatientView>, ApiError> {
     Ok(Json(
@@ -127,6 +128,7 @@ pub async fn open_request(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RequestQuery {
     patient: Option<String>,
     donor: Option<String>,
@@ -146,7 +148,7 @@ pub struct RequestList {
 pub async fn requests(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Query(q): Query<RequestQuery>,
+    QueryParams(q): QueryParams<RequestQuery>,
 ) -> Result<Json<RequestList>, ApiError> {
     let f = RequestFilter {
         patient: q.patient,
@@ -165,7 +167,7 @@ pub async fn requests(
 pub async fn request(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(blocking(move || svc.request(&actor, &id)).await?))
 }
@@ -178,7 +180,7 @@ pub async fn request(
 pub async fn acknowledge(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
         blocking(move || svc.acknowledge_request(&actor, &id)).await?,
@@ -194,7 +196,7 @@ pub async fn acknowledge(
 pub async fn result(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<ResultInput>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
@@ -226,7 +228,7 @@ pub struct RejectInput {
 pub async fn cancel(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<CancelInput>,
 ) -> Result<Json<RequestView>, ApiError> {
     let end = EndInput::Cancel {
@@ -245,7 +247,7 @@ pub async fn cancel(
 pub async fn reject(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<RejectInput>,
 ) -> Result<Json<RequestView>, ApiError> {
     let end = EndInput::Reject {
@@ -266,7 +268,7 @@ pub async fn reject(
 pub async fn workup_plan(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<PlanInput>,
 ) -> Result<Json<PlanAnswer>, ApiError> {
     Ok(Json(
@@ -282,7 +284,7 @@ pub async fn workup_plan(
 pub async fn workup_record(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(input): JsonBody<RecordInput>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
@@ -298,13 +300,14 @@ pub async fn workup_record(
 pub async fn workup_calendar(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let text = blocking(move || svc.workup_calendar(&actor, &id)).await?;
     Ok(([(CONTENT_TYPE, "text/calendar; charset=utf-8")], text))
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TaskQuery {
     /// Only tasks due within this many days (overdue ones always).
     due: Option<i64>,
@@ -322,13 +325,14 @@ pub struct TaskList {
 pub async fn tasks(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Query(q): Query<TaskQuery>,
+    QueryParams(q): QueryParams<TaskQuery>,
 ) -> Result<Json<TaskList>, ApiError> {
     let tasks = blocking(move || svc.tasks(&actor, q.due)).await?;
     Ok(Json(TaskList { tasks }))
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ThresholdQuery {
     /// CD34+ x10^6 per kg an autologous product needs (default 2.0).
     threshold: Option<f64>,
@@ -352,8 +356,8 @@ fn json_of<T: Serialize>(v: &T) -> Json<serde_json::Value> {
 pub async fn refresh_roadmap(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
-    Query(q): Query<ThresholdQuery>,
+    PathParam(id): PathParam<String>,
+    QueryParams(q): QueryParams<ThresholdQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = threshold(&q);
     let r = blocking(move || svc.refresh_roadmap(&actor, &id, t)).await?;
@@ -370,8 +374,8 @@ pub async fn refresh_roadmap(
 pub async fn roadmap(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
-    Query(q): Query<ThresholdQuery>,
+    PathParam(id): PathParam<String>,
+    QueryParams(q): QueryParams<ThresholdQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = threshold(&q);
     let r = blocking(move || svc.roadmap(&actor, &id, t)).await?;
@@ -398,7 +402,7 @@ pub struct RelativeBody {
 pub async fn family(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let a = blocking(move || svc.family(&actor, &id)).await?;
     Ok(json_of(&a))
@@ -412,7 +416,7 @@ pub async fn family(
 pub async fn add_relative(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(b): JsonBody<RelativeBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let input = medulla_app::roadmap::RelativeInput {
@@ -453,8 +457,8 @@ pub struct ProductBody {
 pub async fn products(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
-    Query(q): Query<ThresholdQuery>,
+    PathParam(id): PathParam<String>,
+    QueryParams(q): QueryParams<ThresholdQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = threshold(&q);
     let v = blocking(move || svc.products(&actor, &id, t)).await?;
@@ -469,8 +473,8 @@ pub async fn products(
 pub async fn add_product(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
-    Query(q): Query<ThresholdQuery>,
+    PathParam(id): PathParam<String>,
+    QueryParams(q): QueryParams<ThresholdQuery>,
     JsonBody(b): JsonBody<ProductBody>,
 ) -> Result<(axum::http::StatusCode, Json<serde_json::Value>), ApiError> {
     let t = threshold(&q);
@@ -510,8 +514,8 @@ pub struct ProductStatusBody {
 pub async fn product_status(
     State(svc): State<Shared>,
     Caller(actor): Caller,
-    Path(id): Path<String>,
-    Query(q): Query<ThresholdQuery>,
+    PathParam(id): PathParam<String>,
+    QueryParams(q): QueryParams<ThresholdQuery>,
     JsonBody(b): JsonBody<ProductStatusBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = threshold(&q);
