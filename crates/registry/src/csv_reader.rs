@@ -135,6 +135,10 @@ impl CsvHeader {
     }
 }
 
+/// The longest cell a record may have (a GL String's own limit): a longer one refuses
+/// its record, naming the column, before any parser sees it.
+pub const MAX_CELL_BYTES: usize = 64 * 1024;
+
 /// A donor CSV being read, record by record.
 pub struct CsvRecords<R: Read> {
     records: csv::StringRecordsIntoIter<LineCounter<std::io::Chain<Cursor<Vec<u8>>, R>>>,
@@ -261,10 +265,26 @@ impl<R: Read> CsvRecords<R> {
             match r {
                 Ok(rec) => {
                     let line = rec.position().map_or(0, |p| self.line_at(p.byte()));
-                    let problem = (rec.len() != width).then(|| FieldError {
-                        field: "row".into(),
-                        reason: format!("expected {width} fields, found {}", rec.len()),
-                    });
+                    let long = rec.iter().position(|c| c.len() > MAX_CELL_BYTES);
+                    let problem = if rec.len() != width {
+                        Some(FieldError {
+                            field: "row".into(),
+                            reason: format!("expected {width} fields, found {}", rec.len()),
+                        })
+                    } else {
+                        long.map(|at| FieldError {
+                            field: self
+                                .header
+                                .index
+                                .iter()
+                                .find(|(_, i)| *i == at)
+                                .map_or_else(|| format!("column {}", at + 1), |(h, _)| h.clone()),
+                            reason: format!(
+                                "{} bytes: a cell holds at most {MAX_CELL_BYTES}",
+                                rec.get(at).map_or(0, str::len)
+                            ),
+                        })
+                    };
                     chunk.push((line, Some(rec), problem));
                 }
                 Err(e) => {

@@ -288,6 +288,21 @@ fn every_validation_rule_rejects_with_line_field_and_reason() {
             "A_1",
             "one position",
         ),
+        (
+            "cell-of-70000",
+            vec![("registry", &*Box::leak("R".repeat(70_000).into_boxed_str()))],
+            "registry",
+            "70000 bytes: a cell holds at most 65536",
+        ),
+        (
+            "digits-after-star",
+            vec![(
+                "A_1",
+                &*Box::leak(format!("A*{}", "9".repeat(60_000)).into_boxed_str()),
+            )],
+            "A_1",
+            "",
+        ),
     ];
     let mut csv = format!("{HEADER}\n{}\n", row("GOOD-1", &[]));
     for (id, over, _, _) in &cases {
