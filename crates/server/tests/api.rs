@@ -1848,3 +1848,52 @@ fn every_route_withstands_random_and_hostile_input() {
     assert_eq!((st, v["status"].as_str()), (200, Some("ok")), "{v}");
     assert!(started.elapsed() < std::time::Duration::from_secs(600));
 }
+
+/// Issue 25's first attack: `A*` and 60,000 nines crashed the server with a stack
+/// overflow from a partner's search, an auditor's validation or one CSV cell; 90 digits
+/// pinned a core. Each is now refused by name at once, and the service stays up.
+#[test]
+fn a_typing_of_sixty_thousand_nines_is_refused_by_name_and_the_service_stays_up() {
+    let s = start("nines", &identity_csv());
+    let nines = format!("A*{}", "9".repeat(60_000));
+    let ninety = format!("A*{}", "9".repeat(90));
+    let partner = s.partner_key();
+    let auditor = s.login("auditor");
+    let admin = s.login("admin");
+    for typing in [&nines, &ninety] {
+        let asked = Instant::now();
+        let (st, v) = s.call(
+            "POST",
+            "/api/v1/search",
+            Some(&partner),
+            Some(json!({"patient": format!("{typing}+A*01:01^B*08:01+B*44:02^DRB1*03:01+DRB1*04:01")})),
+        );
+        assert_eq!(st, 400, "{v}");
+        assert_eq!(v["error"]["code"], "invalid");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("patient"),
+            "{v}"
+        );
+        let (st, v) = s.call(
+            "POST",
+            "/api/v1/hla/validate",
+            Some(&auditor),
+            Some(json!({"typings": [typing]})),
+        );
+        assert!(st == 200 || st == 400, "{st} {v}");
+        assert!(!v.to_string().contains("\"valid\":true"), "{v}");
+        let csv = format!(
+            "id,registry,donor_type,birth_date,sex,A_1,A_2,B_1,B_2,DRB1_1,DRB1_2\n\
+             N-1,TEST,adult,1990-01-01,M,{typing},A*01:01,B*08:01,B*44:02,DRB1*03:01,DRB1*04:01\n"
+        );
+        let (st, v) = s.send_csv("/api/v1/donors/import", &admin, &csv);
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["rejected"], 1, "{v}");
+        assert!(asked.elapsed() < std::time::Duration::from_secs(5));
+    }
+    let (st, v) = s.call("GET", "/api/v1/health", None, None);
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")), "{v}");
+}
