@@ -583,18 +583,9 @@ pub fn hit_views(
         .collect()
 }
 
-/// The grade summary a stored search keeps per donor.
-/// A cell of a CSV export made safe to open in a spreadsheet: text starting with `=`,
-/// `+`, `-`, `@`, a tab or a carriage return (which a spreadsheet would evaluate as a
-/// formula) gets a leading `'`; numbers and a lone `-` stay as they are.
-pub fn spreadsheet_cell(cell: String) -> String {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if !risky || cell == "-" || cell.parse::<f64>().is_ok() {
-        return cell;
-    }
-    format!("'{cell}")
-}
+pub use medulla_registry::csv_format::spreadsheet_cell;
 
+/// The grade summary a stored search keeps per donor.
 pub fn grade_summary(h: &SearchHit) -> String {
     let g: Vec<String> = h.grades.iter().map(grade_code).collect();
     format!("{}/{} {}", h.matched, h.out_of, g.join(" "))

@@ -55,3 +55,27 @@ pub const EXPORT_HEADER: [&str; 41] = [
     "status_until",
     "status_patient",
 ];
+
+/// The characters a spreadsheet takes as the start of a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell of a CSV export made safe to open in a spreadsheet: text starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return (which a spreadsheet would evaluate as a
+/// formula) gets a leading `'`; numbers and a lone `-` stay as they are. Reading a donor
+/// CSV takes the `'` off again ([`unquote_cell`]), so an export imports back unchanged.
+pub fn spreadsheet_cell(cell: String) -> String {
+    let risky = cell.starts_with(FORMULA_STARTS);
+    if !risky || cell == "-" || cell.parse::<f64>().is_ok() {
+        return cell;
+    }
+    format!("'{cell}")
+}
+
+/// A cell as [`spreadsheet_cell`] wrote it, read back: the leading `'` it added before a
+/// formula character is taken off (and only that: any other `'` stays).
+pub fn unquote_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}

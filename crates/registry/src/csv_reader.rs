@@ -97,7 +97,11 @@ struct Row<'a> {
 impl Fields for Row<'_> {
     fn get(&self, column: &str) -> Option<&str> {
         let i = self.index.iter().find(|(c, _)| c == column)?.1;
-        self.record.get(i).map(str::trim).filter(|v| !v.is_empty())
+        // an exported cell's formula guard taken off again
+        self.record
+            .get(i)
+            .map(|v| crate::csv_format::unquote_cell(v.trim()))
+            .filter(|v| !v.is_empty())
     }
 }
 

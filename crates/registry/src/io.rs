@@ -314,14 +314,16 @@ pub fn write_rejections<W: Write>(
     w.write_record(["file", "line", "id", "field", "reason"])
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     for r in &report.rejections {
-        w.write_record([
-            file,
-            &r.line.to_string(),
-            &r.id,
-            &r.error.field,
-            &r.error.reason,
-        ])
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // a reject report is opened in a spreadsheet: the rejected values it quotes too
+        let cells = [
+            file.to_string(),
+            r.line.to_string(),
+            r.id.clone(),
+            r.error.field.clone(),
+            r.error.reason.clone(),
+        ];
+        w.write_record(cells.map(crate::csv_format::spreadsheet_cell))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
     }
     w.flush()?;
     Ok(())
@@ -393,8 +395,11 @@ pub fn export_csv<W: Write>(out: W, store: &dyn DonorStore) -> Result<u64, Impor
     w.write_record(EXPORT_HEADER).map_err(io)?;
     let mut n = 0;
     store.for_each_donor(&mut |d, s| {
-        let row = csv_row(d, &s);
-        w.write_record(&row).map_err(io)?;
+        // a spreadsheet opening the export evaluates no formula from an imported value
+        let row = csv_row(d, &s)
+            .into_iter()
+            .map(crate::csv_format::spreadsheet_cell);
+        w.write_record(row).map_err(io)?;
         n += 1;
         Ok(())
     })?;

@@ -968,3 +968,33 @@ fn a_file_separated_by_semicolons_or_tabs_is_read_the_same() {
         assert_eq!(store.count().unwrap(), 2);
     }
 }
+
+#[test]
+fn an_export_evaluates_no_formula_in_a_spreadsheet_and_imports_back_unchanged() {
+    let csv = format!(
+        "{}\n{}\n",
+        HEADER,
+        row(
+            "F-1",
+            &[
+                ("registry", "=HYPERLINK(\"http://evil.example\")"),
+                ("population", "@SUM(A1)"),
+            ]
+        )
+    );
+    for mut store in common::stores() {
+        let r = import(&mut store, csv.as_bytes(), true);
+        assert_eq!((r.new, r.rejected), (1, 0), "{:?}", r.rejections);
+        let out = export(&store);
+        assert!(
+            out.contains("\"'=HYPERLINK(\"\"http://evil.example\"\")\""),
+            "{out}"
+        );
+        assert!(out.contains(",'@SUM(A1),"), "{out}");
+        assert!(!out.contains(",=") && !out.contains(",@"), "{out}");
+        // and back: the same donor, so nothing changes
+        let again = import(&mut store, out.as_bytes(), true);
+        assert_eq!((again.new, again.updated, again.unchanged), (0, 0, 1));
+        assert_eq!(export(&store), out);
+    }
+}
