@@ -9,18 +9,18 @@ use medulla_registry::Store;
 
 use crate::auth::{hash_password, new_secret, secret_hash, Role};
 use crate::error::AppError;
+use crate::totp;
 
-/// Failed logins allowed before each further attempt waits (doubling, up to 15 minutes).
-pub const FREE_ATTEMPTS: u32 = 5;
-
-/// Seconds left before `user` may try again, when too many logins failed lately.
+/// Seconds left before `user` may try again, when too many logins on the account failed
+/// lately (from anywhere). Which attempts this holds is [`crate::throttle`]'s to say:
+/// only those from a source that failed on the account itself.
 pub fn lockout(user: &UserRow, at: NaiveDateTime) -> Option<i64> {
-    if user.failed_logins < FREE_ATTEMPTS {
+    let wait = crate::throttle::wait_after(user.failed_logins) as i64;
+    if wait == 0 {
         return None;
     }
     let last =
         NaiveDateTime::parse_from_str(user.last_failed_at.as_deref()?, "%Y-%m-%dT%H:%M:%S").ok()?;
-    let wait = (1i64 << (user.failed_logins - FREE_ATTEMPTS).min(10)).min(900);
     // the last failure is stored to the second (truncated): count from the end of that
     // second, so that a wait is never shorter than it says
     let left = wait - (at - last).num_seconds() + 1;
@@ -52,12 +52,7 @@ pub fn add_user(
         (None, Some(key))
     } else {
         let p = password.unwrap_or("");
-        if p.chars().count() < 12 {
-            return Err(AppError::Invalid {
-                field: "password".into(),
-                reason: "at least 12 characters".into(),
-            });
-        }
+        crate::auth::check_password(name, p)?;
         (Some(hash_password(p)?), None)
     };
     let mut sec = Store::open_security(registry)?;
@@ -73,6 +68,8 @@ pub fn add_user(
             .to_string(),
         failed_logins: 0,
         last_failed_at: None,
+        totp_secret: None,
+        totp_last_step: None,
     };
     let entry = crate::audit::note(
         &medulla_registry::audit::default_actor(),
@@ -109,6 +106,73 @@ pub fn disable_user(registry: &Path, name: &str) -> Result<(), AppError> {
         serde_json::json!({}),
     );
     if !sec.audited(entry, |s| s.disable_user(name))? {
+        return Err(AppError::NotFound(format!("no user named {name:?}")));
+    }
+    Ok(())
+}
+
+/// Enable multi-factor authentication (TOTP) for the staff account `name`: a new secret
+/// stored, audited (`mfa-enabled`, never the secret), and its `otpauth://` URI returned
+/// to be shown once. An account that has it already keeps its secret (disable first).
+pub fn mfa_enable(registry: &Path, name: &str) -> Result<String, AppError> {
+    let mut sec = existing_security(registry)?;
+    let user = sec
+        .user(name)?
+        .ok_or_else(|| AppError::NotFound(format!("no user named {name:?}")))?;
+    if user.password_hash.is_none() {
+        return Err(AppError::Invalid {
+            field: "name".into(),
+            reason: format!(
+                "{name} logs in with an API key (a partner): MFA is for staff accounts"
+            ),
+        });
+    }
+    if user.totp_secret.is_some() {
+        return Err(AppError::Conflict(format!(
+            "{name} has MFA enabled already (medulla users mfa disable {name} first, to enrol again)"
+        )));
+    }
+    let secret = totp::base32_encode(&totp::new_secret()?);
+    store_mfa(&mut sec, "cli", name, Some(&secret))?;
+    Ok(totp::otpauth_uri(name, &secret))
+}
+
+/// Disable multi-factor authentication of `name` (audited `mfa-disabled`).
+pub fn mfa_disable(registry: &Path, name: &str) -> Result<(), AppError> {
+    let mut sec = existing_security(registry)?;
+    let user = sec
+        .user(name)?
+        .ok_or_else(|| AppError::NotFound(format!("no user named {name:?}")))?;
+    if user.totp_secret.is_none() {
+        return Err(AppError::Conflict(format!("{name} has no MFA enabled")));
+    }
+    store_mfa(&mut sec, "cli", name, None)
+}
+
+/// Store (or remove) an account's TOTP secret with its audit entry, in one transaction.
+/// `how` says through which interface (`cli`, `web`).
+pub(crate) fn store_mfa(
+    sec: &mut Store,
+    how: &str,
+    name: &str,
+    secret: Option<&str>,
+) -> Result<(), AppError> {
+    let actor = if how == "cli" {
+        medulla_registry::audit::default_actor()
+    } else {
+        name.to_string()
+    };
+    let entry = crate::audit::note(
+        &actor,
+        if secret.is_some() {
+            "mfa-enabled"
+        } else {
+            "mfa-disabled"
+        },
+        name,
+        serde_json::json!({ "via": how }),
+    );
+    if !sec.audited(entry, |s| s.set_totp(name, secret))? {
         return Err(AppError::NotFound(format!("no user named {name:?}")));
     }
     Ok(())

@@ -179,6 +179,75 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
+/// Check a password against a hash of the same cost as a real account's, and say no:
+/// what a login for an unknown user name (or an account without a password) does, so
+/// that it takes as long as one for a known name with a wrong password.
+pub fn verify_password_against_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| {
+        let mut b = [0u8; 24];
+        getrandom::fill(&mut b).ok()?;
+        hash_password(&hex(&b)).ok()
+    });
+    if let Some(h) = dummy {
+        let _ = verify_password(password, h);
+    }
+}
+
+/// Passwords are at least this long (characters).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// ... and at most this long (argon2 hashes any length; this bounds the work).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// The strength estimator's (zxcvbn) least score, of 0 to 4: 3 is "safely unguessable:
+/// moderate protection from offline slow-hash scenario".
+pub const MIN_PASSWORD_SCORE: u8 = 3;
+
+/// Whether `password` may be the password of `user`: at least
+/// [`MIN_PASSWORD_CHARS`] characters, not the user name (nor the name with a few
+/// characters around it), and not common, repetitive or otherwise guessable by the
+/// zxcvbn estimator (score at least [`MIN_PASSWORD_SCORE`]). The refusal names the field
+/// `password` and the reason (never the password).
+pub fn check_password(user: &str, password: &str) -> Result<(), AppError> {
+    let refuse = |reason: String| AppError::Invalid {
+        field: "password".into(),
+        reason,
+    };
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(refuse(format!(
+            "at least {MIN_PASSWORD_CHARS} characters (this one has {chars})"
+        )));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(refuse(format!("at most {MAX_PASSWORD_CHARS} characters")));
+    }
+    if password.chars().any(char::is_control) {
+        return Err(refuse("no control characters (tab, newline ...)".into()));
+    }
+    let lower = password.trim().to_lowercase();
+    let name = user.trim().to_lowercase();
+    if !name.is_empty()
+        && (lower == name || (lower.contains(&name) && lower.len() < name.len() + 6))
+    {
+        return Err(refuse("not the user name".into()));
+    }
+    // the estimator's time grows with the length: the first 100 characters tell
+    let head: String = password.chars().take(100).collect();
+    let estimate = zxcvbn::zxcvbn(&head, &[user, "medulla", "registry", "donor"]);
+    let score = u8::from(estimate.score());
+    if score < MIN_PASSWORD_SCORE {
+        let mut reason = format!(
+            "too easy to guess (strength {score} of 4, at least {MIN_PASSWORD_SCORE} needed)"
+        );
+        if let Some(w) = estimate.feedback().and_then(|f| f.warning()) {
+            reason.push_str(&format!(": {w}"));
+        }
+        reason.push_str("; a few unrelated words make a strong password");
+        return Err(refuse(reason));
+    }
+    Ok(())
+}
+
 /// A new random secret (a session token or an API key): 256 bits, hex.
 pub fn new_secret(prefix: &str) -> Result<String, AppError> {
     let mut b = [0u8; 32];
@@ -207,6 +276,39 @@ mod tests {
         assert!(a.starts_with("$argon2id$"));
         assert!(verify_password("correct horse", &a));
         assert!(!verify_password("wrong", &a));
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_naming_the_field_and_the_reason() {
+        for (user, weak) in [
+            ("ann", "            "),
+            ("ann", "aaaaaaaaaaaa"),
+            ("ann", "123456789012"),
+            ("ann", "password1234"),
+            ("coordinator1", "coordinator1"),
+            ("coordinator1", "Coordinator1!"),
+            ("ann", "short"),
+            ("ann", "qwertyuiopas"),
+            ("ann", "abcabcabcabc"),
+        ] {
+            match check_password(user, weak) {
+                Err(AppError::Invalid { field, reason }) => {
+                    assert_eq!(field, "password");
+                    assert!(
+                        !reason.contains(weak),
+                        "the reason never repeats the password"
+                    );
+                }
+                other => panic!("{weak:?} for {user}: {other:?}"),
+            }
+        }
+        for strong in [
+            "a long enough password",
+            "correct horse battery staple",
+            "Vy7#pQ2!mZ9&kL4",
+        ] {
+            assert!(check_password("ann", strong).is_ok(), "{strong:?}");
+        }
     }
 
     #[test]

@@ -22,6 +22,13 @@ pub enum AppError {
     /// Too many failed logins: try again later.
     #[error("{0}")]
     TooManyAttempts(String),
+    /// The password was right, and the account needs its one-time code (TOTP) too.
+    #[error("{0}")]
+    MfaRequired(String),
+    /// The account's role needs multi-factor authentication and the account has none
+    /// enabled: an administrator must enable it first.
+    #[error("{0}")]
+    MfaNotEnabled(String),
     /// A rule of the workflow refuses the change: its name and why.
     #[error("[{rule}] {message}")]
     Rule { rule: String, message: String },
@@ -115,6 +122,8 @@ impl AppError {
             AppError::Invalid { .. } => "invalid",
             AppError::Conflict(_) => "conflict",
             AppError::TooManyAttempts(_) => "too_many_attempts",
+            AppError::MfaRequired(_) => "mfa_required",
+            AppError::MfaNotEnabled(_) => "mfa_not_enabled",
             AppError::Rule { .. } => "rule",
             AppError::Unavailable(_) => "unavailable",
             AppError::Store(_) | AppError::Internal(_) => "internal",

@@ -30,6 +30,8 @@ pub mod saved;
 pub mod search;
 pub mod service;
 pub mod settings;
+pub mod throttle;
+pub mod totp;
 pub mod workflow;
 
 pub use auth::{Actor, Permission, Role};

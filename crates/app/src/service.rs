@@ -11,6 +11,7 @@ use chrono::{Duration, Local, NaiveDate, NaiveDateTime};
 use medulla_matching::{search_shared, ArdCatalog, IndexedDonor, SearchIndex, TceTable};
 use medulla_nomenclature::{Reducer, Reduction};
 use medulla_prediction::Imputer;
+use medulla_registry::accounts::SessionRow;
 use medulla_registry::audit::{AuditBreak, AuditEntry, AuditFilter};
 use medulla_registry::saved_search::{Gone, SavedMatch};
 use medulla_registry::search_index::{index_registry, indexed};
@@ -36,8 +37,43 @@ pub mod population;
 /// registry's writer is taken.
 pub const VALIDATE_FIRST_BYTES: u64 = 512 << 20;
 
-/// How long a login session lasts.
+/// How long a login session lasts at most, by default.
 pub const SESSION_HOURS: i64 = 8;
+/// How long a login session lasts without use, by default.
+pub const SESSION_IDLE_MINUTES: i64 = 30;
+
+/// What a login presents.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginAttempt<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    /// The one-time code (TOTP) of an account with MFA.
+    pub totp: Option<&'a str>,
+    /// The address the attempt came from (for throttling); `None` when there is none to
+    /// tell (the account's throttling then holds every attempt).
+    pub source: Option<std::net::IpAddr>,
+}
+
+/// How logins and sessions work.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    /// A session ends after this long without use.
+    pub session_idle: std::time::Duration,
+    /// ... and this long after the login, whatever its use.
+    pub session_absolute: std::time::Duration,
+    /// Roles that must log in with multi-factor authentication.
+    pub require_mfa: Vec<Role>,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            session_idle: std::time::Duration::from_secs(SESSION_IDLE_MINUTES as u64 * 60),
+            session_absolute: std::time::Duration::from_secs(SESSION_HOURS as u64 * 3600),
+            require_mfa: Vec::new(),
+        }
+    }
+}
 
 /// The search index and the catalog its typings were interned with.
 pub struct Live {
@@ -70,6 +106,10 @@ pub struct Service {
     follower: Mutex<(Store, i64)>,
     /// Each patient's last roadmap search on this server (what a page view shows).
     roadmaps: Mutex<std::collections::HashMap<String, crate::roadmap::National>>,
+    /// Failed logins per source address (and which sources failed on which account).
+    throttle: crate::throttle::LoginThrottle,
+    /// Session times and the roles that need MFA.
+    auth: AuthPolicy,
 }
 
 /// The answer to a search.
@@ -373,6 +413,8 @@ impl Service {
             partner_timeout: std::time::Duration::from_secs(3),
             follower: Mutex::new((follower, seen)),
             roadmaps: Mutex::new(std::collections::HashMap::new()),
+            throttle: crate::throttle::LoginThrottle::new(),
+            auth: AuthPolicy::default(),
         })
     }
 
@@ -473,18 +515,58 @@ impl Service {
         crate::audit::absorb(&follower.0, &mut lock(&self.security))
     }
 
-    /// Log in with a password: a session token and when it expires. Failed logins are
-    /// audited and slowed down per account.
-    pub fn login(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<(String, NaiveDateTime), AppError> {
+    /// Log in: a session token and when it ends (at the latest: it also ends after the
+    /// policy's idle time without use).
+    ///
+    /// Every attempt does the same work whether the user name exists or not (an unknown
+    /// name, a disabled account or one without a password has its password checked
+    /// against a dummy argon2 hash). Failed attempts are audited and throttled per
+    /// source address and per account ([`crate::throttle`]): the right password from an
+    /// address that has not failed on the account is never held by another address's
+    /// failures. An account with MFA needs its one-time code (`totp`), each code taken
+    /// once; a role the policy requires MFA of cannot log in without it enabled.
+    pub fn login(&self, attempt: &LoginAttempt<'_>) -> Result<(String, NaiveDateTime), AppError> {
         let at = now();
+        let instant = std::time::Instant::now();
+        let username = attempt.username;
+        let refuse = |reason: &str, message: String| -> AppError {
+            let _ = lock(&self.security).audit(
+                at,
+                username,
+                "login-refused",
+                username,
+                &serde_json::json!({ "reason": reason }).to_string(),
+            );
+            AppError::TooManyAttempts(message)
+        };
+        // the source's own failures first: an address that keeps failing waits
+        if let Some(src) = attempt.source {
+            if let Some(wait) = self.throttle.source_wait(src, instant) {
+                return Err(refuse(
+                    "too many failed logins from this address",
+                    format!("too many failed logins from this address: try again in {wait} s"),
+                ));
+            }
+        }
         // the account is read under the lock, the password checked outside it (argon2
         // takes tens of milliseconds: every request's authentication waits on this lock)
         let user = lock(&self.security).user(username)?;
+        // the account's failures hold only sources that failed on it themselves
+        if let Some(u) = &user {
+            let held = attempt
+                .source
+                .is_none_or(|src| self.throttle.account_wait_applies(username, src));
+            if let Some(wait) = accounts::lockout(u, at).filter(|_| held) {
+                return Err(refuse(
+                    "too many failed logins",
+                    format!("too many failed logins: try again in {wait} s"),
+                ));
+            }
+        }
         let fail = |why: &str| -> AppError {
+            if let Some(src) = attempt.source {
+                self.throttle.failed(username, src, instant);
+            }
             let mut sec = lock(&self.security);
             let _ = sec.failed_login(username, at);
             let _ = sec.audit(
@@ -496,61 +578,113 @@ impl Service {
             );
             AppError::Unauthorized("wrong user name or password".into())
         };
+        // the same argon2 work for every name: known, unknown, disabled, without password
+        let hash = user
+            .as_ref()
+            .filter(|u| !u.disabled)
+            .and_then(|u| u.password_hash.as_deref());
+        let password_ok = match hash {
+            Some(h) => verify_password(attempt.password, h),
+            None => {
+                crate::auth::verify_password_against_nothing(attempt.password);
+                false
+            }
+        };
         let Some(user) = user else {
             return Err(fail("no such user"));
         };
-        if let Some(wait) = accounts::lockout(&user, at) {
-            let _ = lock(&self.security).audit(
-                at,
-                username,
-                "login-refused",
-                username,
-                &serde_json::json!({ "reason": "too many failed logins" }).to_string(),
-            );
-            return Err(AppError::TooManyAttempts(format!(
-                "too many failed logins: try again in {wait} s"
-            )));
-        }
-        let ok = !user.disabled
-            && user
-                .password_hash
-                .as_deref()
-                .is_some_and(|h| verify_password(password, h));
-        if !ok {
-            let why = if user.disabled {
+        if !password_ok {
+            return Err(fail(if user.disabled {
                 "disabled"
             } else {
                 "wrong password"
-            };
-            return Err(fail(why));
+            }));
+        }
+        let role = Role::parse(&user.role)?;
+        match user.totp_secret.as_deref() {
+            Some(secret) => {
+                let code = attempt.totp.map(str::trim).filter(|c| !c.is_empty());
+                let Some(code) = code else {
+                    // the password was right: say what is missing (not a failure)
+                    return Err(AppError::MfaRequired(
+                        "this account needs its one-time code: the 6 digits the authenticator app shows (totp)".into(),
+                    ));
+                };
+                let key = crate::totp::base32_decode(secret).ok_or_else(|| {
+                    AppError::Internal("a stored TOTP secret is not base32".into())
+                })?;
+                let unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let taken = match crate::totp::matching_step(&key, code, unix, user.totp_last_step)
+                {
+                    Some(step) => lock(&self.security).take_totp_step(username, step as i64)?,
+                    None => false,
+                };
+                if !taken {
+                    return Err(fail("wrong or reused one-time code"));
+                }
+            }
+            None if self.auth.require_mfa.contains(&role) => {
+                let _ = lock(&self.security).audit(
+                    at,
+                    username,
+                    "login-refused",
+                    username,
+                    &serde_json::json!({ "reason": "MFA required for the role" }).to_string(),
+                );
+                return Err(AppError::MfaNotEnabled(format!(
+                    "the role {role} must log in with multi-factor authentication, and this account has none: an administrator enables it with `medulla users mfa enable {username}`"
+                )));
+            }
+            None => {}
+        }
+        if let Some(src) = attempt.source {
+            self.throttle.succeeded(username, src, instant);
         }
         let mut sec = lock(&self.security);
         let token = crate::auth::new_secret("mt_")?;
-        let expires = at + Duration::hours(SESSION_HOURS);
+        let absolute = Duration::from_std(self.auth.session_absolute).unwrap_or(Duration::hours(8));
+        let expires = at + absolute;
         sec.create_session(&secret_hash(&token), username, at, expires)?;
         sec.login_succeeded(username)?;
         sec.audit(at, username, "login", username, "{}")?;
         Ok((token, expires))
     }
 
-    /// The account behind a bearer token (a session token or a partner's API key).
+    /// The account behind a bearer token of the API: a session token or a partner's API
+    /// key.
     pub fn authenticate(&self, bearer: &str) -> Result<Actor, AppError> {
+        self.authenticate_as(bearer, true)
+    }
+
+    /// The account behind a web session token: a login session only, never an API key
+    /// (a partner's key is no browser session).
+    pub fn authenticate_session(&self, token: &str) -> Result<Actor, AppError> {
+        self.authenticate_as(token, false)
+    }
+
+    fn authenticate_as(&self, bearer: &str, api_keys: bool) -> Result<Actor, AppError> {
         let unauthorized =
             || AppError::Unauthorized("a valid session token or API key is required".into());
         let hash = secret_hash(bearer.trim());
-        let sec = lock(&self.security);
+        let mut sec = lock(&self.security);
         let user = match sec.session_of(&hash)? {
-            Some((user, expires)) => {
-                let expired = NaiveDateTime::parse_from_str(&expires, "%Y-%m-%dT%H:%M:%S")
-                    .map_or(true, |e| e < now());
-                if expired {
-                    return Err(AppError::Unauthorized(
-                        "the session has expired: log in again".into(),
-                    ));
+            Some(session) => {
+                let at = now();
+                if let Some(why) = self.session_ended(&session, at) {
+                    let _ = sec.delete_session(&hash);
+                    return Err(AppError::Unauthorized(format!(
+                        "the session has {why}: log in again"
+                    )));
                 }
-                sec.user(&user)?
+                if self.session_needs_touch(&session, at) {
+                    sec.touch_session(&hash, at)?;
+                }
+                sec.user(&session.user)?
             }
-            None => sec.user_by_api_key(&hash)?,
+            None if api_keys => sec.user_by_api_key(&hash)?,
+            None => None,
         }
         .ok_or_else(unauthorized)?;
         if user.disabled {
@@ -560,6 +694,48 @@ impl Service {
             role: Role::parse(&user.role)?,
             user: user.name,
         })
+    }
+
+    /// Why a session no longer authenticates at `at`, if it does not: past its absolute
+    /// end (or the policy's absolute time from its start), or idle too long.
+    fn session_ended(&self, s: &SessionRow, at: NaiveDateTime) -> Option<&'static str> {
+        let parse = |t: &str| {
+            NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S"))
+                .ok()
+        };
+        let (Some(created), Some(expires)) = (parse(&s.created_at), parse(&s.expires_at)) else {
+            return Some("expired");
+        };
+        let absolute = Duration::from_std(self.auth.session_absolute).unwrap_or(Duration::hours(8));
+        if expires < at || created + absolute < at {
+            return Some("expired");
+        }
+        let seen = s.last_seen_at.as_deref().and_then(parse).unwrap_or(created);
+        let idle = Duration::from_std(self.auth.session_idle).unwrap_or(Duration::minutes(30));
+        (seen + idle < at).then_some("been idle too long")
+    }
+
+    /// A session's last use is written again once a quarter of the idle time (at most a
+    /// minute) has passed: not one write per request.
+    fn session_needs_touch(&self, s: &SessionRow, at: NaiveDateTime) -> bool {
+        let seen = s
+            .last_seen_at
+            .as_deref()
+            .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").ok());
+        let every = (self.auth.session_idle / 4).min(std::time::Duration::from_secs(60));
+        let every = Duration::from_std(every).unwrap_or(Duration::seconds(60));
+        seen.is_none_or(|seen| at - seen >= every)
+    }
+
+    /// The login policy in force.
+    pub fn auth_policy(&self) -> &AuthPolicy {
+        &self.auth
+    }
+
+    /// Set the login policy (before serving).
+    pub fn set_auth_policy(&mut self, policy: AuthPolicy) {
+        self.auth = policy;
     }
 
     /// Search the live index, with match probabilities; audited with the request and the

@@ -12,6 +12,7 @@ mod journey;
 mod likelihood_bench;
 mod likelihood_cli;
 mod locks_bench;
+mod login_bench;
 mod partners;
 mod predict;
 mod roadmap_cli;
@@ -103,6 +104,8 @@ enum Command {
     BenchFamily(family_bench::FamilyBenchArgs),
     /// Measure the task list of a registry with many open workup journeys.
     BenchTasks(tasks_bench::TasksBenchArgs),
+    /// Measure login time for known against unknown user names (median, p95).
+    BenchLogin(login_bench::LoginBenchArgs),
     /// Match likelihood by population: the chance a patient finds at least one available
     /// matched donor (10/10, 8/8, 7/8) in a registry of a size and population mix.
     Likelihood(Box<likelihood_cli::LikelihoodArgs>),
@@ -182,6 +185,7 @@ fn run() -> Result<()> {
         Command::Family(args) => roadmap_cli::family(args),
         Command::Products(args) => roadmap_cli::products(args),
         Command::BenchTasks(args) => tasks_bench::run(args),
+        Command::BenchLogin(args) => login_bench::run(args),
         Command::BenchFamily(args) => family_bench::run(args),
         Command::Likelihood(args) => likelihood_cli::likelihood(*args),
         Command::Recruit(args) => likelihood_cli::recruit(*args),

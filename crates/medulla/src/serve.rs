@@ -58,9 +58,49 @@ pub struct ServeArgs {
     /// 20), recruit_steps (200). Also `MEDULLA_CAPS` for every command.
     #[arg(long, env = "MEDULLA_CAPS", default_value = "")]
     caps: String,
+    /// Roles that must log in with multi-factor authentication (TOTP), comma-separated:
+    /// `admin,donor-coordinator,search-coordinator`. Their accounts without MFA cannot log
+    /// in until `medulla users mfa enable NAME`.
+    #[arg(long, value_delimiter = ',')]
+    require_mfa: Vec<String>,
+    /// Minutes a login session lasts without use.
+    #[arg(long, default_value_t = 30)]
+    session_idle_minutes: u64,
+    /// Hours a login session lasts at most, however used.
+    #[arg(long, default_value_t = 8)]
+    session_hours: u64,
+    /// A reverse proxy whose `X-Forwarded-For` names the client (repeat for several).
+    /// Without one the header is ignored: login throttling counts the socket's address.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Mark cookies `Secure` (sent over HTTPS only): for a service reached over TLS,
+    /// through a proxy too. Also `MEDULLA_COOKIE_SECURE=1`.
+    #[arg(long)]
+    secure_cookies: bool,
+}
+
+/// The login policy of `medulla serve`'s flags.
+fn auth_policy(args: &ServeArgs) -> Result<medulla_app::service::AuthPolicy> {
+    let mut require_mfa = Vec::new();
+    for r in args.require_mfa.iter().filter(|r| !r.trim().is_empty()) {
+        let role = Role::parse(r).map_err(|e| anyhow::anyhow!("--require-mfa: {e}"))?;
+        if role == Role::Partner {
+            bail!("--require-mfa: partner accounts log in with an API key, not a password: MFA is for staff roles");
+        }
+        require_mfa.push(role);
+    }
+    if args.session_idle_minutes == 0 || args.session_hours == 0 {
+        bail!("--session-idle-minutes and --session-hours must be at least 1");
+    }
+    Ok(medulla_app::service::AuthPolicy {
+        session_idle: Duration::from_secs(args.session_idle_minutes.saturating_mul(60)),
+        session_absolute: Duration::from_secs(args.session_hours.saturating_mul(3600)),
+        require_mfa,
+    })
 }
 
 pub fn serve(args: ServeArgs) -> Result<()> {
+    let policy = auth_policy(&args)?;
     medulla_app::caps::Caps::parse(&args.caps)
         .map_err(|e| anyhow::anyhow!("--caps: {e}"))?
         .install();
@@ -115,6 +155,18 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     );
     let mut service = service;
     service.set_partner_timeout(Duration::from_millis(args.partner_timeout_ms));
+    if !policy.require_mfa.is_empty() {
+        let roles: Vec<&str> = policy.require_mfa.iter().map(|r| r.name()).collect();
+        eprintln!(
+            "multi-factor authentication required for: {}",
+            roles.join(", ")
+        );
+    }
+    service.set_auth_policy(policy);
+    let web = medulla_server::WebConfig {
+        secure_cookies: args.secure_cookies,
+        trusted_proxies: args.trusted_proxies.clone(),
+    };
     let service = Arc::new(service);
     // the exchange with partner registries runs beside the listener, on its own
     // connections, until the server stops
@@ -168,7 +220,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("listening on {}", args.listen))?;
         println!("listening on {}", listener.local_addr()?);
         std::io::stdout().flush()?;
-        medulla_server::serve(service, listener, medulla_server::shutdown_signal())
+        medulla_server::serve_with(service, listener, web, medulla_server::shutdown_signal())
             .await
             .context("serving")
     })?;
@@ -204,6 +256,27 @@ enum UsersCommand {
     /// List the accounts.
     List,
     /// Disable an account and end its sessions.
+    Disable {
+        /// The user name.
+        name: String,
+    },
+    /// Multi-factor authentication (TOTP) of a staff account.
+    Mfa {
+        #[command(subcommand)]
+        command: MfaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MfaCommand {
+    /// Enable it: prints the `otpauth://totp/...` URI, this once, for the user's
+    /// authenticator app (or the user enrols on the web page /account/mfa).
+    Enable {
+        /// The user name.
+        name: String,
+    },
+    /// Disable it (a lost phone): the account logs in with its password alone, unless
+    /// its role needs MFA.
     Disable {
         /// The user name.
         name: String,
@@ -248,6 +321,8 @@ pub fn users(args: UsersArgs) -> Result<()> {
                     u.created_at,
                     if u.api_key_hash.is_some() {
                         "API key"
+                    } else if u.totp_secret.is_some() {
+                        "password+MFA"
                     } else {
                         "password"
                     }
@@ -257,6 +332,19 @@ pub fn users(args: UsersArgs) -> Result<()> {
         UsersCommand::Disable { name } => {
             medulla_app::accounts::disable_user(&args.db, &name)?;
             println!("disabled {name}");
+        }
+        UsersCommand::Mfa {
+            command: MfaCommand::Enable { name },
+        } => {
+            let uri = medulla_app::accounts::mfa_enable(&args.db, &name)?;
+            println!("multi-factor authentication enabled for {name}; add this to the authenticator app (shown this once):");
+            println!("{uri}");
+        }
+        UsersCommand::Mfa {
+            command: MfaCommand::Disable { name },
+        } => {
+            medulla_app::accounts::mfa_disable(&args.db, &name)?;
+            println!("multi-factor authentication disabled for {name}");
         }
     }
     Ok(())

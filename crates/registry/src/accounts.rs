@@ -21,6 +21,24 @@ pub struct UserRow {
     /// Failed logins since the last success.
     pub failed_logins: u32,
     pub last_failed_at: Option<String>,
+    /// The TOTP secret (base32) when multi-factor authentication is enabled.
+    pub totp_secret: Option<String>,
+    /// The last TOTP time step accepted (a code of this step or an earlier one is
+    /// refused: never the same code twice).
+    pub totp_last_step: Option<i64>,
+}
+
+/// One login session as stored (timestamps as written, `YYYY-MM-DDTHH:MM:SS`, the last
+/// use with milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub user: String,
+    pub created_at: String,
+    /// The absolute end of the session.
+    pub expires_at: String,
+    /// When the session was last used (none for sessions made before schema v3: their
+    /// creation counts).
+    pub last_seen_at: Option<String>,
 }
 
 fn ts(at: NaiveDateTime) -> String {
@@ -37,11 +55,18 @@ fn user_of(r: &crate::db::Row<'_>) -> crate::db::Result<UserRow> {
         created_at: r.get(5)?,
         failed_logins: r.get::<_, i64>(6)? as u32,
         last_failed_at: r.get(7)?,
+        totp_secret: r.get(8)?,
+        totp_last_step: r.get(9)?,
     })
 }
 
 const USER_COLUMNS: &str = "name, role, password_hash, api_key_hash, disabled, created_at,
-    failed_logins, last_failed_at";
+    failed_logins, last_failed_at, totp_secret, totp_last_step";
+
+/// A moment to the millisecond (a session's last use: idle limits may be seconds).
+pub fn ts_millis(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+}
 
 impl Store {
     /// Add an account; an existing name is an error.
@@ -133,6 +158,31 @@ impl Store {
         Ok(())
     }
 
+    /// Enable (a base32 secret) or disable (`None`) multi-factor authentication of an
+    /// account, in a write transaction (audited by the caller's scope); false when there
+    /// is no such user (or, to disable, no password account).
+    pub fn set_totp(&mut self, name: &str, secret: Option<&str>) -> Result<bool, StoreError> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE users SET totp_secret = ?2, totp_last_step = NULL WHERE name = ?1",
+            params![name, secret],
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Take the TOTP time step `step` for `name`: true only when it is later than every
+    /// step taken before (one statement, so two servers cannot both take one code).
+    pub fn take_totp_step(&mut self, name: &str, step: i64) -> Result<bool, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE users SET totp_last_step = ?2
+             WHERE name = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            params![name, step],
+        )? > 0)
+    }
+
     /// Keep a session: the hash of its token, its user and when it expires.
     pub fn create_session(
         &mut self,
@@ -147,23 +197,40 @@ impl Store {
             params![ts(at)],
         )?;
         c.execute(
-            "INSERT INTO sessions (token_hash, user_name, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![token_hash, user, ts(at), ts(expires)],
+            "INSERT INTO sessions (token_hash, user_name, created_at, expires_at, last_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![token_hash, user, ts(at), ts(expires), ts_millis(at)],
         )?;
         Ok(())
     }
 
-    /// The user and expiry of a session token hash.
-    pub fn session_of(&self, token_hash: &str) -> Result<Option<(String, String)>, StoreError> {
+    /// The session of a token hash.
+    pub fn session_of(&self, token_hash: &str) -> Result<Option<SessionRow>, StoreError> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT user_name, expires_at FROM sessions WHERE token_hash = ?1",
+                "SELECT user_name, created_at, expires_at, last_seen_at FROM sessions
+                 WHERE token_hash = ?1",
                 [token_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    Ok(SessionRow {
+                        user: r.get(0)?,
+                        created_at: r.get(1)?,
+                        expires_at: r.get(2)?,
+                        last_seen_at: r.get(3)?,
+                    })
+                },
             )
             .optional()?)
+    }
+
+    /// Note that a session was used at `at` (its idle time starts again).
+    pub fn touch_session(&mut self, token_hash: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
+            params![token_hash, ts_millis(at)],
+        )?;
+        Ok(())
     }
 
     /// End a session (logging out): its token no longer authenticates.

@@ -592,6 +592,15 @@ const SECURITY_MIGRATIONS: &[(i64, &str)] = &[
             upto INTEGER NOT NULL
         );",
     ),
+    (
+        3,
+        // multi-factor authentication (a TOTP secret, base32, and the last time step
+        // accepted: a code is never taken twice) and the idle time of a session (when
+        // it was last used)
+        "ALTER TABLE users ADD COLUMN totp_secret TEXT;
+        ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+        ALTER TABLE sessions ADD COLUMN last_seen_at TEXT;",
+    ),
 ];
 
 /// The columns of a donor row as written, in order.

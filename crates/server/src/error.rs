@@ -38,6 +38,8 @@ impl From<AppError> for ApiError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::MfaRequired(_) => StatusCode::UNAUTHORIZED,
+            AppError::MfaNotEnabled(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -82,8 +84,9 @@ pub struct ErrorBody {
 #[allow(dead_code)]
 pub struct ErrorDetail {
     /// `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
-    /// `too_many_attempts`, `payload_too_large`, `unavailable` (503, with `Retry-After`),
-    /// `internal`.
+    /// `too_many_attempts`, `mfa_required` (the password was right: send `totp` too),
+    /// `mfa_not_enabled` (the role needs MFA: an administrator enables it),
+    /// `payload_too_large`, `unavailable` (503, with `Retry-After`), `internal`.
     pub code: String,
     pub message: String,
 }

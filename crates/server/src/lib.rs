@@ -18,12 +18,19 @@ use axum::Router;
 use medulla_app::Service;
 
 pub use error::ApiError;
+pub use medulla_web::WebConfig;
 
 /// The router of every route, and the OpenAPI document describing them.
 pub fn app(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {
+    app_with(service, WebConfig::default())
+}
+
+/// [`app`] with the web layer's configuration (secure cookies, trusted proxies).
+pub fn app_with(service: Arc<Service>, web: WebConfig) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = routes::api();
     let router = router
         .merge(medulla_web::router())
+        .layer(axum::Extension(web))
         .route_layer(axum::middleware::from_fn(log_request))
         .layer(axum::extract::DefaultBodyLimit::max(routes::JSON_LIMIT))
         .fallback(routes::not_found)
@@ -58,10 +65,24 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (router, _) = app(service);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(service, listener, WebConfig::default(), shutdown).await
+}
+
+/// [`serve`] with the web layer's configuration. Each request knows the address of the
+/// socket it came on (login throttling counts per source address).
+pub async fn serve_with(
+    service: Arc<Service>,
+    listener: tokio::net::TcpListener,
+    web: WebConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (router, _) = app_with(service, web);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// SIGINT or SIGTERM.

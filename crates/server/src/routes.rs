@@ -318,6 +318,9 @@ async fn health(State(svc): State<Shared>) -> Response {
 struct LoginRequest {
     username: String,
     password: String,
+    /// The 6-digit one-time code of an account with multi-factor authentication.
+    #[serde(default)]
+    totp: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -328,14 +331,28 @@ struct LoginAnswer {
     expires_at: String,
 }
 
-/// Log in with a user name and password: a session token.
+/// Log in with a user name and password (and the one-time code `totp` of an account
+/// with MFA): a session token. It ends at `expires_at`, or earlier after the server's
+/// idle time without use. Failed attempts slow down the address they come from, and
+/// the account for addresses that failed on it (429 with the seconds to wait);
+/// `mfa_required` (401) asks for the code, `mfa_not_enabled` (403) says the role needs
+/// MFA enabled first.
 #[utoipa::path(post, path = "/api/v1/login", tag = "service", request_body = LoginRequest,
-    responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(
     State(svc): State<Shared>,
+    medulla_web::ClientAddr(source): medulla_web::ClientAddr,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginAnswer>, ApiError> {
-    let (token, expires) = blocking(move || svc.login(&req.username, &req.password)).await?;
+    let (token, expires) = blocking(move || {
+        svc.login(&medulla_app::service::LoginAttempt {
+            username: &req.username,
+            password: &req.password,
+            totp: req.totp.as_deref(),
+            source,
+        })
+    })
+    .await?;
     let expires_at = expires
         .and_local_timezone(chrono::Local)
         .single()

@@ -688,7 +688,8 @@ fn bad_requests_get_clear_errors_and_failed_logins_slow_down() {
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
         assert!(answer.contains("payload_too_large"), "{answer}");
     }
-    // repeated failures: the account waits
+    // repeated failures: the address they come from waits (even with the right
+    // password; other addresses do not: tests/security_login.rs)
     let mut last = 0;
     for _ in 0..7 {
         let (st, _) = s.call(
@@ -706,7 +707,10 @@ fn bad_requests_get_clear_errors_and_failed_logins_slow_down() {
         None,
         Some(json!({"username": "auditor", "password": PASSWORD})),
     );
-    assert_eq!(st, 429, "even the right password waits: {v}");
+    assert_eq!(
+        st, 429,
+        "this address waits, even with the right password: {v}"
+    );
 }
 
 #[test]

@@ -49,6 +49,10 @@ impl From<AppError> for WebError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "This conflicts with the records"),
             AppError::Rule { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "A rule refuses this"),
             AppError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
+            AppError::MfaRequired(_) => (StatusCode::UNAUTHORIZED, "One-time code needed"),
+            AppError::MfaNotEnabled(_) => {
+                (StatusCode::FORBIDDEN, "Multi-factor authentication needed")
+            }
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Not possible just now"),
             AppError::Store(_) | AppError::Internal(_) => {
                 // the details go to the server's log (no identity in them), not the page

@@ -42,6 +42,7 @@ pub fn page(s: &Session, active: &str, title: &str, body: Markup) -> Markup {
                         }
                     }
                     span.who { (s.actor.user) " (" (s.actor.role.name()) ")" }
+                    a.account href="/account/mfa" { "Two-factor login" }
                     form method="post" action="/logout" {
                         input type="hidden" name="csrf" value=(s.csrf());
                         button type="submit" { "Log out" }

@@ -3,8 +3,8 @@
 //! under the same roles, permissions and audit trail. No domain logic here: each handler
 //! reads a form or a query, calls one use case and renders its answer.
 //!
-//! Sessions are the service's login sessions, carried in an HttpOnly, SameSite=Strict
-//! cookie; every form that changes something carries a CSRF token derived from the
+//! Sessions are the service's login sessions, carried in an HttpOnly, SameSite=Lax
+//! cookie (`Secure` over TLS); every form that changes something carries a CSRF token derived from the
 //! session. The pages need no JavaScript; the stylesheet is embedded in the binary.
 
 use std::sync::Arc;
@@ -22,6 +22,7 @@ mod session;
 pub mod webdriver;
 
 pub use error::WebError;
+pub use session::{ClientAddr, WebConfig};
 
 type Shared = Arc<Service>;
 
@@ -62,6 +63,10 @@ pub fn router() -> Router<Shared> {
         .route("/tasks", get(pages::requests::tasks))
         .route("/likelihood", get(pages::likelihood::show))
         .route("/audit", get(pages::audit::show))
+        .route(
+            "/account/mfa",
+            get(pages::mfa::show).post(pages::mfa::enable),
+        )
         .route("/assets/medulla.css", get(stylesheet))
         .layer(axum::middleware::map_response(secure_headers))
 }

@@ -1,6 +1,12 @@
-//! Browser sessions: the service's login session token in an HttpOnly, SameSite=Strict
-//! cookie, and CSRF tokens for forms (derived from the session, so nothing more is
-//! stored; the login form, before any session, uses a double-submit cookie).
+//! Browser sessions: the service's login session token in an HttpOnly, SameSite=Lax
+//! cookie (`Secure` when [`WebConfig::secure_cookies`]), and CSRF tokens for forms
+//! (derived from the session, so nothing more is stored; the login form, before any
+//! session, uses a double-submit cookie).
+//!
+//! Lax, not Strict: a link to a page of Medulla from webmail or an intranet arrives with
+//! the session (a top-level GET, which changes nothing), instead of asking for a login
+//! in every tab. Cross-site POSTs still arrive without the cookie, and every form that
+//! changes something checks its CSRF token besides.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, LOCATION};
@@ -8,8 +14,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use medulla_app::auth::secret_hash;
-use medulla_app::service::SESSION_HOURS;
 use medulla_app::{Actor, Permission};
+use std::net::{IpAddr, SocketAddr};
 
 use crate::{blocking, Shared, WebError};
 
@@ -29,30 +35,106 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// `; Secure` when `MEDULLA_COOKIE_SECURE` is set (to anything but `0`): behind a TLS
-/// proxy the browser then sends the cookies over HTTPS only. Plain HTTP on loopback (the
-/// default) needs it unset.
-pub fn secure_attribute() -> &'static str {
-    static SECURE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let on = *SECURE.get_or_init(|| {
-        std::env::var("MEDULLA_COOKIE_SECURE").is_ok_and(|v| !v.is_empty() && v != "0")
-    });
-    if on {
-        "; Secure"
-    } else {
-        ""
+/// How the web layer meets the network, set by `medulla serve` (a request extension):
+/// whether cookies are `Secure` (the service is reached over TLS) and which proxies'
+/// `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Cookies carry `Secure` (sent over HTTPS only). Also on when
+    /// `MEDULLA_COOKIE_SECURE` is set to anything but `0`.
+    pub secure_cookies: bool,
+    /// Peers whose `X-Forwarded-For` names the client (a reverse proxy in front of the
+    /// service). None by default: the header is then ignored, and the client is the
+    /// connecting socket's address.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl WebConfig {
+    /// The configuration of a request (the default when none was installed).
+    pub fn of(parts: &Parts) -> WebConfig {
+        parts
+            .extensions
+            .get::<WebConfig>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn secure(&self) -> bool {
+        static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        self.secure_cookies
+            || *ENV.get_or_init(|| {
+                std::env::var("MEDULLA_COOKIE_SECURE").is_ok_and(|v| !v.is_empty() && v != "0")
+            })
+    }
+
+    /// `; Secure` or nothing.
+    pub fn secure_attribute(&self) -> &'static str {
+        if self.secure() {
+            "; Secure"
+        } else {
+            ""
+        }
+    }
+
+    /// The client's address: the connecting socket's, or, when that is a trusted proxy,
+    /// the right-most address of `X-Forwarded-For` that is not a trusted proxy itself.
+    pub fn client_addr(&self, parts: &Parts) -> Option<IpAddr> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())?;
+        if !self.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .collect();
+        Some(
+            forwarded
+                .into_iter()
+                .rev()
+                .find(|a| !self.trusted_proxies.contains(a))
+                .unwrap_or(peer),
+        )
     }
 }
 
-/// The `Set-Cookie` value of a session (or, with `None`, of its removal).
-pub fn session_cookie(token: Option<&str>) -> String {
-    let secure = secure_attribute();
+/// The address a request came from (see [`WebConfig::client_addr`]).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(WebConfig::of(parts).client_addr(parts)))
+    }
+}
+
+/// The request's [`WebConfig`], as an extractor.
+pub struct Config(pub WebConfig);
+
+impl<S: Send + Sync> FromRequestParts<S> for Config {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Config(WebConfig::of(parts)))
+    }
+}
+
+/// The `Set-Cookie` value of a session lasting at most `max_age` seconds (or, with
+/// `None`, of its removal): HttpOnly, SameSite=Lax, `Secure` over TLS.
+pub fn session_cookie(token: Option<&str>, cfg: &WebConfig, max_age: u64) -> String {
+    let secure = cfg.secure_attribute();
     match token {
         Some(t) => format!(
-            "{SESSION_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-            SESSION_HOURS * 3600
+            "{SESSION_COOKIE}={t}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
         ),
-        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     }
 }
 
@@ -99,20 +181,28 @@ impl Session {
     }
 }
 
-/// Where a page without a session sends the browser: the login form, then back.
-pub struct ToLogin(String);
+/// Where a page without a session sends the browser: the login form, then back. The
+/// cookie is removed only when one came and was refused (expired, ended): a request that
+/// came without it (a cross-site POST, say) leaves the browser's session alone.
+pub struct ToLogin {
+    here: String,
+    clear: Option<WebConfig>,
+}
 
 impl IntoResponse for ToLogin {
     fn into_response(self) -> Response {
-        let next: String = url_encode(&self.0);
-        (
+        let next: String = url_encode(&self.here);
+        let mut res = (
             StatusCode::SEE_OTHER,
-            [
-                (LOCATION, format!("/login?next={next}")),
-                (axum::http::header::SET_COOKIE, session_cookie(None)),
-            ],
+            [(LOCATION, format!("/login?next={next}"))],
         )
-            .into_response()
+            .into_response();
+        if let Some(cfg) = self.clear {
+            if let Ok(v) = session_cookie(None, &cfg, 0).parse() {
+                res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+            }
+        }
+        res
     }
 }
 
@@ -139,13 +229,17 @@ impl FromRequestParts<Shared> for Session {
             .path_and_query()
             .map_or("/".to_string(), |p| p.as_str().to_string());
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(ToLogin(here));
+            return Err(ToLogin { here, clear: None });
         };
         let svc = state.clone();
         let t = token.clone();
-        match blocking(move || svc.authenticate(&t)).await {
+        // a login session only: an API key (a partner's) is never a browser session
+        match blocking(move || svc.authenticate_session(&t)).await {
             Ok(actor) => Ok(Session { actor, token }),
-            Err(_) => Err(ToLogin(here)),
+            Err(_) => Err(ToLogin {
+                here,
+                clear: Some(WebConfig::of(parts)),
+            }),
         }
     }
 }
@@ -168,6 +262,12 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("mt_x"));
         assert_eq!(cookie(&h, "b"), None);
         assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("a", "ab"));
-        assert!(session_cookie(Some("t")).contains("HttpOnly; SameSite=Strict; Max-Age="));
+        let c = session_cookie(Some("t"), &WebConfig::default(), 60);
+        assert!(c.contains("HttpOnly; SameSite=Lax; Max-Age=60"), "{c}");
+        let tls = WebConfig {
+            secure_cookies: true,
+            ..WebConfig::default()
+        };
+        assert!(session_cookie(Some("t"), &tls, 60).ends_with("; Secure"));
     }
 }

@@ -119,11 +119,78 @@ impl Service {
     pub fn logout(&self, token: &str) -> Result<(), AppError> {
         let hash = secret_hash(token.trim());
         let mut sec = lock(&self.security);
-        let user = sec.session_of(&hash)?.map(|(u, _)| u);
+        let user = sec.session_of(&hash)?.map(|s| s.user);
         if sec.delete_session(&hash)? {
             let user = user.unwrap_or_else(|| "-".into());
             sec.audit(now(), &user, "logout", &user, "{}")?;
         }
+        Ok(())
+    }
+
+    /// Whether the caller's account has multi-factor authentication enabled.
+    pub fn mfa_enabled(&self, actor: &Actor) -> Result<bool, AppError> {
+        Ok(lock(&self.security)
+            .user(&actor.user)?
+            .is_some_and(|u| u.totp_secret.is_some()))
+    }
+
+    /// A new TOTP secret for the caller to scan (base32, and its `otpauth://` URI):
+    /// nothing is stored until [`Self::mfa_confirm`] shows the app has it.
+    pub fn mfa_offer(&self, actor: &Actor) -> Result<(String, String), AppError> {
+        let secret = crate::totp::base32_encode(&crate::totp::new_secret()?);
+        let uri = crate::totp::otpauth_uri(&actor.user, &secret);
+        Ok((secret, uri))
+    }
+
+    /// Enable MFA for the caller with the offered `secret`, once the caller's password
+    /// and a current code of that secret are right (audited `mfa-enabled`).
+    pub fn mfa_confirm(
+        &self,
+        actor: &Actor,
+        secret: &str,
+        password: &str,
+        code: &str,
+    ) -> Result<(), AppError> {
+        let user = lock(&self.security)
+            .user(&actor.user)?
+            .ok_or_else(|| AppError::Unauthorized("log in again".into()))?;
+        let Some(hash) = user.password_hash.as_deref() else {
+            return Err(AppError::Invalid {
+                field: "password".into(),
+                reason: "MFA is for staff accounts, which log in with a password".into(),
+            });
+        };
+        if user.totp_secret.is_some() {
+            return Err(AppError::Conflict(
+                "MFA is enabled already (an administrator can disable it to enrol again)".into(),
+            ));
+        }
+        if !crate::auth::verify_password(password, hash) {
+            return Err(AppError::Invalid {
+                field: "password".into(),
+                reason: "not the password of this account".into(),
+            });
+        }
+        let key = crate::totp::base32_decode(secret)
+            .filter(|k| k.len() >= 16)
+            .ok_or_else(|| AppError::Invalid {
+                field: "secret".into(),
+                reason: "not the secret offered: open the page again".into(),
+            })?;
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let Some(step) = crate::totp::matching_step(&key, code, unix, None) else {
+            return Err(AppError::Invalid {
+                field: "totp".into(),
+                reason: "not the current code of this secret: check the app's clock and try again"
+                    .into(),
+            });
+        };
+        let mut sec = lock(&self.security);
+        crate::accounts::store_mfa(&mut sec, "web", &actor.user, Some(secret))?;
+        // the code just shown is taken: it cannot log in as well
+        sec.take_totp_step(&actor.user, step as i64)?;
         Ok(())
     }
 }

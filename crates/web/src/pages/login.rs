@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::{html, html_status, see_other, CsrfForm};
 use crate::layout;
 use crate::session::{
-    cookie, same_secret, session_cookie, Session, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+    cookie, same_secret, session_cookie, ClientAddr, Config, Session, WebConfig, LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
 };
 use crate::{blocking, Shared, WebError};
 
@@ -24,6 +25,8 @@ pub struct NextQuery {
 pub struct LoginForm {
     username: String,
     password: String,
+    /// The one-time code of an account with multi-factor authentication.
+    totp: Option<String>,
     /// The login form's token (a script posting only the user name and password sends
     /// none; then the request's origin is checked instead).
     csrf: Option<String>,
@@ -46,10 +49,21 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// Only a path of this site (never `//host` or a URL) is followed after login.
-fn safe_next(next: Option<&str>) -> String {
+/// Only a path of this site is followed after login: it starts with one `/` (never
+/// `//host` nor `/\host`, which browsers read as another host), and has no backslash,
+/// no space and no control character (a browser drops tabs and newlines, so that
+/// `/\t/evil.example` would become `//evil.example`), only printable ASCII (the path
+/// of a page comes percent-encoded). Anything else goes to the dashboard.
+pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.len() <= 2048
+                && n.starts_with('/')
+                && !n[1..].starts_with(['/', '\\'])
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -71,16 +85,19 @@ fn login_form(csrf: &str, next: &str, username: &str, message: Option<&str>) -> 
                 label for="password" { "Password" }
                 input type="password" id="password" name="password"
                     autocomplete="current-password" required;
+                label for="totp" { "One-time code " small { "(accounts with multi-factor authentication)" } }
+                input type="text" id="totp" name="totp" inputmode="numeric"
+                    autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6";
                 p { button type="submit" id="login" { "Log in" } }
             }
         },
     )
 }
 
-fn login_csrf_cookie(value: &str) -> String {
+fn login_csrf_cookie(value: &str, cfg: &WebConfig) -> String {
     format!(
         "{LOGIN_CSRF_COOKIE}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{}",
-        crate::session::secure_attribute()
+        cfg.secure_attribute()
     )
 }
 
@@ -89,14 +106,18 @@ fn fresh_login_csrf() -> Result<String, WebError> {
 }
 
 /// The login form.
-pub async fn form(headers: HeaderMap, Query(q): Query<NextQuery>) -> Result<Response, WebError> {
+pub async fn form(
+    Config(cfg): Config,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
     let csrf = match cookie(&headers, LOGIN_CSRF_COOKIE) {
         Some(c) => c,
         None => fresh_login_csrf()?,
     };
     let next = safe_next(q.next.as_deref());
     Ok((
-        [(SET_COOKIE, login_csrf_cookie(&csrf))],
+        [(SET_COOKIE, login_csrf_cookie(&csrf, &cfg))],
         html(login_form(&csrf, &next, "", None)),
     )
         .into_response())
@@ -105,6 +126,8 @@ pub async fn form(headers: HeaderMap, Query(q): Query<NextQuery>) -> Result<Resp
 /// Check the password; on success a session cookie and the page asked for.
 pub async fn submit(
     State(svc): State<Shared>,
+    Config(cfg): Config,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, WebError> {
@@ -117,7 +140,7 @@ pub async fn submit(
     if !genuine {
         let csrf = fresh_login_csrf()?;
         return Ok((
-            [(SET_COOKIE, login_csrf_cookie(&csrf))],
+            [(SET_COOKIE, login_csrf_cookie(&csrf, &cfg))],
             html_status(
                 StatusCode::FORBIDDEN,
                 login_form(
@@ -136,19 +159,31 @@ pub async fn submit(
         expected
     };
     let username = f.username.clone();
-    match blocking(move || svc.login(&f.username, &f.password)).await {
+    let max_age = svc.auth_policy().session_absolute.as_secs();
+    let login = move || {
+        svc.login(&medulla_app::service::LoginAttempt {
+            username: &f.username,
+            password: &f.password,
+            totp: f.totp.as_deref(),
+            source,
+        })
+    };
+    match blocking(login).await {
         Ok((token, _)) => {
             let mut res = see_other(&next);
             res.headers_mut().append(
                 SET_COOKIE,
-                session_cookie(Some(&token))
+                session_cookie(Some(&token), &cfg, max_age)
                     .parse()
                     .map_err(|_| WebError::internal())?,
             );
             Ok(res)
         }
         Err(e) => {
-            let status = if e.status == StatusCode::TOO_MANY_REQUESTS {
+            let status = if matches!(
+                e.status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN
+            ) {
                 e.status
             } else {
                 StatusCode::UNAUTHORIZED
@@ -180,6 +215,7 @@ pub async fn logout_page(s: Session) -> Response {
 /// End the session: the token stops working and the cookie is removed.
 pub async fn logout(
     State(svc): State<Shared>,
+    Config(cfg): Config,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
@@ -194,7 +230,7 @@ pub async fn logout(
     let mut res = see_other("/login");
     res.headers_mut().append(
         SET_COOKIE,
-        session_cookie(None)
+        session_cookie(None, &cfg, 0)
             .parse()
             .map_err(|_| WebError::internal())?,
     );
@@ -236,5 +272,24 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(None), "/");
+        for bad in [
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "//evil.example",
+            "/ /evil.example",
+            "evil.example",
+            "javascript:alert(1)",
+            "/\u{7f}/x",
+            "/é",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(
+            safe_next(Some("/patients/P%201?x=1")),
+            "/patients/P%201?x=1"
+        );
     }
 }

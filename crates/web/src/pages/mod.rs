@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod donors;
 pub mod likelihood;
 pub mod login;
+pub mod mfa;
 pub mod patients;
 pub mod requests;
 pub mod search;
