@@ -53,6 +53,9 @@ impl From<StoreError> for AppError {
             },
             StoreError::Conflict(m) => AppError::Conflict(m),
             StoreError::NotFound(m) => AppError::NotFound(m),
+            // a server started without the key of a keyed chain: a fault of its
+            // configuration, said as one (the details in the message, no key in it)
+            e @ StoreError::AuditKeyNeeded => AppError::Unavailable(e.to_string()),
             other => match other.unavailable() {
                 Some(why) => AppError::Unavailable(format!("{why}; try again shortly")),
                 None => AppError::Store(other),

@@ -4,7 +4,7 @@
 //! Secrets are 160 bits, written in base32 (RFC 4648, no padding) as authenticator apps
 //! read them from an `otpauth://` URI.
 
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 
 use crate::error::AppError;
 

@@ -1,6 +1,7 @@
 //! `medulla`: the command line of the Medulla donor registry and HLA matching engine.
 
 mod adversarial_bench;
+mod audit_cli;
 mod bench;
 mod db_cli;
 mod demo;
@@ -41,6 +42,16 @@ use clap::{Parser, Subcommand};
     about = "Stem cell donor registry and HLA matching engine"
 )]
 struct Cli {
+    /// File holding the audit chain's key (64 hexadecimal digits; `medulla audit keygen`
+    /// makes one). Also MEDULLA_AUDIT_KEY_FILE, or the key itself in MEDULLA_AUDIT_KEY.
+    /// Without a key the chain is written unkeyed (development only).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDULLA_AUDIT_KEY_FILE",
+        value_name = "FILE"
+    )]
+    audit_key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -158,6 +169,11 @@ fn run() -> Result<()> {
         Command::Serve(_) => "system".to_string(),
         _ => medulla_registry::audit::cli_actor(),
     });
+    // the audit chain's key, for every command that writes or checks the chain (not
+    // for the command that makes a key)
+    if !matches!(&cli.command, Command::Audit(a) if a.is_keygen()) {
+        audit_cli::configure(cli.audit_key_file.as_deref())?;
+    }
     match cli.command {
         Command::Hla(args) => hla::run(args),
         Command::Bench(args) => bench::run(args),

@@ -77,6 +77,8 @@ pub struct ServeArgs {
     /// through a proxy too. Also `MEDULLA_COOKIE_SECURE=1`.
     #[arg(long)]
     secure_cookies: bool,
+    #[command(flatten)]
+    audit_anchor: crate::audit_cli::AnchorArgs,
 }
 
 /// The login policy of `medulla serve`'s flags.
@@ -210,6 +212,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             }
         })
     };
+    // anchors of the audit chain's head, where the operator ships them from
+    let anchoring = args.audit_anchor.start(&args.db, stop.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -226,6 +230,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     })?;
     stop.store(true, Ordering::Relaxed);
     let _ = follower.join();
+    if let Some(t) = anchoring {
+        let _ = t.join();
+    }
     if let Some(t) = exchange {
         let _ = t.join();
     }
@@ -362,7 +369,25 @@ pub struct AuditArgs {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain: exit 0 when intact, non-zero naming the first bad entry.
-    Verify,
+    Verify {
+        /// An anchor file (`medulla audit anchor`): also fail when entries up to its
+        /// entry are gone (a cut tail, an emptied table) or that entry's hash differs.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+    },
+    /// Write the chain's head (sequence, hash, time) to FILE, atomically, for keeping
+    /// outside the database; the chain is verified first.
+    Anchor {
+        /// Where to write the anchor (JSON).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Write a new random 256-bit audit key to FILE (mode 600; never overwrites).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// List entries, oldest first (changes committed but not yet chained are chained first).
     List {
         /// Only entries of this action (`status-change`, `import`, `request-open`...).
@@ -405,12 +430,18 @@ fn audit_bound(flag: &str, v: &str, end_of_day: bool) -> Result<String> {
     bail!("{flag}: {v:?} is not a date (YYYY-MM-DD) or a moment (YYYY-MM-DDTHH:MM:SS)")
 }
 
+impl AuditArgs {
+    /// Whether this is `audit keygen` (which needs no key).
+    pub fn is_keygen(&self) -> bool {
+        matches!(self.command, AuditCommand::Keygen { .. })
+    }
+}
+
 pub fn audit(args: AuditArgs) -> Result<()> {
     match args.command {
-        AuditCommand::Verify => match medulla_app::accounts::verify_audit(&args.db)? {
-            Ok(n) => println!("audit trail intact: {n} entries"),
-            Err(b) => bail!("audit trail broken: {b}"),
-        },
+        AuditCommand::Verify { anchor } => crate::audit_cli::verify(&args.db, anchor.as_deref())?,
+        AuditCommand::Anchor { out } => crate::audit_cli::anchor(&args.db, &out)?,
+        AuditCommand::Keygen { out } => crate::audit_cli::keygen(&out)?,
         AuditCommand::List {
             action,
             actor,

@@ -577,6 +577,9 @@ pub struct Connection {
     audit: RefCell<Option<AuditHook>>,
     /// Rows written on PostgreSQL since the transaction began (SQLite counts its own).
     pg_writes: Cell<u64>,
+    /// The key of the audit chain this connection appends to, when it has one (the
+    /// security database's connection; see `audit::AuditKey`).
+    chain_key: RefCell<Option<std::sync::Arc<crate::audit::AuditKey>>>,
 }
 
 /// Statements kept prepared per PostgreSQL session (a bound: SQL built per call must not
@@ -591,6 +594,7 @@ impl Connection {
             in_tx: Cell::new(false),
             audit: RefCell::new(None),
             pg_writes: Cell::new(0),
+            chain_key: RefCell::new(None),
         }
     }
 
@@ -609,6 +613,7 @@ impl Connection {
             in_tx: Cell::new(false),
             audit: RefCell::new(None),
             pg_writes: Cell::new(0),
+            chain_key: RefCell::new(None),
         })
     }
 
@@ -788,6 +793,16 @@ impl Connection {
             default_actor: default_actor.to_string(),
             scope: None,
         });
+    }
+
+    /// Set (or clear) the key of the audit chain written through this connection.
+    pub fn set_chain_key(&self, key: Option<std::sync::Arc<crate::audit::AuditKey>>) {
+        *self.chain_key.borrow_mut() = key;
+    }
+
+    /// The key of the audit chain written through this connection, if any.
+    pub fn chain_key(&self) -> Option<std::sync::Arc<crate::audit::AuditKey>> {
+        self.chain_key.borrow().clone()
     }
 
     /// Whether write transactions are audited.

@@ -24,6 +24,12 @@ use crate::validate::FieldError;
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] DbError),
+    /// The audit chain is keyed and this process has no key to continue it with.
+    #[error(
+        "the audit trail is keyed (HMAC-SHA256): writing to it needs its key \
+         (--audit-key-file FILE, MEDULLA_AUDIT_KEY_FILE or MEDULLA_AUDIT_KEY)"
+    )]
+    AuditKeyNeeded,
     #[error("no registry database at {0} (import donors first, or give --db / MEDULLA_DB)")]
     NoDatabase(String),
     #[error("{0}")]
@@ -490,6 +496,15 @@ fn pg_security_migrations() -> Vec<(i64, String)> {
     SECURITY_MIGRATIONS
         .iter()
         .map(|(v, sql)| {
+            if *v == 4 {
+                return (
+                    *v,
+                    format!(
+                        "{}\n{PG_SECURITY_V4_TRUNCATE}",
+                        crate::db::translate_ddl(sql)
+                    ),
+                );
+            }
             if *v != 1 {
                 return (*v, crate::db::translate_ddl(sql));
             }
@@ -601,7 +616,21 @@ const SECURITY_MIGRATIONS: &[(i64, &str)] = &[
         ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
         ALTER TABLE sessions ADD COLUMN last_seen_at TEXT;",
     ),
+    (
+        4,
+        // which scheme made each entry's hash: `sha256` (unkeyed: every entry before this
+        // version, and entries written without an audit key) or `hmac-sha256` (keyed)
+        "ALTER TABLE audit ADD COLUMN scheme TEXT NOT NULL DEFAULT 'sha256';",
+    ),
 ];
+
+/// The latest schema version of the security database.
+pub const SECURITY_SCHEMA_VERSION: i64 = 4;
+
+/// Version 4 on PostgreSQL, beside the column: `TRUNCATE` fires no row trigger, so the
+/// append-only trail refuses it with a statement trigger of its own.
+const PG_SECURITY_V4_TRUNCATE: &str = "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+        FOR EACH STATEMENT EXECUTE FUNCTION medulla_audit_append_only();";
 
 /// The columns of a donor row as written, in order.
 pub(crate) const DONOR_COLUMNS: [&str; 45] = [
@@ -1392,6 +1421,12 @@ impl Store {
         Self::init_with(rusqlite::Connection::open_in_memory()?, SECURITY_MIGRATIONS)
     }
 
+    /// Set (or clear) the key this store's audit chain is written and verified with; a
+    /// security store starts with the process's key (`audit::set_process_key`).
+    pub fn set_audit_key(&self, key: Option<crate::audit::AuditKey>) {
+        self.conn.set_chain_key(key.map(std::sync::Arc::new));
+    }
+
     fn init_with(
         conn: rusqlite::Connection,
         migrations: &[(i64, &str)],
@@ -1453,6 +1488,7 @@ impl Store {
     /// its pending entries, the security database's straight into the chain.
     fn audited_store(conn: Connection, security: bool) -> Store {
         let writer: crate::db::AuditWriter = if security {
+            conn.set_chain_key(crate::audit::process_key());
             crate::audit::chain_writer
         } else {
             crate::audit::pending_writer
@@ -1840,6 +1876,55 @@ pub fn hla_column(locus: &str, position: usize) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_2_security_chain_verifies_after_the_keyed_migration() {
+        let path = std::env::temp_dir().join(format!("medulla-sec2-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let v2 = Store::init_with(conn, &SECURITY_MIGRATIONS[..2]).unwrap();
+            // entries as the build before keys wrote them: plain SHA-256, no scheme column
+            let mut prev = crate::audit::GENESIS.to_string();
+            for seq in 1..=3i64 {
+                let (at, subject) = ("2025-01-01T00:00:00.000", format!("s{seq}"));
+                let hash = crate::audit::entry_hash(
+                    crate::audit::Scheme::Sha256,
+                    None,
+                    &prev,
+                    seq,
+                    at,
+                    "alice",
+                    "search",
+                    &subject,
+                    "{}",
+                )
+                .unwrap();
+                v2.conn
+                    .execute(
+                        "INSERT INTO audit VALUES (?1, ?2, 'alice', 'search', ?3, '{}', ?4, ?5)",
+                        crate::db::params![seq, at, subject, prev, hash],
+                    )
+                    .unwrap();
+                prev = hash;
+            }
+        }
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut s = Store::init_with(conn, SECURITY_MIGRATIONS).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SECURITY_SCHEMA_VERSION);
+        s.set_audit_key(Some(crate::audit::AuditKey::from_bytes([5; 32])));
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap();
+        s.audit(at, "bob", "login", "", "{}").unwrap();
+        let v = s.verify_audit_with(None).unwrap().unwrap();
+        assert_eq!(
+            (v.entries, v.unkeyed, v.unkeyed_range, v.keyed),
+            (4, 3, Some((1, 3)), 1)
+        );
+        drop(s);
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn a_version_5_registry_keeps_its_requests_through_the_exchange_migration() {
