@@ -7,8 +7,12 @@ use medulla_registry::accounts::UserRow;
 use medulla_registry::audit::AuditBreak;
 use medulla_registry::Store;
 
+use medulla_registry::exchange;
+use medulla_registry::store::DbConnection;
+
 use crate::auth::{hash_password, new_secret, secret_hash, Role};
 use crate::error::AppError;
+use crate::exchange::message::check_ion;
 use crate::totp;
 
 /// Seconds left before `user` may try again, when too many logins on the account failed
@@ -27,15 +31,68 @@ pub fn lockout(user: &UserRow, at: NaiveDateTime) -> Option<i64> {
     (left > 0).then_some(left)
 }
 
-/// Add an account. A partner gets an API key (returned, shown once); the others a
-/// password (given).
+/// Add an account of a staff role (a partner's needs its ION: [`add_account`]).
 pub fn add_user(
     registry: &Path,
     name: &str,
     role: Role,
     password: Option<&str>,
 ) -> Result<Option<String>, AppError> {
+    add_account(registry, name, role, password, None)
+}
+
+/// The ION a partner account is to be bound to, checked against the registry: a valid
+/// ION, not this registry's own, not bound to another account. The partner need not be
+/// registered yet (`medulla partners add` needs the key the partner issues us, which it
+/// may issue only once it has its own key from us).
+fn check_bindable(conn: &DbConnection, name: &str, ion: &str) -> Result<String, AppError> {
+    let ion = check_ion(ion)?;
+    if crate::exchange::our_ion(conn)?.as_deref() == Some(ion.as_str()) {
+        return Err(AppError::Invalid {
+            field: "ion".into(),
+            reason: format!(
+                "{ion} is this registry's own ION: a partner account is bound to the partner \
+                 registry's ION"
+            ),
+        });
+    }
+    if let Some(other) = exchange::account_of_ion(conn, &ion)?.filter(|o| o != name) {
+        return Err(AppError::Conflict(format!(
+            "ION {ion} is bound to the partner account {other} already: one account speaks for \
+             one registry"
+        )));
+    }
+    Ok(ion)
+}
+
+/// Add an account. A partner gets an API key (returned, shown once) and is bound to its
+/// registry's ION (`ion`, required for a partner, refused for any other role); the
+/// others get a password (given).
+pub fn add_account(
+    registry: &Path,
+    name: &str,
+    role: Role,
+    password: Option<&str>,
+    ion: Option<&str>,
+) -> Result<Option<String>, AppError> {
     let name = name.trim();
+    match (role, ion) {
+        (Role::Partner, None) => {
+            return Err(AppError::Invalid {
+                field: "ion".into(),
+                reason: "a partner account is bound to its registry's ION when it is made: \
+                         give --ion ION (the 4 digits at the head of the partner's GRIDs)"
+                    .into(),
+            })
+        }
+        (r, Some(_)) if r != Role::Partner => {
+            return Err(AppError::Invalid {
+                field: "ion".into(),
+                reason: format!("only a partner account has an ION, not a {r} account"),
+            })
+        }
+        _ => {}
+    }
     if name.is_empty()
         || name.len() > 64
         || !name
@@ -55,7 +112,19 @@ pub fn add_user(
         crate::auth::check_password(name, p)?;
         (Some(hash_password(p)?), None)
     };
+    // a partner's ION, checked before anything is written
+    let bind = match ion {
+        Some(ion) => {
+            let reg = Store::open(registry)?;
+            let ion = check_bindable(reg.connection(), name, ion)?;
+            Some((reg, ion))
+        }
+        None => None,
+    };
     let mut sec = Store::open_security(registry)?;
+    if sec.user(name)?.is_some() {
+        return Err(AppError::Conflict(format!("user {name} exists already")));
+    }
     let row = UserRow {
         name: name.to_string(),
         role: role.name().to_string(),
@@ -75,10 +144,81 @@ pub fn add_user(
         &medulla_registry::audit::default_actor(),
         "user-added",
         name,
-        serde_json::json!({ "role": role.name() }),
+        serde_json::json!({ "role": role.name(), "ion": bind.as_ref().map(|(_, i)| i) }),
     );
-    sec.audited(entry, |s| s.add_user(&row))?;
+    // bound first (the ION's one account), then made; unbound again when it cannot be
+    let mut bind = bind;
+    if let Some((reg, ion)) = &mut bind {
+        bind_in(reg, name, ion)?;
+    }
+    if let Err(e) = sec.audited(entry, |s| s.add_user(&row)) {
+        if let Some((reg, _)) = &bind {
+            let _ = exchange::unbind_account(reg.connection(), name);
+        }
+        return Err(e.into());
+    }
     Ok(key)
+}
+
+/// Bind account `name` to `ion` in the registry, audited (a binding left by an account
+/// that was never made is replaced).
+fn bind_in(reg: &mut Store, name: &str, ion: &str) -> Result<(), AppError> {
+    let entry = crate::audit::note(
+        &medulla_registry::audit::default_actor(),
+        "user-bound",
+        name,
+        serde_json::json!({ "ion": ion }),
+    );
+    reg.audited(entry, |r| {
+        r.write(|tx| -> Result<(), AppError> {
+            exchange::unbind_account(tx, name)?;
+            exchange::bind_account(tx, name, ion)?;
+            Ok(())
+        })
+    })
+}
+
+/// Bind an existing partner account to its registry's ION (an account made before
+/// accounts were bound when made, and not yet bound by a message). An account bound
+/// already keeps its ION.
+pub fn bind_ion(registry: &Path, name: &str, ion: &str) -> Result<String, AppError> {
+    let sec = existing_security(registry)?;
+    let user = sec
+        .user(name)?
+        .ok_or_else(|| AppError::NotFound(format!("no user named {name:?}")))?;
+    if user.role != Role::Partner.name() {
+        return Err(AppError::Invalid {
+            field: "ion".into(),
+            reason: format!(
+                "only a partner account has an ION, not a {} account",
+                user.role
+            ),
+        });
+    }
+    let mut reg = Store::open(registry)?;
+    let ion = check_bindable(reg.connection(), name, ion)?;
+    match exchange::account_ion(reg.connection(), name)? {
+        Some(b) if b == ion => return Ok(ion),
+        Some(b) => {
+            return Err(AppError::Conflict(format!(
+                "account {name} is bound to ION {b} already; an account keeps its ION (disable \
+                 it and add another for another registry)"
+            )))
+        }
+        None => {}
+    }
+    bind_in(&mut reg, name, &ion)?;
+    Ok(ion)
+}
+
+/// Every partner account's ION: (account, ION).
+pub fn bound_ions(registry: &Path) -> Result<Vec<(String, String)>, AppError> {
+    if !medulla_registry::store::location_exists(registry) {
+        return Ok(Vec::new());
+    }
+    Ok(exchange::bound_accounts(
+        Store::open_existing(registry)?.connection(),
+    )?)
 }
 
 pub fn list_users(registry: &Path) -> Result<Vec<UserRow>, AppError> {

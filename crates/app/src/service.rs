@@ -754,6 +754,17 @@ impl Service {
         options: &SearchOptions,
     ) -> Result<NationalAnswer, AppError> {
         actor.require(Permission::Search)?;
+        // a partner never sees donors who cannot donate, whatever it asks
+        let partner_options;
+        let options = if actor.role == Role::Partner && options.include_unavailable {
+            partner_options = SearchOptions {
+                include_unavailable: false,
+                ..options.clone()
+            };
+            &partner_options
+        } else {
+            options
+        };
         Ok(NationalAnswer(
             self.run_search(options, false).map(|(a, _)| a),
         ))

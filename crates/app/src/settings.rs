@@ -19,6 +19,13 @@ pub const DEFAULT_MAX_RESERVATION_DAYS: u32 = 180;
 /// What an operator may set it to: one day to ten years.
 const MAX_RESERVATION_RANGE: std::ops::RangeInclusive<u32> = 1..=3650;
 
+/// How many open reservations one partner registry may hold here at once.
+pub const PARTNER_RESERVATION_QUOTA: &str = "partner-reservation-quota";
+/// The default quota.
+pub const DEFAULT_PARTNER_RESERVATION_QUOTA: u32 = 50;
+/// What an operator may set it to (0: partners reserve nothing).
+const PARTNER_QUOTA_RANGE: std::ops::RangeInclusive<u32> = 0..=100_000;
+
 /// One setting as shown: its value, and whether it is the default.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SettingView {
@@ -74,11 +81,61 @@ pub fn check_reservation_expiry(
     Ok(())
 }
 
+fn parse_quota(text: &str) -> Result<u32, String> {
+    let n: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of reservations"))?;
+    if !PARTNER_QUOTA_RANGE.contains(&n) {
+        return Err(format!(
+            "{n} is outside {}..={}",
+            PARTNER_QUOTA_RANGE.start(),
+            PARTNER_QUOTA_RANGE.end()
+        ));
+    }
+    Ok(n)
+}
+
+/// The open reservations one partner may hold here (the default when none is set).
+pub fn partner_reservation_quota(conn: &DbConnection) -> Result<u32, AppError> {
+    match setting(conn, PARTNER_RESERVATION_QUOTA)? {
+        None => Ok(DEFAULT_PARTNER_RESERVATION_QUOTA),
+        Some(v) => parse_quota(&v).map_err(|e| {
+            AppError::Internal(format!(
+                "the stored setting {PARTNER_RESERVATION_QUOTA}: {e}"
+            ))
+        }),
+    }
+}
+
+/// Refuse one more reservation from the partner registry with ION `ion` (named `name`
+/// here) when it holds its quota of open reservations already.
+pub fn check_partner_reservation_quota(
+    conn: &DbConnection,
+    ion: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    let quota = partner_reservation_quota(conn)?;
+    let open = medulla_registry::exchange::open_requests_from(conn, ion, "reservation")?;
+    if open >= i64::from(quota) {
+        return Err(AppError::Rule {
+            rule: PARTNER_RESERVATION_QUOTA.into(),
+            message: format!(
+                "partner {name} (ION {ion}) holds {open} open reservations here: its quota is \
+                 {quota} (the registry's {PARTNER_RESERVATION_QUOTA}); one ends before another \
+                 is made"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Every setting with its value.
 pub fn show(store: &Store) -> Result<Vec<SettingView>, AppError> {
     let conn = store.connection();
     let max = setting(conn, MAX_RESERVATION_DAYS)?;
     let ion = setting(conn, "ion")?;
+    let quota = setting(conn, PARTNER_RESERVATION_QUOTA)?;
     Ok(vec![
         SettingView {
             key: MAX_RESERVATION_DAYS.into(),
@@ -86,6 +143,14 @@ pub fn show(store: &Store) -> Result<Vec<SettingView>, AppError> {
             value: Some(max.unwrap_or_else(|| DEFAULT_MAX_RESERVATION_DAYS.to_string())),
             description: "the furthest a reservation or a workup's hold on its donor reaches, \
                           in days from the day it is made"
+                .into(),
+        },
+        SettingView {
+            key: PARTNER_RESERVATION_QUOTA.into(),
+            default: quota.is_none(),
+            value: Some(quota.unwrap_or_else(|| DEFAULT_PARTNER_RESERVATION_QUOTA.to_string())),
+            description: "how many open reservations one partner registry may hold here at \
+                          once (0: partners reserve nothing)"
                 .into(),
         },
         SettingView {
@@ -97,7 +162,8 @@ pub fn show(store: &Store) -> Result<Vec<SettingView>, AppError> {
     ])
 }
 
-/// Set a setting an operator may change (today: `max-reservation-days`).
+/// Set a setting an operator may change (`max-reservation-days`,
+/// `partner-reservation-quota`).
 pub fn set(store: &mut Store, key: &str, value: &str) -> Result<SettingView, AppError> {
     match key.trim() {
         MAX_RESERVATION_DAYS => {
@@ -115,6 +181,21 @@ pub fn set(store: &mut Store, key: &str, value: &str) -> Result<SettingView, App
                 s.write(|tx| set_setting(tx, MAX_RESERVATION_DAYS, &n.to_string()))
             })?;
         }
+        PARTNER_RESERVATION_QUOTA => {
+            let n = parse_quota(value).map_err(|reason| AppError::Invalid {
+                field: PARTNER_RESERVATION_QUOTA.into(),
+                reason,
+            })?;
+            let entry = crate::audit::note(
+                &medulla_registry::audit::default_actor(),
+                "setting-changed",
+                PARTNER_RESERVATION_QUOTA,
+                serde_json::json!({ "value": n }),
+            );
+            store.audited(entry, |s| {
+                s.write(|tx| set_setting(tx, PARTNER_RESERVATION_QUOTA, &n.to_string()))
+            })?;
+        }
         "ion" => {
             return Err(AppError::Invalid {
                 field: "key".into(),
@@ -124,7 +205,10 @@ pub fn set(store: &mut Store, key: &str, value: &str) -> Result<SettingView, App
         other => {
             return Err(AppError::Invalid {
                 field: "key".into(),
-                reason: format!("{other:?} is not a setting ({MAX_RESERVATION_DAYS})"),
+                reason: format!(
+                    "{other:?} is not a setting ({MAX_RESERVATION_DAYS}, \
+                     {PARTNER_RESERVATION_QUOTA})"
+                ),
             })
         }
     }

@@ -259,6 +259,20 @@ enum UsersCommand {
         /// admin, search-coordinator, donor-coordinator, auditor or partner.
         #[arg(long)]
         role: String,
+        /// The partner registry's ION (4 digits; required for a partner, refused for any
+        /// other role): the account speaks for that registry only. Not this registry's
+        /// own ION, nor one another account is bound to; the partner need not be
+        /// registered with `medulla partners add` yet.
+        #[arg(long)]
+        ion: Option<String>,
+    },
+    /// Bind a partner account made before accounts were bound when made to its
+    /// registry's ION (its messages are denied with [sender-ion] until then).
+    BindIon {
+        /// The partner account's user name.
+        name: String,
+        /// The partner registry's ION (4 digits).
+        ion: String,
     },
     /// List the accounts.
     List,
@@ -292,7 +306,7 @@ enum MfaCommand {
 
 pub fn users(args: UsersArgs) -> Result<()> {
     match args.command {
-        UsersCommand::Add { name, role } => {
+        UsersCommand::Add { name, role, ion } => {
             let role = Role::parse(&role)?;
             let password = if role == Role::Partner {
                 None
@@ -304,10 +318,17 @@ pub fn users(args: UsersArgs) -> Result<()> {
                     .context("reading the password from standard input")?;
                 Some(line.trim_end_matches(['\r', '\n']).to_string())
             };
-            let key = medulla_app::accounts::add_user(&args.db, &name, role, password.as_deref())?;
+            let key = medulla_app::accounts::add_account(
+                &args.db,
+                &name,
+                role,
+                password.as_deref(),
+                ion.as_deref(),
+            )?;
             match key {
                 Some(k) => {
-                    println!("added {name} ({role}); its API key, shown this once:");
+                    let ion = ion.as_deref().unwrap_or_default().trim();
+                    println!("added {name} ({role}, ION {ion}); its API key, shown this once:");
                     println!("{k}");
                 }
                 None => println!("added {name} ({role})"),
@@ -315,13 +336,19 @@ pub fn users(args: UsersArgs) -> Result<()> {
         }
         UsersCommand::List => {
             let users = medulla_app::accounts::list_users(&args.db)?;
+            let ions = medulla_app::accounts::bound_ions(&args.db)?;
             println!(
-                "{:<24} {:<20} {:<9} {:<20} login",
-                "name", "role", "state", "created"
+                "{:<24} {:<20} {:<9} {:<20} {:<8} ion",
+                "name", "role", "state", "created", "login"
             );
             for u in users {
+                let ion = ions
+                    .iter()
+                    .find(|(n, _)| *n == u.name)
+                    .map(|(_, i)| i.as_str())
+                    .unwrap_or(if u.role == "partner" { "none" } else { "-" });
                 println!(
-                    "{:<24} {:<20} {:<9} {:<20} {}",
+                    "{:<24} {:<20} {:<9} {:<20} {:<8} {ion}",
                     u.name,
                     u.role,
                     if u.disabled { "disabled" } else { "active" },
@@ -335,6 +362,10 @@ pub fn users(args: UsersArgs) -> Result<()> {
                     }
                 );
             }
+        }
+        UsersCommand::BindIon { name, ion } => {
+            let ion = medulla_app::accounts::bind_ion(&args.db, &name, &ion)?;
+            println!("bound {name} to ION {ion}");
         }
         UsersCommand::Disable { name } => {
             medulla_app::accounts::disable_user(&args.db, &name)?;

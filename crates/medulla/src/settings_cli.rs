@@ -29,7 +29,9 @@ enum SettingsCommand {
         format: Format,
     },
     /// Change a setting: `max-reservation-days N` (1 to 3650; default 180), the furthest
-    /// a reservation, or a workup's hold on its donor, reaches from the day it is made.
+    /// a reservation, or a workup's hold on its donor, reaches from the day it is made;
+    /// `partner-reservation-quota N` (0 to 100000; default 50), how many open
+    /// reservations one partner registry may hold here at once.
     Set {
         /// The setting's name.
         key: String,

@@ -189,7 +189,12 @@ impl Registry {
     /// it issued to us.
     fn add_partner(&self, other: &Registry, url: &str) {
         let key = other
-            .run(&["users", "add", self.name, "--role", "partner"], None)
+            .run(
+                &[
+                    "users", "add", self.name, "--role", "partner", "--ion", self.ion,
+                ],
+                None,
+            )
             .lines()
             .last()
             .unwrap()
@@ -1039,11 +1044,21 @@ fn duplicates_and_messages_out_of_order_are_applied_once_in_order() {
         json!({"text": "hello"}),
     )]);
     assert_eq!(v["answers"][0]["verdict"], "deny", "{v}");
-    // another partner's key cannot speak for C
-    let bad = ureq::post(&format!("{}/api/v1/exchange/messages", b.url()))
+    // another partner's key cannot speak for C: denied, by the rule's name
+    let bad: Value = ureq::post(&format!("{}/api/v1/exchange/messages", b.url()))
         .set("Authorization", &format!("Bearer {}", key_of(&a, "B")))
-        .send_json(json!({ "messages": [msg(4, "00000000-0000-4000-8000-000000000004", "text", json!({"text": "x"}))] }));
-    assert!(bad.is_err());
+        .send_json(json!({ "messages": [msg(4, "00000000-0000-4000-8000-000000000004", "text", json!({"text": "x"}))] }))
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(bad["answers"][0]["verdict"], "deny", "{bad}");
+    assert!(
+        bad["answers"][0]["remark"]
+            .as_str()
+            .unwrap()
+            .contains("[sender-ion]"),
+        "{bad}"
+    );
     let duplicated = b.count(
         "SELECT CAST(SUM(deliveries - 1) AS BIGINT) FROM exchange_inbox WHERE sender = '1003'",
     );
@@ -1084,7 +1099,10 @@ fn a_partner_that_sends_before_it_is_registered_is_answered_once_it_is() {
     let mut a = Registry::new("apsbr", "A", "1001", 300, 41);
     let mut b = Registry::new("apsbr", "B", "1002", 300, 42);
     let key = b
-        .run(&["users", "add", "A", "--role", "partner"], None)
+        .run(
+            &["users", "add", "A", "--role", "partner", "--ion", "1001"],
+            None,
+        )
         .lines()
         .last()
         .unwrap()
@@ -1115,7 +1133,10 @@ fn a_partner_that_sends_before_it_is_registered_is_answered_once_it_is() {
     );
     // B registers A: the acknowledgement goes out
     let back = a
-        .run(&["users", "add", "B", "--role", "partner"], None)
+        .run(
+            &["users", "add", "B", "--role", "partner", "--ion", "1002"],
+            None,
+        )
         .lines()
         .last()
         .unwrap()

@@ -44,6 +44,30 @@ fn accounts_serve_and_stop_cleanly() {
         "{}",
         text(&o)
     );
+    // a partner account is bound to its registry's ION when it is made: --ion is
+    // required for the partner role and refused for the others
+    let o = medulla(&[
+        "users",
+        "--db",
+        &db,
+        "add",
+        "nl-registry",
+        "--role",
+        "partner",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("--ion"),
+        "{}",
+        text(&o)
+    );
+    let o = medulla(&[
+        "users", "--db", &db, "add", "carol", "--role", "auditor", "--ion", "1020",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("only a partner account"),
+        "{}",
+        text(&o)
+    );
     // a partner gets an API key, alone on the last line
     let o = medulla(&[
         "users",
@@ -53,6 +77,8 @@ fn accounts_serve_and_stop_cleanly() {
         "nl-registry",
         "--role",
         "partner",
+        "--ion",
+        "1020",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -68,8 +94,17 @@ fn accounts_serve_and_stop_cleanly() {
         "{list}"
     );
     assert!(
-        list.contains("nl-registry") && list.contains("API key"),
+        list.contains("nl-registry") && list.contains("API key") && list.contains("1020"),
         "{list}"
+    );
+    // one account an ION
+    let o = medulla(&[
+        "users", "--db", &db, "add", "other", "--role", "partner", "--ion", "1020",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("bound to the partner account nl-registry"),
+        "{}",
+        text(&o)
     );
     assert!(!list.contains(&key), "the key is shown once only");
 

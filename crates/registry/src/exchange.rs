@@ -275,7 +275,9 @@ pub fn partner_for_sender(
         .ok_or_else(|| StoreError::NotFound(format!("partner with ION {ion}")))
 }
 
-/// The ION an inbound partner account is bound to (bound at its first message).
+/// The ION an inbound partner account is bound to (by an administrator, when the account
+/// is made or with `medulla users bind-ion`; accounts made before that bound at their
+/// first message).
 pub fn account_ion(conn: &Connection, user: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row(
@@ -286,6 +288,32 @@ pub fn account_ion(conn: &Connection, user: &str) -> Result<Option<String>, Stor
         .optional()?)
 }
 
+/// The account bound to an ION, if any.
+pub fn account_of_ion(conn: &Connection, ion: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT user_name FROM exchange_accounts WHERE ion = ?1",
+            [ion],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Every binding of a partner account to its ION: (account, ION), by account.
+pub fn bound_accounts(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT user_name, ion FROM exchange_accounts ORDER BY user_name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Remove an account's binding (an account whose making failed after it was bound).
+pub fn unbind_account(conn: &Connection, user: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM exchange_accounts WHERE user_name = ?1", [user])?;
+    Ok(())
+}
+
+/// Bind a partner account to its ION (one account an ION, one ION an account).
 pub fn bind_account(conn: &Connection, user: &str, ion: &str) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO exchange_accounts (user_name, ion) VALUES (?1, ?2)",
@@ -293,7 +321,9 @@ pub fn bind_account(conn: &Connection, user: &str, ion: &str) -> Result<(), Stor
     )
     .map_err(|e| {
         if e.is_constraint() {
-            StoreError::Conflict(format!("ION {ion} is already bound to another account"))
+            StoreError::Conflict(format!(
+                "ION {ion} is already bound to another account, or account {user} to another ION"
+            ))
         } else {
             e.into()
         }
@@ -420,10 +450,16 @@ pub fn requeue(
     )?)
 }
 
-/// An inbox message by its id.
-pub fn inbox_message(conn: &Connection, id: &str) -> Result<Option<InMessage>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT * FROM exchange_inbox WHERE id = ?1")?;
-    Ok(stmt.query_row([id], row_to_in).optional()?)
+/// An inbox message by its sender and id (ids are the sender's own: the same id from
+/// two senders is two messages).
+pub fn inbox_message(
+    conn: &Connection,
+    sender: &str,
+    id: &str,
+) -> Result<Option<InMessage>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT * FROM exchange_inbox WHERE sender = ?1 AND id = ?2")?;
+    Ok(stmt.query_row(params![sender, id], row_to_in).optional()?)
 }
 
 /// The inbox message a sender numbered `seq`.
@@ -467,10 +503,10 @@ pub fn store_incoming(
 }
 
 /// A message arrived again.
-pub fn delivered_again(conn: &Connection, id: &str) -> Result<(), StoreError> {
+pub fn delivered_again(conn: &Connection, sender: &str, id: &str) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE exchange_inbox SET deliveries = deliveries + 1 WHERE id = ?1",
-        [id],
+        "UPDATE exchange_inbox SET deliveries = deliveries + 1 WHERE sender = ?1 AND id = ?2",
+        params![sender, id],
     )?;
     Ok(())
 }
@@ -485,8 +521,9 @@ pub fn processed(
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE exchange_inbox SET state = ?2, remark = ?3, applied_at = ?4 WHERE id = ?1",
-        params![m.id, state, remark, ts(at)],
+        "UPDATE exchange_inbox SET state = ?2, remark = ?3, applied_at = ?4
+         WHERE id = ?1 AND sender = ?5",
+        params![m.id, state, remark, ts(at), m.sender],
     )?;
     tx.execute(
         "INSERT INTO exchange_inbound (sender, last_applied) VALUES (?1, ?2)
@@ -607,6 +644,17 @@ pub fn requests_with(
     )?;
     let rows = stmt.query_map([partner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many requests of `kind` (a type code: `reservation`...) the registry with ION
+/// `origin` opened here that are still open (open, acknowledged or partially resulted).
+pub fn open_requests_from(conn: &Connection, origin: &str, kind: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM requests WHERE origin = ?1 AND kind = ?2
+            AND state IN ('open', 'acknowledged', 'partially-resulted')",
+        params![origin, kind],
+        |r| r.get(0),
+    )?)
 }
 
 /// The requests this registry opened with `partner` for the partner's donor `grid`.

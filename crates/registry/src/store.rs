@@ -410,10 +410,40 @@ const MIGRATIONS: &[(i64, &str)] = &[
         CREATE TRIGGER audit_pending_unchanged BEFORE UPDATE ON audit_pending
             BEGIN SELECT RAISE(ABORT, 'audit entries are never changed'); END;",
     ),
+    (
+        10,
+        // a message's id is its sender's: the same UUID from two senders is two messages
+        // (one partner cannot shadow another's message by reusing its id)
+        "CREATE TABLE exchange_inbox_v10 (
+            id TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            body TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            remark TEXT,
+            applied_at TEXT,
+            deliveries INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (sender, id),
+            UNIQUE (sender, seq)
+        );
+        INSERT INTO exchange_inbox_v10 (id, sender, seq, kind, reference, body, received_at,
+            state, remark, applied_at, deliveries)
+        SELECT id, sender, seq, kind, reference, body, received_at, state, remark, applied_at,
+            deliveries FROM exchange_inbox;
+        DROP TABLE exchange_inbox;
+        ALTER TABLE exchange_inbox_v10 RENAME TO exchange_inbox;",
+    ),
 ];
 
 /// The latest schema version of the registry.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
+
+/// Version 10 on PostgreSQL: the inbox's key becomes (sender, id) in place.
+const PG_V10: &str = "ALTER TABLE exchange_inbox DROP CONSTRAINT exchange_inbox_pkey;
+    ALTER TABLE exchange_inbox ADD PRIMARY KEY (sender, id);";
 
 /// Version 6 on PostgreSQL: `requests` loses its foreign key to `patients` in place (SQLite
 /// rebuilds the table), then the exchange tables as on SQLite.
@@ -481,6 +511,7 @@ fn pg_migrations() -> Vec<(i64, String)> {
                     format!("{PG_V6_REQUESTS}\n{}", crate::db::translate_ddl(tail))
                 }
                 7 => PG_V7.to_string(),
+                10 => PG_V10.to_string(),
                 9 => {
                     let table = sql.split("CREATE TRIGGER").next().unwrap_or(sql);
                     format!("{}\n{PG_V9_TRIGGER}", crate::db::translate_ddl(table))
@@ -1923,6 +1954,50 @@ mod tests {
             (4, 3, Some((1, 3)), 1)
         );
         drop(s);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_version_9_inbox_keeps_its_messages_and_bindings_and_scopes_ids_per_sender() {
+        let path = std::env::temp_dir().join(format!("medulla-v9-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let v9 = Store::init_with(conn, &MIGRATIONS[..9]).unwrap();
+            assert_eq!(v9.schema_version().unwrap(), 9);
+            v9.conn
+                .execute_batch(
+                    "INSERT INTO exchange_inbox (id, sender, seq, kind, reference, body,
+                        received_at, state, deliveries)
+                        VALUES ('m1', '1001', 1, 'text', '1001-R1', '{}', 'x', 'applied', 2);
+                     INSERT INTO exchange_accounts (user_name, ion) VALUES ('a', '1001');",
+                )
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let c = store.connection();
+        let kept = crate::exchange::inbox_message(c, "1001", "m1")
+            .unwrap()
+            .unwrap();
+        assert_eq!((kept.state.as_str(), kept.deliveries), ("applied", 2));
+        assert_eq!(
+            crate::exchange::account_ion(c, "a").unwrap().as_deref(),
+            Some("1001")
+        );
+        // the same id from another sender is another message
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        crate::exchange::store_incoming(c, "m1", "1002", 1, "text", "1002-R1", "{}", at).unwrap();
+        assert!(crate::exchange::inbox_message(c, "1002", "m1")
+            .unwrap()
+            .is_some());
+        assert!(
+            crate::exchange::store_incoming(c, "m1", "1002", 2, "text", "r", "{}", at).is_err()
+        );
+        drop(store);
         let _ = std::fs::remove_file(&path);
     }
 

@@ -120,7 +120,7 @@ fn start(name: &str, initial: &str) -> Server {
             accounts::add_user(&db, role.name(), role, Some(PASSWORD)).unwrap();
         }
     }
-    let key = accounts::add_user(&db, "partner", Role::Partner, None)
+    let key = accounts::add_account(&db, "partner", Role::Partner, None, Some("1009"))
         .unwrap()
         .unwrap();
     std::fs::write(dir.join("partner.key"), key).unwrap();

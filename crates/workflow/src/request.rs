@@ -348,6 +348,42 @@ impl Request {
         }
     }
 
+    /// The state after the donor's registry reports that the request is now `next` (a
+    /// partner's whole state, as the exchange carries it): only a step this lifecycle
+    /// takes. Acknowledging is [`Self::after_acknowledge`] (an acknowledged request
+    /// reported acknowledged again, after a workup step, stays so); results are
+    /// [`Self::after_result`], which must give `next` (a resulted request is not
+    /// partially resulted again); ending is [`Self::after_end`]; a request is never open
+    /// again.
+    pub fn after_reported(&self, next: &RequestState) -> Result<RequestState, WorkflowError> {
+        let refused = || WorkflowError::Rule {
+            rule: "request-lifecycle",
+            message: format!(
+                "request {} is {}: it cannot become {}",
+                self.id,
+                self.state.describe(),
+                next.describe()
+            ),
+        };
+        match next {
+            RequestState::Open if self.state == RequestState::Open => Ok(RequestState::Open),
+            RequestState::Open => Err(refused()),
+            RequestState::Acknowledged if self.state == RequestState::Acknowledged => {
+                Ok(RequestState::Acknowledged)
+            }
+            RequestState::Acknowledged => self.after_acknowledge(),
+            RequestState::PartiallyResulted | RequestState::Resulted => {
+                let after = self.after_result(matches!(next, RequestState::PartiallyResulted))?;
+                if &after == next {
+                    Ok(after)
+                } else {
+                    Err(refused())
+                }
+            }
+            end => self.after_end(end.clone()),
+        }
+    }
+
     /// The state after ending the request without a result (`rejected`, `cancelled`).
     pub fn after_end(&self, end: RequestState) -> Result<RequestState, WorkflowError> {
         if !self.state.is_open() {
@@ -513,5 +549,56 @@ mod tests {
         );
         assert!(cancelled.after_result(false).is_err());
         assert!(cancelled.after_acknowledge().is_err());
+    }
+
+    #[test]
+    fn reported_states_follow_the_lifecycle() {
+        let lifecycle = |e: WorkflowError| match e {
+            WorkflowError::Rule { rule, .. } => rule,
+            other => panic!("{other:?}"),
+        };
+        let open = req("R1", Subject::Workup, RequestState::Open);
+        let ack = req("R1", Subject::Workup, RequestState::Acknowledged);
+        let partial = req("R1", Subject::Workup, RequestState::PartiallyResulted);
+        let done = req("R1", Subject::Workup, RequestState::Resulted);
+        let rejected = req(
+            "R1",
+            Subject::Workup,
+            RequestState::Rejected {
+                reason: RejectReason::Medical,
+            },
+        );
+        let reject = RequestState::Rejected {
+            reason: RejectReason::Other,
+        };
+        // the steps a workup reports
+        assert!(open.after_reported(&RequestState::Acknowledged).is_ok());
+        assert!(ack.after_reported(&RequestState::Acknowledged).is_ok());
+        assert!(ack.after_reported(&RequestState::PartiallyResulted).is_ok());
+        assert!(partial
+            .after_reported(&RequestState::PartiallyResulted)
+            .is_ok());
+        assert!(partial.after_reported(&RequestState::Resulted).is_ok());
+        assert!(done.after_reported(&RequestState::Resulted).is_ok());
+        assert!(ack.after_reported(&reject).is_ok());
+        // and those it never takes
+        for (r, next) in [
+            (&rejected, RequestState::Resulted),
+            (&rejected, RequestState::Acknowledged),
+            (&rejected, reject.clone()),
+            (&done, RequestState::PartiallyResulted),
+            (&done, RequestState::Acknowledged),
+            (&done, reject.clone()),
+            (&partial, RequestState::Acknowledged),
+            (&ack, RequestState::Open),
+        ] {
+            let e = r.after_reported(&next).unwrap_err();
+            assert_eq!(
+                lifecycle(e),
+                "request-lifecycle",
+                "{:?} -> {next:?}",
+                r.state
+            );
+        }
     }
 }

@@ -45,83 +45,88 @@ pub(crate) fn apply(
         }
         Body::Request(r) => open_for_partner(tx, partner, m, r, &by, at, touched),
         Body::RequestState(s) => {
-            let Some(id) = ours(tx, &m.reference)? else {
-                return unknown(&m.reference);
-            };
-            let state: RequestState = parse_state(&s.state)?;
-            set_state(tx, &id, &state, at)?;
+            let r = held_with(tx, partner, m, Side::DonorRegistry)?;
+            let next = r.after_reported(&parse_state(&s.state)?)?;
+            set_state(tx, &r.id, &next, at)?;
             if let Some(j) = &s.journey {
                 let j: Journey =
                     serde_json::from_value(j.clone()).map_err(|e| AppError::Invalid {
                         field: "journey".into(),
                         reason: e.to_string(),
                     })?;
-                put_journey(tx, &id, &j, at)?;
+                put_journey(tx, &r.id, &j, at)?;
             }
-            add_event(tx, &id, at, &by, &s.event, &s.detail)?;
-            refresh_tasks(tx, &id)?;
+            add_event(tx, &r.id, at, &by, &s.event, &s.detail)?;
+            refresh_tasks(tx, &r.id)?;
             Ok(Applied::Done)
         }
         Body::Result(res) => {
-            let Some(id) = ours(tx, &m.reference)? else {
-                return unknown(&m.reference);
-            };
-            let state: RequestState = parse_state(&res.state)?;
-            set_state(tx, &id, &state, at)?;
+            let r = held_with(tx, partner, m, Side::DonorRegistry)?;
+            // the state a result leaves is the lifecycle's, whatever the message says
+            let next = r.after_result(res.partial)?;
+            let said = parse_state(&res.state)?;
+            if said != next {
+                return Err(AppError::Rule {
+                    rule: "request-lifecycle".into(),
+                    message: format!(
+                        "request {} is {}: a {} result leaves it {}, not {}",
+                        m.reference,
+                        r.state.describe(),
+                        if res.partial { "partial" } else { "full" },
+                        next.describe(),
+                        said.describe()
+                    ),
+                });
+            }
+            set_state(tx, &r.id, &next, at)?;
             let detail = serde_json::json!({
                 "partial": res.partial, "typing": res.typing, "note": res.note,
             });
-            add_event(tx, &id, at, &by, "result", &detail.to_string())?;
-            refresh_tasks(tx, &id)?;
+            add_event(tx, &r.id, at, &by, "result", &detail.to_string())?;
+            refresh_tasks(tx, &r.id)?;
             Ok(Applied::Done)
         }
         Body::NoResult(n) => {
-            let Some(id) = ours(tx, &m.reference)? else {
-                return unknown(&m.reference);
-            };
+            let r = held_with(tx, partner, m, Side::DonorRegistry)?;
             let reason = n.reason.parse()?;
-            let state = RequestState::Rejected { reason };
-            set_state(tx, &id, &state, at)?;
+            let state = r.after_end(RequestState::Rejected { reason })?;
+            set_state(tx, &r.id, &state, at)?;
             add_event(
                 tx,
-                &id,
+                &r.id,
                 at,
                 &by,
                 "rejected",
                 &format!("{}; {}", state.describe(), n.note),
             )?;
-            refresh_tasks(tx, &id)?;
+            refresh_tasks(tx, &r.id)?;
             Ok(Applied::Done)
         }
         Body::Cancellation(c) => {
-            let Some(id) = theirs(tx, &m.reference, &m.sender)? else {
-                return unknown(&m.reference);
-            };
-            let r = load(tx, &id)?;
-            if !r.state.is_open() {
+            let r = held_with(tx, partner, m, Side::Requester)?;
+            if matches!(r.state, RequestState::Cancelled { .. }) {
+                // the same withdrawal again (crossed with another message): nothing to do
                 return Ok(Applied::Warned(format!(
                     "request {} was already {}",
                     m.reference,
                     r.state.describe()
                 )));
             }
-            let next = RequestState::Cancelled {
+            let next = r.after_end(RequestState::Cancelled {
                 reason: c.reason.clone(),
-            };
-            set_state(tx, &id, &next, at)?;
-            add_event(tx, &id, at, &by, "cancelled", &next.describe())?;
+            })?;
+            set_state(tx, &r.id, &next, at)?;
+            add_event(tx, &r.id, at, &by, "cancelled", &next.describe())?;
             if matches!(r.kind(), RequestType::Reservation | RequestType::Workup) {
                 release(tx, &r, &by, at, "cancelled")?;
                 touched.push(r.donor.clone());
             }
-            refresh_tasks(tx, &id)?;
+            refresh_tasks(tx, &r.id)?;
             Ok(Applied::Done)
         }
         Body::ResultReminder(t) => {
-            let Some(id) = theirs(tx, &m.reference, &m.sender)? else {
-                return unknown(&m.reference);
-            };
-            add_event(tx, &id, at, &by, "result-reminder", &t.text)?;
+            let r = held_with(tx, partner, m, Side::Requester)?;
+            add_event(tx, &r.id, at, &by, "result-reminder", &t.text)?;
             Ok(Applied::Done)
         }
         Body::DonorUpdate(d) => {
@@ -146,6 +151,10 @@ pub(crate) fn apply(
         }
         Body::Text(t) => match exchange::request_of_reference(tx, &m.reference)? {
             Some(id) => {
+                // either side of a request held with this partner may write about it
+                if exchange::request_link(tx, &id)?.partner.as_deref() != Some(&partner.name) {
+                    return Err(not_yours(&m.reference));
+                }
                 add_event(tx, &id, at, &by, "message", &t.text)?;
                 Ok(Applied::Done)
             }
@@ -155,12 +164,6 @@ pub(crate) fn apply(
             ))),
         },
     }
-}
-
-fn unknown(reference: &str) -> Result<Applied, AppError> {
-    Err(AppError::NotFound(format!(
-        "no request here has reference {reference}"
-    )))
 }
 
 fn parse_state(v: &serde_json::Value) -> Result<RequestState, AppError> {
@@ -174,24 +177,51 @@ fn load(tx: &DbTransaction<'_>, id: &str) -> Result<Request, AppError> {
     request_in(tx, id)?.ok_or_else(|| AppError::NotFound(format!("request {id} does not exist")))
 }
 
-/// A request this registry opened for a partner's donor, by reference.
-fn ours(tx: &DbTransaction<'_>, reference: &str) -> Result<Option<String>, AppError> {
-    let Some(id) = exchange::request_of_reference(tx, reference)? else {
-        return Ok(None);
-    };
-    Ok((exchange::request_link(tx, &id)?.origin.is_none()).then_some(id))
+/// Which side of a request a message's sender must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The donor's registry (states, results, no-results): for a request this registry
+    /// opened with the sender.
+    DonorRegistry,
+    /// The requester (cancellations, reminders): for a request the sender opened here.
+    Requester,
 }
 
-/// A request the sender opened here, by reference.
-fn theirs(
+fn not_yours(reference: &str) -> AppError {
+    AppError::Rule {
+        rule: "not-your-request".into(),
+        message: format!(
+            "request {reference} is not held with your registry: a partner speaks only of \
+             requests it holds with us"
+        ),
+    }
+}
+
+/// The request `m` is about, by its reference, when it is held with `partner` on the
+/// side `side` (`[not-your-request]` otherwise: another registry's request, or one where
+/// the sender is not the side that says this).
+fn held_with(
     tx: &DbTransaction<'_>,
-    reference: &str,
-    sender: &str,
-) -> Result<Option<String>, AppError> {
-    let Some(id) = exchange::request_of_reference(tx, reference)? else {
-        return Ok(None);
+    partner: &Partner,
+    m: &Envelope,
+    side: Side,
+) -> Result<Request, AppError> {
+    let Some(id) = exchange::request_of_reference(tx, &m.reference)? else {
+        return Err(AppError::NotFound(format!(
+            "no request here has reference {}",
+            m.reference
+        )));
     };
-    Ok((exchange::request_link(tx, &id)?.origin.as_deref() == Some(sender)).then_some(id))
+    let link = exchange::request_link(tx, &id)?;
+    let counterpart = link.partner.as_deref() == Some(partner.name.as_str());
+    let side_ok = match side {
+        Side::DonorRegistry => link.origin.is_none(),
+        Side::Requester => link.origin.as_deref() == Some(m.sender.as_str()),
+    };
+    if !(counterpart && side_ok) {
+        return Err(not_yours(&m.reference));
+    }
+    load(tx, &id)
 }
 
 /// A partner's request for one of this registry's donors: the rules of requests hold
@@ -205,11 +235,40 @@ fn open_for_partner(
     at: NaiveDateTime,
     touched: &mut Vec<String>,
 ) -> Result<Applied, AppError> {
-    if exchange::request_of_reference(tx, &m.reference)?.is_some() {
+    // a request is named by its opener: `ION-REQUESTID`, the ION the sender's own
+    if !m
+        .reference
+        .strip_prefix(m.sender.as_str())
+        .is_some_and(|rest| rest.starts_with('-') && rest.len() > 1)
+    {
+        return Err(AppError::Rule {
+            rule: "not-your-request".into(),
+            message: format!(
+                "a request's reference is its opener's ION, '-' and its id: {} does not begin \
+                 with {}-",
+                m.reference, m.sender
+            ),
+        });
+    }
+    if let Some(id) = exchange::request_of_reference(tx, &m.reference)? {
+        if exchange::request_link(tx, &id)?.origin.as_deref() != Some(m.sender.as_str()) {
+            return Err(not_yours(&m.reference));
+        }
         return Ok(Applied::Warned(format!(
             "request {} was received before",
             m.reference
         )));
+    }
+    // the patient is one the partner registered with us (its `patient` message first)
+    if exchange::foreign_patient(tx, &m.sender, &f.patient)?.is_none() {
+        return Err(AppError::Rule {
+            rule: "patient-not-registered".into(),
+            message: format!(
+                "patient {} is not registered here by registry {}: a request follows the \
+                 patient's registration",
+                f.patient, m.sender
+            ),
+        });
     }
     // our donor, named by its GRID (or id): resolved to this registry's id, as a
     // request opened here names it; never a partner's donor
@@ -237,6 +296,7 @@ fn open_for_partner(
     let subject = Subject::new(kind, f.loci.clone(), expires, today)?;
     if let Subject::Reservation { expires } = &subject {
         crate::settings::check_reservation_expiry(tx, *expires, today)?;
+        crate::settings::check_partner_reservation_quota(tx, &m.sender, &partner.name)?;
     }
     let resolved = DonorRef::Local {
         id: donor.clone(),

@@ -10,9 +10,21 @@ use super::apply::{apply, Applied};
 use super::message::{Answer, Batch, BatchAnswer, Envelope, SeqRange, Verdict};
 use crate::error::AppError;
 
-/// Who sent a batch: the partner account that authenticated, and the partner it is.
+/// Who sent a batch: the partner account that authenticated. The registry it speaks for
+/// is the ION an administrator bound the account to, never one a message names.
 pub struct Sender {
     pub user: String,
+}
+
+/// A message denied here: answered `deny` with the reason (a rule's name in brackets),
+/// applied nothing, audited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub id: String,
+    pub seq: i64,
+    pub kind: String,
+    pub reference: String,
+    pub reason: String,
 }
 
 /// What a batch did here.
@@ -22,6 +34,9 @@ pub struct Received {
     pub touched: Vec<String>,
     pub applied: usize,
     pub duplicates: usize,
+    /// The messages denied (in this batch, or held ones of the sender denied when their
+    /// turn came).
+    pub denied: Vec<Denial>,
 }
 
 fn verdict(m: &InMessage) -> Verdict {
@@ -39,7 +54,39 @@ fn denies(e: &AppError) -> bool {
     !matches!(e, AppError::Store(_) | AppError::Internal(_))
 }
 
-/// Receive a batch from a partner account.
+/// A text a partner sent, shortened for a remark.
+fn shown(text: &str) -> String {
+    let mut t: String = text.chars().take(40).collect();
+    if t.len() < text.len() {
+        t.push_str("...");
+    }
+    format!("{t:?}")
+}
+
+/// The ION a partner account speaks for, or why it speaks for none (`[sender-ion]`).
+fn bound_ion(
+    conn: &medulla_registry::store::DbConnection,
+    user: &str,
+    ours: &str,
+) -> Result<Result<String, String>, AppError> {
+    Ok(match exchange::account_ion(conn, user)? {
+        None => Err(format!(
+            "[sender-ion] account {user} is bound to no ION, so it speaks for no registry: \
+             an administrator binds it to its registry's ION with `medulla users bind-ion \
+             {user} ION`"
+        )),
+        Some(b) if b == ours => Err(format!(
+            "[sender-ion] account {user} is bound to ION {b}, this registry's own, which no \
+             partner can speak for: an administrator gives the partner an account of its own \
+             ION with `medulla users add NAME --role partner --ion ION`"
+        )),
+        Some(b) => Ok(b),
+    })
+}
+
+/// Receive a batch from a partner account. A message is taken only from the ION the
+/// account is bound to (`[sender-ion]` otherwise) and with a UUID for its id; it is then
+/// stored before it is answered, and applied in the sender's sequence order.
 pub fn receive(
     store: &mut Store,
     sender: &Sender,
@@ -49,103 +96,136 @@ pub fn receive(
     let ours = super::outbox::our_ion(store.connection())?.ok_or_else(|| {
         AppError::Conflict("this registry has no ION: it exchanges nothing yet".into())
     })?;
-    let Some(first) = batch.messages.first() else {
+    if batch.messages.is_empty() {
         return Err(AppError::Invalid {
             field: "messages".into(),
             reason: "the batch is empty".into(),
         });
-    };
-    let ion = super::message::check_ion(&first.sender)?;
-    if let Some(m) = batch.messages.iter().find(|m| m.sender != ion) {
-        return Err(AppError::Invalid {
-            field: "sender".into(),
-            reason: format!(
-                "message {} says sender {}, the batch's first says {ion}: one sender per batch",
-                m.id, m.sender
-            ),
-        });
     }
-    match exchange::account_ion(store.connection(), &sender.user)? {
-        Some(bound) if bound != ion => {
-            return Err(AppError::Forbidden {
-                role: "partner".into(),
-                action: format!(
-                    "send as ION {ion}: account {} belongs to ION {bound}",
-                    sender.user
-                ),
-            })
-        }
-        Some(_) => {}
-        None => exchange::bind_account(store.connection(), &sender.user, &ion)?,
-    }
-    let partner = exchange::partner_for_sender(store.connection(), &sender.user, &ion, at)?;
+    let bound = bound_ion(store.connection(), &sender.user, &ours)?;
     let mut duplicates = 0;
-    let mut answers_first: Vec<Option<Answer>> = Vec::with_capacity(batch.messages.len());
+    let mut denied = Vec::new();
+    // per message: the answer it got before it was stored (refused, or a duplicate)
+    // and whether it was refused without being stored
+    let mut answers_first: Vec<(bool, Option<Answer>)> = Vec::with_capacity(batch.messages.len());
     for m in &batch.messages {
-        let body = serde_json::to_string(&m.body).map_err(|e| AppError::Internal(e.to_string()))?;
-        let early = store.write(|tx| -> Result<Option<Answer>, AppError> {
-            if let Some(seen) = exchange::inbox_message(tx, &m.id)? {
-                exchange::delivered_again(tx, &m.id)?;
-                duplicates += 1;
-                return Ok(Some(Answer {
-                    id: m.id.clone(),
-                    seq: seen.seq,
-                    verdict: verdict(&seen),
-                    remark: seen.remark,
-                }));
+        let refusal = match &bound {
+            Err(why) => Some(why.clone()),
+            Ok(ion) if &m.sender != ion => Some(format!(
+                "[sender-ion] account {} speaks for ION {ion} only; message {} names sender {}",
+                sender.user,
+                shown(&m.id),
+                shown(&m.sender)
+            )),
+            Ok(_) => super::message::check_message_id(&m.id)
+                .err()
+                .map(|e| format!("[message-id] {e}")),
+        };
+        let early = match (&bound, refusal) {
+            (_, Some(why)) => Some(why),
+            (Ok(ion), None) => {
+                let body = serde_json::to_string(&m.body)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                store.write(|tx| -> Result<Option<String>, AppError> {
+                    if exchange::inbox_message(tx, ion, &m.id)?.is_some() {
+                        exchange::delivered_again(tx, ion, &m.id)?;
+                        duplicates += 1;
+                        return Ok(None);
+                    }
+                    if let Some(other) = exchange::inbox_at(tx, ion, m.seq)? {
+                        return Ok(Some(format!(
+                            "sequence number {} of ION {ion} was message {} already",
+                            m.seq, other.id
+                        )));
+                    }
+                    if m.seq < 1 {
+                        return Ok(Some("sequence numbers start at 1".into()));
+                    }
+                    exchange::store_incoming(
+                        tx,
+                        &m.id,
+                        ion,
+                        m.seq,
+                        m.body.kind(),
+                        &m.reference,
+                        &body,
+                        at,
+                    )?;
+                    Ok(None)
+                })?
             }
-            if let Some(other) = exchange::inbox_at(tx, &ion, m.seq)? {
-                return Ok(Some(Answer {
+            (Err(_), None) => None,
+        };
+        match early {
+            Some(why) => {
+                denied.push(Denial {
                     id: m.id.clone(),
                     seq: m.seq,
-                    verdict: Verdict::Deny,
-                    remark: Some(format!(
-                        "sequence number {} of ION {ion} was message {} already",
-                        m.seq, other.id
-                    )),
-                }));
+                    kind: m.body.kind().into(),
+                    reference: m.reference.clone(),
+                    reason: why.clone(),
+                });
+                answers_first.push((
+                    true,
+                    Some(Answer {
+                        id: m.id.clone(),
+                        seq: m.seq,
+                        verdict: Verdict::Deny,
+                        remark: Some(why),
+                    }),
+                ));
             }
-            if m.seq < 1 {
-                return Ok(Some(Answer {
-                    id: m.id.clone(),
-                    seq: m.seq,
-                    verdict: Verdict::Deny,
-                    remark: Some("sequence numbers start at 1".into()),
-                }));
-            }
-            exchange::store_incoming(
-                tx,
-                &m.id,
-                &ion,
-                m.seq,
-                m.body.kind(),
-                &m.reference,
-                &body,
-                at,
-            )?;
-            Ok(None)
-        })?;
-        answers_first.push(early);
+            None => answers_first.push((false, None)),
+        }
     }
-    let (applied, touched) = apply_in_order(store, &partner, &ion, at)?;
+    let ion = match &bound {
+        Ok(ion) => ion.clone(),
+        Err(_) => {
+            // nothing was stored: every message is answered with the refusal
+            return Ok(Received {
+                answer: BatchAnswer {
+                    receiver: ours,
+                    answers: answers_first.into_iter().filter_map(|(_, a)| a).collect(),
+                    last_applied: 0,
+                    missing: None,
+                },
+                touched: Vec::new(),
+                applied: 0,
+                duplicates: 0,
+                denied,
+            });
+        }
+    };
+    let (applied, touched) = if answers_first.iter().any(|(refused, _)| !refused) {
+        let partner = exchange::partner_for_sender(store.connection(), &sender.user, &ion, at)?;
+        apply_in_order(store, &partner, &ion, at, &mut denied)?
+    } else {
+        (0, Vec::new())
+    };
     let last = exchange::last_applied(store.connection(), &ion)?;
     let mut answers = Vec::with_capacity(batch.messages.len());
-    for (m, early) in batch.messages.iter().zip(answers_first) {
-        // a stored message answers with its state now; one refused before it was stored
-        // (a sequence number reused) with the refusal
-        let a = match exchange::inbox_message(store.connection(), &m.id)? {
-            Some(seen) => Answer {
+    for (m, (refused, early)) in batch.messages.iter().zip(answers_first) {
+        // a message refused before it was stored answers with the refusal; a stored one
+        // with its state now
+        let seen = if refused {
+            None
+        } else {
+            exchange::inbox_message(store.connection(), &ion, &m.id)?
+        };
+        let a = match (early, seen) {
+            (Some(a), _) => a,
+            (None, Some(seen)) => Answer {
                 id: m.id.clone(),
                 seq: seen.seq,
                 verdict: verdict(&seen),
                 remark: seen.remark,
             },
-            None => early.unwrap_or(Answer {
+            (None, None) => Answer {
                 id: m.id.clone(),
                 seq: m.seq,
                 verdict: Verdict::Held,
                 remark: None,
-            }),
+            },
         };
         answers.push(a);
     }
@@ -165,6 +245,7 @@ pub fn receive(
         touched,
         applied,
         duplicates,
+        denied,
     })
 }
 
@@ -176,6 +257,7 @@ fn apply_in_order(
     partner: &Partner,
     ion: &str,
     at: NaiveDateTime,
+    denied: &mut Vec<Denial>,
 ) -> Result<(usize, Vec<String>), AppError> {
     let mut touched = Vec::new();
     let mut applied = 0;
@@ -202,6 +284,13 @@ fn apply_in_order(
             Err(e) if denies(&e) => {
                 let why = e.to_string();
                 store.write(|tx| exchange::processed(tx, &m, "denied", Some(&why), at))?;
+                denied.push(Denial {
+                    id: m.id.clone(),
+                    seq: m.seq,
+                    kind: m.kind.clone(),
+                    reference: m.reference.clone(),
+                    reason: why,
+                });
             }
             Err(e) => return Err(e),
         }

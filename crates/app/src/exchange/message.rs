@@ -239,6 +239,28 @@ pub fn new_id() -> Result<String, AppError> {
     ))
 }
 
+/// Check a message id: a UUID in its canonical text form (8-4-4-4-12 lowercase hex
+/// digits, as [`new_id`] makes them). An id is its sender's: the same id from two senders
+/// is two messages.
+pub fn check_message_id(id: &str) -> Result<(), AppError> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let ok = groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| {
+            g.len() == n && g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = id.chars().take(40).collect();
+        Err(AppError::Invalid {
+            field: "id".into(),
+            reason: format!(
+                "{shown:?} is not a message id (a UUID: 8-4-4-4-12 lowercase hexadecimal digits)"
+            ),
+        })
+    }
+}
+
 /// Check an ION: four digits.
 pub fn check_ion(ion: &str) -> Result<String, AppError> {
     let ion = ion.trim();
@@ -282,6 +304,25 @@ mod tests {
         assert_eq!(v["kind"], "cancellation");
         assert_eq!(v["body"]["reason"], "patient transplanted");
         assert_eq!(serde_json::from_value::<Envelope>(v).unwrap(), e);
+    }
+
+    #[test]
+    fn message_ids_are_uuids() {
+        assert!(check_message_id(&new_id().unwrap()).is_ok());
+        assert!(check_message_id("00000000-0000-4000-8000-000000000001").is_ok());
+        for bad in [
+            "",
+            "x",
+            "1",
+            "00000000-0000-4000-8000-00000000000",
+            "00000000-0000-4000-8000-0000000000011",
+            "00000000000040008000000000000001",
+            "0000000g-0000-4000-8000-000000000001",
+            "00000000-0000-4000-8000-000000000001-",
+            "00000000-0000-4000-8000-00000000000\u{e9}",
+        ] {
+            assert!(check_message_id(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -38,6 +38,16 @@ pub fn set_ion(store: &Store, ion: &str) -> Result<String, AppError> {
             "this registry's ION is {old}; it cannot become {ion} (partners know its requests \
              by it)"
         ))),
+        None => {
+            if let Some(account) = store::account_of_ion(store.connection(), &ion)? {
+                return Err(AppError::Conflict(format!(
+                    "ION {ion} is the ION partner account {account} is bound to: it cannot be \
+                     this registry's own"
+                )));
+            }
+            store::set_setting(store.connection(), "ion", &ion)?;
+            Ok(ion)
+        }
         _ => {
             store::set_setting(store.connection(), "ion", &ion)?;
             Ok(ion)

@@ -24,6 +24,9 @@ struct Reply {
 fn ask(partners: &[Partner], options: &SearchOptions, timeout: Duration) -> Vec<Reply> {
     let mut request = options.clone();
     request.international = false;
+    // a partner's unavailable donors are not offered across registries (a partner
+    // registry ignores the flag from a partner account anyway)
+    request.include_unavailable = false;
     let body = serde_json::to_value(&request).unwrap_or_default();
     std::thread::scope(|s| {
         let handles: Vec<_> = partners

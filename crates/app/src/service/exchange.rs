@@ -87,6 +87,18 @@ impl Service {
                 Ok(r)
             },
         )?;
+        // every denial on its own: what was refused and why (references and rules, no
+        // identity)
+        for d in &received.denied {
+            self.audit(
+                &actor.user,
+                "exchange-denied",
+                &d.reference,
+                serde_json::json!({
+                    "id": d.id, "seq": d.seq, "kind": d.kind, "reason": d.reason,
+                }),
+            )?;
+        }
         Ok(received.answer)
     }
 
