@@ -87,7 +87,7 @@ fn start(name: &str, policy: AuthPolicy, web: WebConfig) -> Server {
             accounts::add_user(&db, role.name(), role, Some(PASSWORD)).unwrap();
         }
     }
-    let partner_key = accounts::add_user(&db, "partner", Role::Partner, None)
+    let partner_key = accounts::add_account(&db, "partner", Role::Partner, None, Some("1009"))
         .unwrap()
         .unwrap();
     let mut service = Service::open(&db, reducer, freqs, None, |_| {}).unwrap();
