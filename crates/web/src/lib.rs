@@ -22,6 +22,7 @@ mod session;
 pub mod webdriver;
 
 pub use error::WebError;
+pub use session::set_secure_cookies;
 
 type Shared = Arc<Service>;
 

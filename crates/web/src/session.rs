@@ -29,14 +29,23 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// `; Secure` when `MEDULLA_COOKIE_SECURE` is set (to anything but `0`): behind a TLS
-/// proxy the browser then sends the cookies over HTTPS only. Plain HTTP on loopback (the
-/// default) needs it unset.
+static SECURE_COOKIES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Mark the cookies `Secure` from now on: the service itself is reached over TLS
+/// (`medulla serve --tls-cert`).
+pub fn set_secure_cookies(on: bool) {
+    SECURE_COOKIES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `; Secure` when the service serves HTTPS itself ([`set_secure_cookies`]) or when
+/// `MEDULLA_COOKIE_SECURE` is set (to anything but `0`): behind a TLS proxy the browser
+/// then sends the cookies over HTTPS only. Plain HTTP on loopback (the default) needs it
+/// unset.
 pub fn secure_attribute() -> &'static str {
     static SECURE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let on = *SECURE.get_or_init(|| {
         std::env::var("MEDULLA_COOKIE_SECURE").is_ok_and(|v| !v.is_empty() && v != "0")
-    });
+    }) || SECURE_COOKIES.load(std::sync::atomic::Ordering::Relaxed);
     if on {
         "; Secure"
     } else {
