@@ -366,6 +366,8 @@ pub struct RequestsArgs {
     db: DbArg,
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    partner_tls: crate::tls_args::PartnerTlsArgs,
     #[command(subcommand)]
     command: RequestsCommand,
 }
@@ -510,6 +512,7 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
                 note,
             };
             let by = by.unwrap_or_else(default_by);
+            args.partner_tls.install()?;
             medulla_app::exchange::learn_route(&store, &input.donor).map_err(cli_error)?;
             let r = cli_change(&mut store, "request-open", &input.donor.clone(), &by, |s| {
                 workflow::open(s, &input, &by, at)

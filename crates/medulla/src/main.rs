@@ -25,6 +25,7 @@ mod settings_cli;
 mod synth;
 mod table;
 mod tasks_bench;
+mod tls_args;
 mod web_bench;
 
 use anyhow::Result;

@@ -18,6 +18,8 @@ pub struct PartnersArgs {
     /// Registry database: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db", global = true)]
     db: PathBuf,
+    #[command(flatten)]
+    partner_tls: crate::tls_args::PartnerTlsArgs,
     #[command(subcommand)]
     command: PartnersCommand,
 }
@@ -29,7 +31,8 @@ enum PartnersCommand {
     Add {
         /// A name for the partner (letters, digits, '-', '_', '.').
         name: String,
-        /// Its base URL, e.g. http://127.0.0.1:8081.
+        /// Its base URL, e.g. https://registry.example:8443 (plain http:// only on
+        /// loopback, or with --allow-plain-http).
         #[arg(long)]
         url: String,
         /// The API key it issued to us.
@@ -81,6 +84,7 @@ fn open(db: &std::path::Path) -> Result<Store> {
 }
 
 pub fn partners(args: PartnersArgs) -> Result<()> {
+    args.partner_tls.install()?;
     let store = open(&args.db)?;
     match args.command {
         PartnersCommand::Add {

@@ -165,6 +165,8 @@ pub struct SearchArgs {
     /// How long an international search waits for each partner, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     partner_timeout_ms: u64,
+    #[command(flatten)]
+    partner_tls: crate::tls_args::PartnerTlsArgs,
 }
 
 /// The search options these arguments stand for (the application layer reads them the
@@ -407,6 +409,7 @@ fn international(
     outcome: &SearchOutcome,
     search_s: f64,
 ) -> Result<()> {
+    args.partner_tls.install()?;
     let store = Store::open_existing(&args.db).with_context(|| {
         format!(
             "opening the registry database {}",

@@ -27,9 +27,16 @@ pub struct ServeArgs {
     /// Registry database: a SQLite file (created when missing), or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "MEDULLA_DB", default_value = "medulla.db")]
     db: PathBuf,
-    /// Address to listen on (loopback by default; put a TLS proxy in front for others).
+    /// Address to listen on (loopback by default; for others serve HTTPS with
+    /// --tls-cert and --tls-key, or put a TLS proxy in front).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// Serve HTTPS: the PEM certificate chain (the server's certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Serve HTTPS: the PEM private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// This registry's ION (the 4 digits at the head of its GRIDs): kept in the database,
     /// and needed to exchange with partner registries (`medulla partners`).
     #[arg(long)]
@@ -79,6 +86,8 @@ pub struct ServeArgs {
     secure_cookies: bool,
     #[command(flatten)]
     audit_anchor: crate::audit_cli::AnchorArgs,
+    #[command(flatten)]
+    partner_tls: crate::tls_args::PartnerTlsArgs,
 }
 
 /// The login policy of `medulla serve`'s flags.
@@ -106,6 +115,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     medulla_app::caps::Caps::parse(&args.caps)
         .map_err(|e| anyhow::anyhow!("--caps: {e}"))?
         .install();
+    args.partner_tls.install()?;
+    // a certificate that cannot be served stops the start before the database is touched
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(medulla_tls::server_config(cert, key).context("--tls-cert/--tls-key")?)
+        }
+        _ => None,
+    };
     let (release, macs) = args.source.load()?;
     // the service lives as long as the process: its nomenclature and frequencies too
     let release = Box::leak(Box::new(release));
@@ -224,9 +241,29 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("listening on {}", args.listen))?;
         println!("listening on {}", listener.local_addr()?);
         std::io::stdout().flush()?;
-        medulla_server::serve_with(service, listener, web, medulla_server::shutdown_signal())
-            .await
-            .context("serving")
+        match tls {
+            Some(config) => {
+                eprintln!("serving HTTPS");
+                medulla_server::serve_tls(
+                    service,
+                    listener,
+                    config,
+                    web,
+                    medulla_server::shutdown_signal(),
+                )
+                .await
+            }
+            None => {
+                medulla_server::serve_with(
+                    service,
+                    listener,
+                    web,
+                    medulla_server::shutdown_signal(),
+                )
+                .await
+            }
+        }
+        .context("serving")
     })?;
     stop.store(true, Ordering::Relaxed);
     let _ = follower.join();

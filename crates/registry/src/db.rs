@@ -514,7 +514,7 @@ fn quoted(schema: &str) -> String {
 
 /// A session on `url` whose statements run in `schema`.
 fn connect_pg(url: &str, schema: &str) -> Result<postgres::Client> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(DbError::Connect)?;
+    let mut client = crate::pg_tls::connect(url)?;
     client.batch_execute(&format!(
         "SET client_min_messages TO warning; SET search_path TO {};",
         quoted(schema)
@@ -1305,7 +1305,7 @@ pub fn create_postgres_database(admin_url: &str, prefix: &str) -> Result<String>
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    let mut client = postgres::Client::connect(admin_url, postgres::NoTls)?;
+    let mut client = crate::pg_tls::connect(admin_url)?;
     static SWEPT: std::sync::Once = std::sync::Once::new();
     SWEPT.call_once(|| drop_stale_databases(&mut client, prefix));
     client.batch_execute(&format!("CREATE DATABASE \"{name}\""))?;

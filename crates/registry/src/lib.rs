@@ -20,6 +20,7 @@ pub mod json;
 pub mod model;
 pub mod patient;
 mod pg_import;
+pub mod pg_tls;
 pub mod products;
 pub mod requests;
 pub mod saved_search;

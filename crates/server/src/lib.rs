@@ -6,6 +6,7 @@
 
 mod error;
 mod routes;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use medulla_app::Service;
 
 pub use error::ApiError;
 pub use medulla_web::WebConfig;
+pub use tls::serve_tls;
 
 /// The router of every route, and the OpenAPI document describing them.
 pub fn app(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {

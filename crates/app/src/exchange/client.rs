@@ -1,5 +1,6 @@
 //! The HTTP client of a partner's `medulla serve`: its API key as the bearer, a deadline
-//! on every call. Errors say which partner and why, never the key.
+//! on every call, TLS with the roots of [`super::transport`] (plain HTTP only where it
+//! allows it). Errors say which partner and why, never the key.
 
 use std::time::Duration;
 
@@ -7,9 +8,10 @@ use medulla_registry::exchange::Partner;
 use serde::de::DeserializeOwned;
 
 use super::message::{Batch, BatchAnswer, Info, LinkedRequest};
+use super::transport::{self, UrlRefused};
 
 /// Why a call to a partner failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PartnerError {
     /// No answer: refused, unreachable, or too slow.
     #[error("partner {partner} did not answer: {reason}")]
@@ -23,6 +25,18 @@ pub enum PartnerError {
     },
     #[error("partner {partner} answered something unreadable: {reason}")]
     Unreadable { partner: String, reason: String },
+    /// Its URL is not used (plain HTTP off loopback, not an HTTP URL).
+    #[error(transparent)]
+    Url(#[from] UrlRefused),
+    /// Its TLS certificate is not trusted (or not its own).
+    #[error(
+        "partner {partner}: TLS certificate refused: {reason} (a partner with a private CA \
+         needs --ca-cert FILE)"
+    )]
+    Certificate { partner: String, reason: String },
+    /// This registry's TLS client could not be set up.
+    #[error("partner {partner}: no TLS client: {reason}")]
+    Tls { partner: String, reason: String },
 }
 
 impl PartnerError {
@@ -32,6 +46,10 @@ impl PartnerError {
             PartnerError::Unreachable { .. } => true,
             PartnerError::Refused { status, .. } => *status >= 500 || *status == 429,
             PartnerError::Unreadable { .. } => false,
+            // the message waits in the outbox until the configuration is put right
+            PartnerError::Url(_) | PartnerError::Certificate { .. } | PartnerError::Tls { .. } => {
+                true
+            }
         }
     }
 }
@@ -39,18 +57,31 @@ impl PartnerError {
 /// A partner, called with a deadline.
 pub struct PartnerClient<'a> {
     partner: &'a Partner,
-    agent: ureq::Agent,
+    /// The agent, or why the partner is not called.
+    agent: Result<ureq::Agent, PartnerError>,
 }
 
 impl<'a> PartnerClient<'a> {
     pub fn new(partner: &'a Partner, timeout: Duration) -> Self {
-        PartnerClient {
-            partner,
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(timeout.min(Duration::from_secs(3)))
-                .timeout(timeout)
-                .build(),
-        }
+        let agent = transport::current()
+            .map_err(|e| PartnerError::Tls {
+                partner: partner.name.clone(),
+                reason: e.to_string(),
+            })
+            .and_then(|t| {
+                transport::check_url(t.allow_plain_http, &partner.name, &partner.url)?;
+                Ok(ureq::AgentBuilder::new()
+                    .timeout_connect(timeout.min(Duration::from_secs(3)))
+                    .timeout(timeout)
+                    .tls_config(t.tls.clone())
+                    .build())
+            });
+        PartnerClient { partner, agent }
+    }
+
+    /// The agent, when the partner may be called.
+    fn agent(&self) -> Result<&ureq::Agent, PartnerError> {
+        self.agent.as_ref().map_err(Clone::clone)
     }
 
     fn url(&self, path: &str) -> String {
@@ -78,10 +109,16 @@ impl<'a> PartnerClient<'a> {
                         .to_string(),
                 })
             }
-            Err(e) => Err(PartnerError::Unreachable {
-                partner,
-                reason: e.kind().to_string(),
-            }),
+            Err(ureq::Error::Transport(t)) => match medulla_tls::certificate_problem(&t) {
+                Some(reason) => Err(PartnerError::Certificate { partner, reason }),
+                None => Err(PartnerError::Unreachable {
+                    partner,
+                    reason: match t.message() {
+                        Some(m) => format!("{}: {m}", t.kind()),
+                        None => t.kind().to_string(),
+                    },
+                }),
+            },
         }
     }
 
@@ -92,7 +129,7 @@ impl<'a> PartnerClient<'a> {
     /// The partner's ION.
     pub fn info(&self) -> Result<Info, PartnerError> {
         let r = self
-            .agent
+            .agent()?
             .get(&self.url("/api/v1/exchange/info"))
             .set("Authorization", &self.bearer())
             .call();
@@ -102,7 +139,7 @@ impl<'a> PartnerClient<'a> {
     /// Deliver messages; the partner's answer to each.
     pub fn deliver(&self, batch: &Batch) -> Result<BatchAnswer, PartnerError> {
         let r = self
-            .agent
+            .agent()?
             .post(&self.url("/api/v1/exchange/messages"))
             .set("Authorization", &self.bearer())
             .send_json(batch);
@@ -113,7 +150,7 @@ impl<'a> PartnerClient<'a> {
     /// forwarded further).
     pub fn search(&self, request: &serde_json::Value) -> Result<serde_json::Value, PartnerError> {
         let r = self
-            .agent
+            .agent()?
             .post(&self.url("/api/v1/search"))
             .set("Authorization", &self.bearer())
             .send_json(request);
@@ -123,7 +160,7 @@ impl<'a> PartnerClient<'a> {
     /// The requests the partner holds with us (reconciliation).
     pub fn linked_requests(&self) -> Result<Vec<LinkedRequest>, PartnerError> {
         let r = self
-            .agent
+            .agent()?
             .get(&self.url("/api/v1/exchange/requests"))
             .set("Authorization", &self.bearer())
             .call();

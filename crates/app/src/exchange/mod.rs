@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod message;
 pub mod outbox;
 pub mod search;
+pub mod transport;
 pub mod worker;
 
 use chrono::NaiveDateTime;
@@ -76,12 +77,13 @@ pub fn add_partner(
         });
     }
     let url = url.trim();
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(AppError::Invalid {
+    // plain HTTP off this machine is refused here already, not only when sending
+    transport::check_url(transport::plain_http_allowed(), name, url).map_err(|e| {
+        AppError::Invalid {
             field: "url".into(),
-            reason: format!("{url:?} is not an http:// or https:// URL"),
-        });
-    }
+            reason: e.to_string(),
+        }
+    })?;
     if key.trim().is_empty() {
         return Err(AppError::Invalid {
             field: "key".into(),
