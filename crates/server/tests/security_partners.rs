@@ -563,3 +563,20 @@ fn a_partner_never_sees_withdrawn_or_deceased_donors() {
         "{partner:?}"
     );
 }
+
+#[test]
+fn a_result_with_a_typing_that_names_no_allele_is_refused() {
+    let s = start("invented", 50);
+    let (id, reference) = s.request_with_b();
+    let mut invented = result(1, B, &reference);
+    invented["body"]["typing"] = json!("A*99:99+A*02:01^B*08:01+B*44:02^DRB1*03:01+DRB1*04:01");
+    let v = s.send(&s.b, vec![invented]);
+    let (verdict, remark) = answer(&v, 0);
+    assert_eq!(verdict, "deny", "{v}");
+    assert!(remark.contains("typing"), "{v}");
+    assert_eq!(s.request_state(&id), "open", "nothing applied");
+    // the same result with a typing of the release is taken
+    let v = s.send(&s.b, vec![result(2, B, &reference)]);
+    assert_eq!(answer(&v, 0).0, "ack", "{v}");
+    assert_eq!(s.request_state(&id), "resulted");
+}

@@ -27,6 +27,10 @@ pub(crate) enum Applied {
     Warned(String),
 }
 
+/// How a typing a partner sends is checked (the registry's release): the reason when it
+/// cannot be read.
+pub type CheckTyping<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
 /// Apply one message from `partner` (whose ION sent it). Donors whose status changed are
 /// added to `touched`.
 pub(crate) fn apply(
@@ -35,6 +39,7 @@ pub(crate) fn apply(
     m: &Envelope,
     at: NaiveDateTime,
     touched: &mut Vec<String>,
+    check_typing: CheckTyping<'_>,
 ) -> Result<Applied, AppError> {
     let by = format!("partner:{}", partner.name);
     match &m.body {
@@ -62,6 +67,14 @@ pub(crate) fn apply(
         }
         Body::Result(res) => {
             let r = held_with(tx, partner, m, Side::DonorRegistry)?;
+            // a typing read as every typing is read here: one that names no allele of the
+            // release (or no typing at all) is refused, never kept as the request's result
+            if let Some(t) = &res.typing {
+                check_typing(t).map_err(|reason| AppError::Invalid {
+                    field: "typing".into(),
+                    reason: format!("the result of {}: {reason}", m.reference),
+                })?;
+            }
             // the state a result leaves is the lifecycle's, whatever the message says
             let next = r.after_result(res.partial)?;
             let said = parse_state(&res.state)?;

@@ -92,6 +92,7 @@ pub fn receive(
     sender: &Sender,
     batch: &Batch,
     at: NaiveDateTime,
+    check_typing: super::apply::CheckTyping<'_>,
 ) -> Result<Received, AppError> {
     let ours = super::outbox::our_ion(store.connection())?.ok_or_else(|| {
         AppError::Conflict("this registry has no ION: it exchanges nothing yet".into())
@@ -198,7 +199,7 @@ pub fn receive(
     };
     let (applied, touched) = if answers_first.iter().any(|(refused, _)| !refused) {
         let partner = exchange::partner_for_sender(store.connection(), &sender.user, &ion, at)?;
-        apply_in_order(store, &partner, &ion, at, &mut denied)?
+        apply_in_order(store, &partner, &ion, at, &mut denied, check_typing)?
     } else {
         (0, Vec::new())
     };
@@ -258,6 +259,7 @@ fn apply_in_order(
     ion: &str,
     at: NaiveDateTime,
     denied: &mut Vec<Denial>,
+    check_typing: super::apply::CheckTyping<'_>,
 ) -> Result<(usize, Vec<String>), AppError> {
     let mut touched = Vec::new();
     let mut applied = 0;
@@ -272,7 +274,7 @@ fn apply_in_order(
         let env = envelope_of(&m)?;
         let mut t = Vec::new();
         let outcome = store.write(|tx| -> Result<Applied, AppError> {
-            let o = apply(tx, partner, &env, at, &mut t)?;
+            let o = apply(tx, partner, &env, at, &mut t, check_typing)?;
             match &o {
                 Applied::Done => exchange::processed(tx, &m, "applied", None, at)?,
                 Applied::Warned(w) => exchange::processed(tx, &m, "warned", Some(w), at)?,

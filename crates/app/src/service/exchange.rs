@@ -80,6 +80,12 @@ impl Service {
                     },
                     batch,
                     now(),
+                    &|t: &str| {
+                        self.reducer
+                            .validate(t)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    },
                 )?;
                 for id in &r.touched {
                     self.refresh_donor(w, id)?;
