@@ -349,7 +349,9 @@ impl Registry {
     fn add_partner(&self, other: &Registry) {
         let out = run(
             &other.db,
-            &["users", "add", self.name, "--role", "partner"],
+            &[
+                "users", "add", self.name, "--role", "partner", "--ion", self.ion,
+            ],
             None,
         );
         let key = out.lines().last().unwrap().trim().to_string();

@@ -27,7 +27,7 @@ pub enum DbError {
     /// No session could be opened (the server down or refusing, the database missing,
     /// the credentials refused).
     #[error("connecting to PostgreSQL: {}", pg_message(.0))]
-    Connect(postgres::Error),
+    Connect(#[source] postgres::Error),
     #[error("query returned no rows")]
     NoRows,
     #[error("column {column}: {reason}")]
