@@ -56,6 +56,10 @@ impl From<StoreError> for AppError {
             // a server started without the key of a keyed chain: a fault of its
             // configuration, said as one (the details in the message, no key in it)
             e @ StoreError::AuditKeyNeeded => AppError::Unavailable(e.to_string()),
+            StoreError::Db(e) if e.is_unstorable_text() => AppError::Invalid {
+                field: "text".into(),
+                reason: "a NUL character (0x00) is not accepted in any text".into(),
+            },
             other => match other.unavailable() {
                 Some(why) => AppError::Unavailable(format!("{why}; try again shortly")),
                 None => AppError::Store(other),

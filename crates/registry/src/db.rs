@@ -88,6 +88,17 @@ impl DbError {
         }
     }
 
+    /// Text the database cannot hold (PostgreSQL refuses a NUL character, 0x00, in any
+    /// text value): the input's fault, not the registry's.
+    pub fn is_unstorable_text(&self) -> bool {
+        match self {
+            DbError::Postgres(e) => e
+                .code()
+                .is_some_and(|c| matches!(c.code(), "22021" | "22P05")),
+            _ => false,
+        }
+    }
+
     /// A unique or foreign key constraint refused the change.
     pub fn is_constraint(&self) -> bool {
         match self {

@@ -209,6 +209,11 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Que
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(ApiError::bad_request(
+                "query: a NUL character (%00) is not accepted",
+            ));
+        }
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(QueryParams(v)),
             Err(rej) => Err(ApiError::bad_request(format!(
@@ -227,6 +232,12 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> 
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // a NUL is never part of an id or name (PostgreSQL could not even look it up)
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::bad_request(
+                "path: a NUL character (%00) is not accepted",
+            ));
+        }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(PathParam(v)),
             Err(rej) => Err(ApiError::bad_request(format!("path: {}", rej.body_text()))),
