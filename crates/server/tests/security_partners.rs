@@ -563,3 +563,42 @@ fn a_partner_never_sees_withdrawn_or_deceased_donors() {
         "{partner:?}"
     );
 }
+
+fn workup_msg(sender: &str, seq: i64, n: u32, patient: &str, donor: &str) -> Value {
+    let mut m = reservation_msg(sender, seq, n, patient, donor, "");
+    m["body"]["type"] = json!("workup");
+    m["body"]["expires"] = Value::Null;
+    m
+}
+
+#[test]
+fn a_partners_workups_count_against_its_reservation_quota() {
+    // a workup reserves its donor as a reservation does: without counting them, a
+    // partner reserved donor after donor past its quota by asking for workups
+    let s = start("workup-quota", 2);
+    let soon = today_plus(30);
+    let v = s.send(
+        &s.p1,
+        vec![
+            patient_msg(P1, 1, "PX"),
+            reservation_msg(P1, 2, 1, "PX", "SEC-1", &soon),
+            workup_msg(P1, 3, 2, "PX", "SEC-2"),
+            // the quota of 2 is full: neither a workup nor a reservation more
+            workup_msg(P1, 4, 3, "PX", "SEC-3"),
+            reservation_msg(P1, 5, 4, "PX", "SEC-4", &soon),
+            // a workup of a donor the partner holds already reserves nothing more
+            workup_msg(P1, 6, 5, "PX", "SEC-1"),
+        ],
+    );
+    assert_eq!(answer(&v, 1).0, "ack", "{v}");
+    assert_eq!(answer(&v, 2).0, "ack", "{v}");
+    assert_denied(&v, 3, "[partner-reservation-quota]");
+    assert_denied(&v, 4, "[partner-reservation-quota]");
+    assert!(answer(&v, 3).1.contains("quota is 2"), "{v}");
+    assert_eq!(answer(&v, 5).0, "ack", "{v}");
+    for d in ["SEC-3", "SEC-4"] {
+        assert_eq!(s.donor_status(d), "available", "{d}");
+    }
+    let status = s.donor_status("SEC-2");
+    assert!(status.starts_with("reserved"), "SEC-2: {status}");
+}

@@ -296,7 +296,15 @@ fn open_for_partner(
     let subject = Subject::new(kind, f.loci.clone(), expires, today)?;
     if let Subject::Reservation { expires } = &subject {
         crate::settings::check_reservation_expiry(tx, *expires, today)?;
-        crate::settings::check_partner_reservation_quota(tx, &m.sender, &partner.name)?;
+    }
+    // a workup reserves its donor too: both fit the partner's quota
+    if matches!(kind, RequestType::Reservation | RequestType::Workup) {
+        crate::settings::check_partner_reservation_quota(
+            tx,
+            &m.sender,
+            &partner.name,
+            donor.as_str(),
+        )?;
     }
     let resolved = DonorRef::Local {
         id: donor.clone(),
