@@ -602,3 +602,24 @@ fn a_partners_workups_count_against_its_reservation_quota() {
     let status = s.donor_status("SEC-2");
     assert!(status.starts_with("reserved"), "SEC-2: {status}");
 }
+
+#[test]
+fn a_partners_result_typing_is_read_as_a_typing() {
+    // a typing entered here is refused past the parsers' limits; one a partner sent was
+    // stored as it came, any length, any text, and the request marked resulted
+    let s = start("result-typing", 50);
+    let (id, reference) = s.request_with_b();
+    let mut bad = result(1, B, &reference);
+    bad["body"]["typing"] = json!(format!("A*{}", "9".repeat(70)));
+    let mut junk = result(2, B, &reference);
+    junk["body"]["typing"] = json!("<script>alert(1)</script>");
+    let v = s.send(&s.b, vec![bad, junk]);
+    assert_eq!(answer(&v, 0).0, "deny", "{v}");
+    assert!(answer(&v, 0).1.contains("typing"), "{v}");
+    assert_eq!(answer(&v, 1).0, "deny", "{v}");
+    assert_eq!(s.request_state(&id), "open", "nothing applied");
+    // a well-formed typing is taken
+    let v = s.send(&s.b, vec![result(3, B, &reference)]);
+    assert_eq!(answer(&v, 0).0, "ack", "{v}");
+    assert_eq!(s.request_state(&id), "resulted");
+}

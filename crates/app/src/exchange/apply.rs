@@ -27,6 +27,18 @@ pub(crate) enum Applied {
     Warned(String),
 }
 
+/// A typing a partner sends: a well-formed GL String within the parsers' limits (its
+/// length, the number of its alleles, each name's length).
+fn check_typing(typing: &str) -> Result<(), AppError> {
+    let invalid = |reason: String| AppError::Invalid {
+        field: "typing".into(),
+        reason,
+    };
+    medulla_nomenclature::Gl::parse(typing).map_err(|e| invalid(e.to_string()))?;
+    medulla_nomenclature::split_loci(typing).map_err(|e| invalid(e.to_string()))?;
+    Ok(())
+}
+
 /// Apply one message from `partner` (whose ION sent it). Donors whose status changed are
 /// added to `touched`.
 pub(crate) fn apply(
@@ -62,6 +74,11 @@ pub(crate) fn apply(
         }
         Body::Result(res) => {
             let r = held_with(tx, partner, m, Side::DonorRegistry)?;
+            // a partner's typing is read as a typing entered here is: a GL String within
+            // the parsers' limits, or the result is denied naming it
+            if let Some(t) = &res.typing {
+                check_typing(t)?;
+            }
             // the state a result leaves is the lifecycle's, whatever the message says
             let next = r.after_result(res.partial)?;
             let said = parse_state(&res.state)?;
