@@ -88,3 +88,77 @@ fn silent_connections_from_one_address_do_not_keep_others_from_the_https_port() 
         drop(silent);
     });
 }
+
+fn shared() -> (
+    &'static medulla_nomenclature::Reducer<'static>,
+    &'static medulla_app::freqs::Frequencies,
+) {
+    use medulla_nomenclature::{MacTable, Reducer, Release};
+    static R: std::sync::OnceLock<&'static Reducer<'static>> = std::sync::OnceLock::new();
+    static F: std::sync::OnceLock<&'static medulla_app::freqs::Frequencies> =
+        std::sync::OnceLock::new();
+    let r = *R.get_or_init(|| {
+        let release: &'static Release = Box::leak(Box::new(Release::shipped()));
+        let macs: &'static MacTable = Box::leak(Box::new(MacTable::shipped()));
+        Box::leak(Box::new(Reducer::new(release, macs)))
+    });
+    let f = *F.get_or_init(|| {
+        Box::leak(Box::new(
+            medulla_app::freqs::FreqSource::default().load(r).unwrap(),
+        ))
+    });
+    (r, f)
+}
+
+#[test]
+fn a_web_form_or_query_string_that_does_not_read_is_answered_with_a_page() {
+    // axum's own rejections reached the browser as plain text naming serde's findings
+    // ("Failed to deserialize form body: missing field `csrf`")
+    let dir = std::env::temp_dir().join(format!("medulla-review-web-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _dir = TempDir(dir.clone());
+    let (reducer, freqs) = shared();
+    let db = dir.join("reg.db");
+    drop(medulla_registry::Store::open(&db).unwrap());
+    let service = Arc::new(medulla_app::Service::open(&db, reducer, freqs, None, |_| {}).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = service.clone();
+    std::thread::spawn(move || {
+        rt.block_on(medulla_server::serve(svc, listener, async {
+            let _ = rx.await;
+        }))
+        .unwrap();
+    });
+    let answer = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => {
+            let ct = r.content_type().to_string();
+            (r.status(), ct, r.into_string().unwrap())
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let form = answer(
+        ureq::post(&format!("{base}/login"))
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string("username=someone"),
+    );
+    let query = answer(ureq::get(&format!("{base}/login?next=%2Fa&next=%2Fb")).call());
+    for (what, (status, ct, body)) in [("form", form), ("query", query)] {
+        assert!(
+            (400..500).contains(&status),
+            "{what}: refused as the client's: {status}"
+        );
+        assert_eq!(ct, "text/html", "{what}: a page: {body}");
+        assert!(body.contains("role=\"alert\""), "{what}: {body}");
+    }
+    drop(tx);
+}
