@@ -623,3 +623,31 @@ fn a_partners_result_typing_is_read_as_a_typing() {
     assert_eq!(answer(&v, 0).0, "ack", "{v}");
     assert_eq!(s.request_state(&id), "resulted");
 }
+
+#[test]
+fn a_partners_request_state_carries_only_the_events_of_a_request_state() {
+    // a request-state message that left the state as it was wrote its free-form event
+    // and detail into the history: a "result" with any typing, past the result's checks
+    let s = start("state-events", 50);
+    let (id, reference) = s.request_with_b();
+    let v = s.send(&s.b, vec![result(1, B, &reference)]);
+    assert_eq!(answer(&v, 0).0, "ack", "{v}");
+    let forged = msg(
+        B,
+        2,
+        &reference,
+        "request-state",
+        json!({"donor": "x", "state": {"state": "resulted"}, "event": "result",
+               "detail": "{\"typing\":\"forged\"}", "journey": null}),
+    );
+    let v = s.send(&s.b, vec![forged]);
+    assert_denied(&v, 0, "event");
+    let (st, r) = s.call(
+        "GET",
+        &format!("/api/v1/requests/{id}"),
+        &s.login("admin"),
+        None,
+    );
+    assert_eq!(st, 200, "{r}");
+    assert!(!r["events"].to_string().contains("forged"), "{r}");
+}

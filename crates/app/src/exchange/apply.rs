@@ -27,6 +27,9 @@ pub(crate) enum Applied {
     Warned(String),
 }
 
+/// The events a `request-state` message may carry: those the outbox sends.
+const STATE_EVENTS: [&str; 3] = ["acknowledged", "workup-plan", "workup-record"];
+
 /// A typing a partner sends: a well-formed GL String within the parsers' limits (its
 /// length, the number of its alleles, each name's length).
 fn check_typing(typing: &str) -> Result<(), AppError> {
@@ -58,6 +61,18 @@ pub(crate) fn apply(
         Body::Request(r) => open_for_partner(tx, partner, m, r, &by, at, touched),
         Body::RequestState(s) => {
             let r = held_with(tx, partner, m, Side::DonorRegistry)?;
+            // the events a request state carries (`outbox`): any other name would write
+            // a "result" or "cancelled" into the history past the checks of its own kind
+            if !STATE_EVENTS.contains(&s.event.as_str()) {
+                return Err(AppError::Invalid {
+                    field: "event".into(),
+                    reason: format!(
+                        "{:?} is not an event of a request state (one of {})",
+                        s.event.chars().take(64).collect::<String>(),
+                        STATE_EVENTS.join(", ")
+                    ),
+                });
+            }
             let next = r.after_reported(&parse_state(&s.state)?)?;
             set_state(tx, &r.id, &next, at)?;
             if let Some(j) = &s.journey {
