@@ -108,22 +108,30 @@ pub fn partner_reservation_quota(conn: &DbConnection) -> Result<u32, AppError> {
     }
 }
 
-/// Refuse one more reservation from the partner registry with ION `ion` (named `name`
-/// here) when it holds its quota of open reservations already.
+/// Refuse one more reservation or workup from the partner registry with ION `ion`
+/// (named `name` here) for `donor` when the donors its open reservations and workups
+/// hold already fill its quota. A workup reserves its donor as a reservation does, so
+/// both count (each donor once: a workup after the same partner's reservation of that
+/// donor holds nothing more and is not refused).
 pub fn check_partner_reservation_quota(
     conn: &DbConnection,
     ion: &str,
     name: &str,
+    donor: &str,
 ) -> Result<(), AppError> {
     let quota = partner_reservation_quota(conn)?;
-    let open = medulla_registry::exchange::open_requests_from(conn, ion, "reservation")?;
-    if open >= i64::from(quota) {
+    let held = medulla_registry::exchange::donors_held_by(conn, ion)?;
+    if held.iter().any(|d| d == donor) {
+        return Ok(());
+    }
+    let open = held.len();
+    if open >= quota as usize {
         return Err(AppError::Rule {
             rule: PARTNER_RESERVATION_QUOTA.into(),
             message: format!(
-                "partner {name} (ION {ion}) holds {open} open reservations here: its quota is \
-                 {quota} (the registry's {PARTNER_RESERVATION_QUOTA}); one ends before another \
-                 is made"
+                "partner {name} (ION {ion}) holds {open} donors here with open reservations \
+                 and workups: its quota is {quota} (the registry's \
+                 {PARTNER_RESERVATION_QUOTA}); one ends before another is made"
             ),
         });
     }

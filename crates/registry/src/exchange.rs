@@ -657,6 +657,19 @@ pub fn open_requests_from(conn: &Connection, origin: &str, kind: &str) -> Result
     )?)
 }
 
+/// The donors that open reservations and workups received from `origin` hold here
+/// (each donor once: a workup following the same partner's reservation holds no more).
+pub fn donors_held_by(conn: &Connection, origin: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT donor_id FROM requests WHERE origin = ?1
+            AND kind IN ('reservation', 'workup')
+            AND state IN ('open', 'acknowledged', 'partially-resulted')
+         ORDER BY donor_id",
+    )?;
+    let rows = stmt.query_map([origin], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The requests this registry opened with `partner` for the partner's donor `grid`.
 pub fn outgoing_for_donor(
     conn: &Connection,

@@ -1,8 +1,9 @@
 //! HTTPS served by the service itself: a listener whose connections are TLS streams
 //! (tokio-rustls over the workspace's one rustls), for `axum::serve`.
 //!
-//! Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once and each
-//! within [`HANDSHAKE_DEADLINE`], so a slow or silent client holds up no other. A
+//! Handshakes run on tasks of their own, at most [`MAX_HANDSHAKES`] at once (and
+//! [`MAX_HANDSHAKES_PER_PEER`] from one address) and each within [`HANDSHAKE_DEADLINE`],
+//! so a slow or silent client holds up no other. A
 //! connection whose handshake fails (plain HTTP to the HTTPS port, an untrusting client)
 //! is closed; nothing about it is logged but the count.
 
@@ -23,6 +24,63 @@ use tokio_rustls::TlsAcceptor;
 
 /// Handshakes under way at once; further connections wait in the kernel's backlog.
 pub const MAX_HANDSHAKES: usize = 256;
+/// Handshakes under way at once from one address (IPv6: one /64); a connection beyond
+/// them is closed at once, so one silent client cannot take every slot above and keep
+/// everyone else waiting for [`HANDSHAKE_DEADLINE`], again and again.
+pub const MAX_HANDSHAKES_PER_PEER: usize = 16;
+
+/// The address handshakes are counted by: IPv4 as it is, IPv6 by its /64.
+fn peer_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// Handshakes under way per address.
+#[derive(Default)]
+struct PeerCounts(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+impl PeerCounts {
+    /// One more handshake from `ip`, unless it has [`MAX_HANDSHAKES_PER_PEER`] already.
+    fn enter(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerTicket> {
+        let key = peer_key(ip);
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(key).or_insert(0);
+        if *n >= MAX_HANDSHAKES_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(PeerTicket {
+            counts: self.clone(),
+            key,
+        })
+    }
+}
+
+/// A handshake counted for its address until dropped.
+struct PeerTicket {
+    counts: Arc<PeerCounts>,
+    key: std::net::IpAddr,
+}
+
+impl Drop for PeerTicket {
+    fn drop(&mut self) {
+        let mut m = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.key);
+            }
+        }
+    }
+}
 /// The longest a client may take to complete its handshake.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -44,6 +102,7 @@ impl TlsListener {
         let tls = TlsAcceptor::from(config);
         let acceptor = tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+            let peers = Arc::new(PeerCounts::default());
             loop {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
@@ -59,10 +118,17 @@ impl TlsListener {
                 if tx.is_closed() {
                     return;
                 }
+                // an address with its share of handshakes under way gets no more slots
+                let Some(ticket) = peers.enter(peer.ip()) else {
+                    FAILED_HANDSHAKES.fetch_add(1, Ordering::Relaxed);
+                    drop(tcp);
+                    continue;
+                };
                 let (tls, tx) = (tls.clone(), tx.clone());
                 tokio::spawn(async move {
                     let shaken = tokio::time::timeout(HANDSHAKE_DEADLINE, tls.accept(tcp)).await;
                     drop(slot);
+                    drop(ticket);
                     match shaken {
                         Ok(Ok(stream)) => {
                             let _ = tx.send((stream, peer)).await;

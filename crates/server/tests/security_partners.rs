@@ -580,3 +580,90 @@ fn a_result_with_a_typing_that_names_no_allele_is_refused() {
     assert_eq!(answer(&v, 0).0, "ack", "{v}");
     assert_eq!(s.request_state(&id), "resulted");
 }
+fn workup_msg(sender: &str, seq: i64, n: u32, patient: &str, donor: &str) -> Value {
+    let mut m = reservation_msg(sender, seq, n, patient, donor, "");
+    m["body"]["type"] = json!("workup");
+    m["body"]["expires"] = Value::Null;
+    m
+}
+
+#[test]
+fn a_partners_workups_count_against_its_reservation_quota() {
+    // a workup reserves its donor as a reservation does: without counting them, a
+    // partner reserved donor after donor past its quota by asking for workups
+    let s = start("workup-quota", 2);
+    let soon = today_plus(30);
+    let v = s.send(
+        &s.p1,
+        vec![
+            patient_msg(P1, 1, "PX"),
+            reservation_msg(P1, 2, 1, "PX", "SEC-1", &soon),
+            workup_msg(P1, 3, 2, "PX", "SEC-2"),
+            // the quota of 2 is full: neither a workup nor a reservation more
+            workup_msg(P1, 4, 3, "PX", "SEC-3"),
+            reservation_msg(P1, 5, 4, "PX", "SEC-4", &soon),
+            // a workup of a donor the partner holds already reserves nothing more
+            workup_msg(P1, 6, 5, "PX", "SEC-1"),
+        ],
+    );
+    assert_eq!(answer(&v, 1).0, "ack", "{v}");
+    assert_eq!(answer(&v, 2).0, "ack", "{v}");
+    assert_denied(&v, 3, "[partner-reservation-quota]");
+    assert_denied(&v, 4, "[partner-reservation-quota]");
+    assert!(answer(&v, 3).1.contains("quota is 2"), "{v}");
+    assert_eq!(answer(&v, 5).0, "ack", "{v}");
+    for d in ["SEC-3", "SEC-4"] {
+        assert_eq!(s.donor_status(d), "available", "{d}");
+    }
+    let status = s.donor_status("SEC-2");
+    assert!(status.starts_with("reserved"), "SEC-2: {status}");
+}
+
+#[test]
+fn a_partners_result_typing_is_read_as_a_typing() {
+    // a typing entered here is refused past the parsers' limits; one a partner sent was
+    // stored as it came, any length, any text, and the request marked resulted
+    let s = start("result-typing", 50);
+    let (id, reference) = s.request_with_b();
+    let mut bad = result(1, B, &reference);
+    bad["body"]["typing"] = json!(format!("A*{}", "9".repeat(70)));
+    let mut junk = result(2, B, &reference);
+    junk["body"]["typing"] = json!("<script>alert(1)</script>");
+    let v = s.send(&s.b, vec![bad, junk]);
+    assert_eq!(answer(&v, 0).0, "deny", "{v}");
+    assert!(answer(&v, 0).1.contains("typing"), "{v}");
+    assert_eq!(answer(&v, 1).0, "deny", "{v}");
+    assert_eq!(s.request_state(&id), "open", "nothing applied");
+    // a well-formed typing is taken
+    let v = s.send(&s.b, vec![result(3, B, &reference)]);
+    assert_eq!(answer(&v, 0).0, "ack", "{v}");
+    assert_eq!(s.request_state(&id), "resulted");
+}
+
+#[test]
+fn a_partners_request_state_carries_only_the_events_of_a_request_state() {
+    // a request-state message that left the state as it was wrote its free-form event
+    // and detail into the history: a "result" with any typing, past the result's checks
+    let s = start("state-events", 50);
+    let (id, reference) = s.request_with_b();
+    let v = s.send(&s.b, vec![result(1, B, &reference)]);
+    assert_eq!(answer(&v, 0).0, "ack", "{v}");
+    let forged = msg(
+        B,
+        2,
+        &reference,
+        "request-state",
+        json!({"donor": "x", "state": {"state": "resulted"}, "event": "result",
+               "detail": "{\"typing\":\"forged\"}", "journey": null}),
+    );
+    let v = s.send(&s.b, vec![forged]);
+    assert_denied(&v, 0, "event");
+    let (st, r) = s.call(
+        "GET",
+        &format!("/api/v1/requests/{id}"),
+        &s.login("admin"),
+        None,
+    );
+    assert_eq!(st, 200, "{r}");
+    assert!(!r["events"].to_string().contains("forged"), "{r}");
+}

@@ -15,6 +15,7 @@ use axum::Router;
 use medulla_app::{AppError, Service};
 
 mod error;
+mod extract;
 mod grades;
 mod layout;
 mod pages;

@@ -31,6 +31,9 @@ pub(crate) enum Applied {
 /// cannot be read.
 pub type CheckTyping<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
+/// The events a `request-state` message may carry: those the outbox sends.
+const STATE_EVENTS: [&str; 3] = ["acknowledged", "workup-plan", "workup-record"];
+
 /// Apply one message from `partner` (whose ION sent it). Donors whose status changed are
 /// added to `touched`.
 pub(crate) fn apply(
@@ -51,6 +54,18 @@ pub(crate) fn apply(
         Body::Request(r) => open_for_partner(tx, partner, m, r, &by, at, touched),
         Body::RequestState(s) => {
             let r = held_with(tx, partner, m, Side::DonorRegistry)?;
+            // the events a request state carries (`outbox`): any other name would write
+            // a "result" or "cancelled" into the history past the checks of its own kind
+            if !STATE_EVENTS.contains(&s.event.as_str()) {
+                return Err(AppError::Invalid {
+                    field: "event".into(),
+                    reason: format!(
+                        "{:?} is not an event of a request state (one of {})",
+                        s.event.chars().take(64).collect::<String>(),
+                        STATE_EVENTS.join(", ")
+                    ),
+                });
+            }
             let next = r.after_reported(&parse_state(&s.state)?)?;
             set_state(tx, &r.id, &next, at)?;
             if let Some(j) = &s.journey {
@@ -309,7 +324,15 @@ fn open_for_partner(
     let subject = Subject::new(kind, f.loci.clone(), expires, today)?;
     if let Subject::Reservation { expires } = &subject {
         crate::settings::check_reservation_expiry(tx, *expires, today)?;
-        crate::settings::check_partner_reservation_quota(tx, &m.sender, &partner.name)?;
+    }
+    // a workup reserves its donor too: both fit the partner's quota
+    if matches!(kind, RequestType::Reservation | RequestType::Workup) {
+        crate::settings::check_partner_reservation_quota(
+            tx,
+            &m.sender,
+            &partner.name,
+            donor.as_str(),
+        )?;
     }
     let resolved = DonorRef::Local {
         id: donor.clone(),

@@ -1,7 +1,8 @@
 //! `/audit`: the audit trail for auditors, newest first, filtered by user, action and
 //! time.
 
-use axum::extract::{Query, State};
+use crate::extract::Query;
+use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 use medulla_registry::audit::AuditFilter;

@@ -1,7 +1,8 @@
 //! `/donors/{id}`: a donor's record, status and history; identity only for the roles
 //! that may read it, behind a button whose every use is in the audit trail.
 
-use axum::extract::{Form, Path, State};
+use crate::extract::Form;
+use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{html, Markup};
 use medulla_app::service::{DonorView, StatusRequest};

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use crate::extract::Query;
+use axum::extract::State;
 use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
 use medulla_app::likelihood::{parse_pairs, parse_sizes, LikelihoodReport};

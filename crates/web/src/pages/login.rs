@@ -1,6 +1,7 @@
 //! `/login` and `/logout`.
 
-use axum::extract::{Form, Query, State};
+use crate::extract::{Form, Query};
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

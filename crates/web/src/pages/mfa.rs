@@ -4,7 +4,8 @@
 //! a current code of that secret. Disabling is an administrator's
 //! (`medulla users mfa disable NAME`).
 
-use axum::extract::{Form, State};
+use crate::extract::Form;
+use axum::extract::State;
 use axum::response::Response;
 use base64::Engine;
 use maud::{html, Markup};

@@ -2,7 +2,8 @@
 //! cells, family with the haplotype assignment, national search, then worldwide), the
 //! case and its requests.
 
-use axum::extract::{Form, Path, Query, State};
+use crate::extract::{Form, Query};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{html, Markup};
 use medulla_app::patients::{CaseStatusInput, PatientInput, PatientView};

@@ -2,7 +2,8 @@
 //! every deadline, overdue steps flagged, and the forms to record the next step or change
 //! the plan; `/tasks`: every open task, overdue first.
 
-use axum::extract::{Form, Path, State};
+use crate::extract::Form;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;

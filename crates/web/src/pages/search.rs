@@ -6,7 +6,8 @@
 
 use std::cmp::Ordering;
 
-use axum::extract::{Form, Path, Query, State};
+use crate::extract::{Form, Query};
+use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
