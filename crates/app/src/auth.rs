@@ -212,7 +212,10 @@ pub fn check_password(user: &str, password: &str) -> Result<(), AppError> {
         field: "password".into(),
         reason,
     };
-    let chars = password.chars().count();
+    // spaces padding a weak password (around it, or runs of them inside) add nothing an
+    // attacker has to guess: the length and the strength are judged without them
+    let core = password.split_whitespace().collect::<Vec<_>>().join(" ");
+    let chars = core.chars().count();
     if chars < MIN_PASSWORD_CHARS {
         return Err(refuse(format!(
             "at least {MIN_PASSWORD_CHARS} characters (this one has {chars})"
@@ -232,7 +235,7 @@ pub fn check_password(user: &str, password: &str) -> Result<(), AppError> {
         return Err(refuse("not the user name".into()));
     }
     // the estimator's time grows with the length: the first 100 characters tell
-    let head: String = password.chars().take(100).collect();
+    let head: String = core.chars().take(100).collect();
     let estimate = zxcvbn::zxcvbn(&head, &[user, "medulla", "registry", "donor"]);
     let score = u8::from(estimate.score());
     if score < MIN_PASSWORD_SCORE {
@@ -290,6 +293,8 @@ mod tests {
             ("ann", "short"),
             ("ann", "qwertyuiopas"),
             ("ann", "abcabcabcabc"),
+            ("ann", "  aaaaaaaaaaaa  "),
+            ("ann", "aaaa    aaaa    aaaa"),
         ] {
             match check_password(user, weak) {
                 Err(AppError::Invalid { field, reason }) => {
